@@ -1,0 +1,16 @@
+//! Lambda function `tasks-collection`: `GET /api/tasks`, `POST /api/tasks`.
+
+use lambda_http::{Error, run, service_fn};
+use todo_shared::handlers::{TasksState, tasks_collection};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    lambda_http::tracing::init_default_subscriber();
+    // Built once per container and shared by every invocation it serves.
+    let state = TasksState::from_env()?;
+    let state = &state;
+    run(service_fn(move |request| async move {
+        Ok::<_, Error>(tasks_collection::handle(state, request).await)
+    }))
+    .await
+}

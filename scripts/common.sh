@@ -1,0 +1,96 @@
+# Helpers sourced by the other scripts. Bash only.
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
+VENV="$ROOT/.local/venv"
+
+# Loads .env (if any) into the environment, without overriding what is set.
+load_env() {
+    if [ -f "$ROOT/.env" ]; then
+        while IFS= read -r line || [ -n "$line" ]; do
+            case "$line" in '' | '#'*) continue ;; esac
+            name=${line%%=*}
+            value=${line#*=}
+            value=${value%\"}; value=${value#\"}
+            [ -z "${!name+x}" ] && export "$name=$value"
+        done < "$ROOT/.env"
+    fi
+    return 0
+}
+
+# A local secret for development, made once and kept in the ignored .local/.
+dev_secret() {
+    local file="$ROOT/.local/dev-secret"
+    if [ ! -s "$file" ]; then
+        mkdir -p "$ROOT/.local"
+        python3 -c 'import secrets; print(secrets.token_urlsafe(36))' > "$file"
+        chmod 600 "$file"
+    fi
+    cat "$file"
+}
+
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# Runs a PostgreSQL server binary as the postgres user when we are root
+# (initdb and postgres refuse to run as root).
+as_postgres() {
+    if [ "$(id -u)" = 0 ]; then
+        runuser -u postgres -- "$@"
+    else
+        "$@"
+    fi
+}
+
+# pg_start DIR PORT [postgres options...]: starts a cluster whose data lives in
+# DIR (created on first use), listening on 127.0.0.1:PORT only.
+pg_start() {
+    local dir=$1 port=$2
+    shift 2
+    if [ ! -x "$PG_BIN/initdb" ]; then
+        echo "PostgreSQL 15 server binaries not found in $PG_BIN (set PG_BIN)" >&2
+        return 1
+    fi
+    mkdir -p "$dir"
+    [ "$(id -u)" = 0 ] && chown postgres: "$dir"
+    chmod 700 "$dir"
+    if [ ! -s "$dir/PG_VERSION" ]; then
+        as_postgres "$PG_BIN/initdb" -D "$dir" -U postgres --auth=trust -E UTF8 >"$dir.initdb.log" 2>&1 \
+            || { cat "$dir.initdb.log" >&2; return 1; }
+    fi
+    as_postgres "$PG_BIN/pg_ctl" -D "$dir" -l "$dir/server.log" -w -t 30 \
+        -o "-p $port -k $dir -c listen_addresses=127.0.0.1 $*" start >/dev/null \
+        || { cat "$dir/server.log" >&2; return 1; }
+}
+
+pg_stop() {
+    as_postgres "$PG_BIN/pg_ctl" -D "$1" -m "${2:-fast}" -w stop >/dev/null 2>&1 || true
+}
+
+# Installs cargo-lambda (and Zig) into the project's own virtualenv.
+ensure_cargo_lambda() {
+    if [ ! -x "$VENV/bin/cargo-lambda" ]; then
+        echo "Installing cargo-lambda into $VENV ..." >&2
+        python3 -m venv "$VENV"
+        "$VENV/bin/pip" install --quiet --disable-pip-version-check cargo-lambda >&2
+    fi
+    # cargo-zigbuild finds Zig through `python3 -m ziglang`: this venv first.
+    export PATH="$VENV/bin:$PATH"
+}
+
+# wait_http URL SECONDS: until URL answers at all (any status), or fail.
+wait_http() {
+    local url=$1 deadline=$((SECONDS + $2))
+    until python3 - "$url" <<'PY' 2>/dev/null
+import sys, urllib.request, urllib.error
+try:
+    urllib.request.urlopen(sys.argv[1], timeout=5)
+except urllib.error.HTTPError:
+    pass
+PY
+    do
+        [ $SECONDS -ge $deadline ] && return 1
+        sleep 1
+    done
+}

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# `make dev`: the whole API locally on one port, as the API Gateway URL serves it.
+#
+# Uses DATABASE_URL when set (in the environment or .env); otherwise starts a
+# project-local PostgreSQL whose data lives in .local/pgdata, so tasks survive
+# a restart. Applies migrations, then runs `cargo lambda watch` with the router
+# in Cargo.toml. Ctrl-C stops everything it started.
+set -euo pipefail
+source "$(dirname "$0")/common.sh"
+cd "$ROOT"
+load_env
+
+port=${PORT:-9000}
+if [ -z "${DATABASE_URL:-}" ]; then
+    pg_port=${LOCAL_PG_PORT:-54329}
+    pgdata="$ROOT/.local/pgdata"
+    pg_start "$pgdata" "$pg_port"
+    trap 'pg_stop "$pgdata"; echo "Stopped the local PostgreSQL."' EXIT
+    as_postgres "$PG_BIN/psql" -h 127.0.0.1 -p "$pg_port" -U postgres -qtAc \
+        "SELECT 1 FROM pg_database WHERE datname = 'todo'" | grep -q 1 \
+        || as_postgres "$PG_BIN/createdb" -h 127.0.0.1 -p "$pg_port" -U postgres todo
+    export DATABASE_URL="postgres://postgres@127.0.0.1:$pg_port/todo"
+    echo "Local PostgreSQL: $DATABASE_URL (data in .local/pgdata)"
+fi
+if [ -z "${BETTER_AUTH_SECRET:-}" ] && [ -z "${BETTER_AUTH_URL:-}${BETTER_AUTH_JWKS_URL:-}${BETTER_AUTH_JWKS:-}" ]; then
+    BETTER_AUTH_SECRET=$(dev_secret)
+    export BETTER_AUTH_SECRET
+fi
+
+cargo run --quiet -p migrate
+ensure_cargo_lambda
+
+cat <<MSG
+
+  Todo API on http://localhost:$port  (GET /health, /api/tasks, /api/tasks/{id}, /api/tasks/{id}/complete)
+  A token:     TOKEN=\$(make -s token USER=alice)
+  Try it:      curl -H "Authorization: Bearer \$TOKEN" http://localhost:$port/api/tasks
+
+MSG
+# Not exec: the EXIT trap must still stop PostgreSQL after Ctrl-C.
+cargo lambda watch --invoke-port "$port" &
+watch_pid=$!
+trap 'kill -INT $watch_pid 2>/dev/null; wait $watch_pid 2>/dev/null; pg_stop "${pgdata:-}" 2>/dev/null; exit 0' INT TERM
+wait $watch_pid

@@ -1,0 +1,134 @@
+//! `tasks-collection`: `GET /api/tasks` and `POST /api/tasks`.
+
+use lambda_http::http::{HeaderValue, Method, StatusCode, header};
+use lambda_http::{Body, Request, RequestExt, Response};
+
+use super::TasksState;
+use crate::error::ApiError;
+use crate::http;
+use crate::tasks::{self, Created, Task};
+use crate::validate;
+
+pub const FUNCTION: &str = "tasks-collection";
+
+/// A list response never exceeds this many bytes of JSON (API Gateway and
+/// Lambda cap a response at 6 MB).
+pub const MAX_LIST_BYTES: usize = 5 * 1024 * 1024;
+
+pub async fn handle(state: &TasksState, request: Request) -> Response<Body> {
+    let request = &request;
+    http::serve(FUNCTION, request, |route| async move {
+        match *request.method() {
+            Method::GET => list(state, request).await,
+            Method::POST => create(state, request).await,
+            _ => Err(http::unsupported(route)),
+        }
+    })
+    .await
+}
+
+async fn list(state: &TasksState, request: &Request) -> Result<Response<Body>, ApiError> {
+    let user = state.verifier.authenticate(request.headers()).await?;
+    let query = validate::list_query(&request.query_string_parameters())?;
+    let tasks = tasks::list(&state.db, &user, &query).await?;
+    let body = list_body(&tasks, query.limit as usize)?;
+    Ok(http::json_bytes(StatusCode::OK, body))
+}
+
+/// `{"tasks": [...], "next_cursor": ...}` with at most `limit` tasks and at
+/// most [`MAX_LIST_BYTES`] bytes. `tasks` holds one more than `limit` when
+/// more remain. A page cut short by either bound ends with a cursor.
+fn list_body(tasks: &[Task], limit: usize) -> Result<Vec<u8>, ApiError> {
+    // Room for the closing `],"next_cursor":"<i64>"}`.
+    const TAIL: usize = r#"],"next_cursor":""}"#.len() + 20;
+    let mut body = br#"{"tasks":["#.to_vec();
+    let mut included = 0;
+    for task in tasks.iter().take(limit) {
+        let json = serde_json::to_vec(task).map_err(ApiError::internal)?;
+        let separator = usize::from(included > 0);
+        if included > 0 && body.len() + separator + json.len() + TAIL > MAX_LIST_BYTES {
+            break;
+        }
+        if separator == 1 {
+            body.push(b',');
+        }
+        body.extend_from_slice(&json);
+        included += 1;
+    }
+    let cursor = (included < tasks.len()).then(|| validate::encode_cursor(tasks[included - 1].id));
+    body.extend_from_slice(b"],\"next_cursor\":");
+    body.extend_from_slice(&serde_json::to_vec(&cursor).map_err(ApiError::internal)?);
+    body.push(b'}');
+    Ok(body)
+}
+
+async fn create(state: &TasksState, request: &Request) -> Result<Response<Body>, ApiError> {
+    let user = state.verifier.authenticate(request.headers()).await?;
+    let new_task = validate::new_task(http::body(request)?)?;
+    let key = validate::idempotency_key(request.headers())?;
+    let (task, replayed) = match tasks::create(&state.db, &user, &new_task, key.as_deref()).await? {
+        Created::New(task) => (task, false),
+        Created::Replayed(task) => (task, true),
+    };
+    let mut response = http::json(StatusCode::CREATED, &task);
+    let headers = response.headers_mut();
+    let location = format!("/api/tasks/{}", task.id);
+    headers.insert(
+        header::LOCATION,
+        HeaderValue::try_from(location).map_err(ApiError::internal)?,
+    );
+    if replayed {
+        headers.insert("idempotent-replayed", HeaderValue::from_static("true"));
+    }
+    Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Utc;
+    use serde_json::Value;
+
+    fn task(id: i64, description_len: usize) -> Task {
+        Task {
+            id,
+            user_id: "u".into(),
+            title: "t".into(),
+            // Control characters take six bytes each in JSON.
+            description: Some("\u{1}".repeat(description_len)),
+            completed: false,
+            created_at: Utc::now(),
+            updated_at: Utc::now(),
+        }
+    }
+
+    #[test]
+    fn short_page_has_no_cursor() {
+        let body: Value =
+            serde_json::from_slice(&list_body(&[task(2, 0), task(1, 0)], 5).unwrap()).unwrap();
+        assert_eq!(body["tasks"].as_array().unwrap().len(), 2);
+        assert!(body["next_cursor"].is_null());
+        let body: Value = serde_json::from_slice(&list_body(&[], 5).unwrap()).unwrap();
+        assert_eq!(body, serde_json::json!({"tasks": [], "next_cursor": null}));
+    }
+
+    #[test]
+    fn limit_cut_gives_cursor_of_last_included() {
+        let body: Value =
+            serde_json::from_slice(&list_body(&[task(9, 0), task(8, 0), task(7, 0)], 2).unwrap())
+                .unwrap();
+        assert_eq!(body["tasks"].as_array().unwrap().len(), 2);
+        assert_eq!(body["next_cursor"], "8");
+    }
+
+    #[test]
+    fn byte_budget_cuts_page() {
+        let many: Vec<Task> = (1..=120).rev().map(|id| task(id, 10_000)).collect();
+        let raw = list_body(&many, 1000).unwrap();
+        assert!(raw.len() <= MAX_LIST_BYTES, "{}", raw.len());
+        let body: Value = serde_json::from_slice(&raw).unwrap();
+        let n = body["tasks"].as_array().unwrap().len();
+        assert!(n < 120 && n > 50, "{n}");
+        assert_eq!(body["next_cursor"], body["tasks"][n - 1]["id"].to_string());
+    }
+}

@@ -1,0 +1,115 @@
+//! HTTP glue between `lambda_http` and the handlers: JSON responses, the body
+//! limit, the request id, and the one log line every request gets.
+
+use std::future::Future;
+use std::time::Instant;
+
+use lambda_http::http::{HeaderValue, StatusCode, header};
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, Request, RequestExt, Response};
+use serde::Serialize;
+
+use crate::error::ApiError;
+use crate::routes::{self, Route};
+
+/// The largest request body accepted (the contract's 64 KiB).
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// A JSON response. User data must not be cached by browsers or proxies.
+pub fn json(status: StatusCode, value: &impl Serialize) -> Response<Body> {
+    // Serialising our own types and `serde_json::Value`s cannot fail.
+    let body = serde_json::to_vec(value).unwrap_or_default();
+    json_bytes(status, body)
+}
+
+/// A response whose body is already-serialised JSON.
+pub fn json_bytes(status: StatusCode, body: Vec<u8>) -> Response<Body> {
+    let mut response = Response::new(Body::Binary(body));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// An empty response (204 on delete).
+pub fn empty(status: StatusCode) -> Response<Body> {
+    let mut response = Response::new(Body::Empty);
+    *response.status_mut() = status;
+    response
+}
+
+/// The request body, or 413 when it is over [`MAX_BODY_BYTES`].
+/// (`lambda_http` has already decoded a base64-encoded body.)
+pub fn body(request: &Request) -> Result<&[u8], ApiError> {
+    let bytes: &[u8] = request.body().as_ref();
+    if bytes.len() > MAX_BODY_BYTES {
+        return Err(ApiError::PayloadTooLarge);
+    }
+    Ok(bytes)
+}
+
+/// The request path as the client sent it. `uri().path()` carries the API
+/// Gateway stage as a prefix when the stage is not `$default`; the raw path
+/// never does.
+pub fn path(request: &Request) -> &str {
+    match request.raw_http_path() {
+        "" => request.uri().path(),
+        raw => raw,
+    }
+}
+
+/// The Lambda request id when running under a runtime (also what Lambda
+/// prints in its own log lines), else API Gateway's request id.
+pub fn request_id(request: &Request) -> String {
+    if let Some(context) = request.lambda_context_ref() {
+        return context.request_id.clone();
+    }
+    match request.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(context)) => context.request_id.clone(),
+        _ => None,
+    }
+    .unwrap_or_else(|| "-".to_owned())
+}
+
+/// Runs one route group's `dispatch` for `request` and always returns a
+/// response. A path that is none of `function`'s routes is a 404 and a method
+/// its route does not serve a 405, both before any other check; `dispatch`
+/// sees only requests it serves. An error becomes its contract-shaped body,
+/// and one log line records method, route, status, latency and request id
+/// (never headers or bodies, which carry tokens and user data).
+pub async fn serve<'r, F, Fut>(function: &str, request: &'r Request, dispatch: F) -> Response<Body>
+where
+    F: FnOnce(&'static Route) -> Fut,
+    Fut: Future<Output = Result<Response<Body>, ApiError>> + 'r,
+{
+    let started = Instant::now();
+    let request_id = request_id(request);
+    let route = routes::find(function, path(request));
+    let outcome = match route {
+        None => Err(ApiError::RouteNotFound),
+        Some(route) if !route.methods.contains(request.method()) => Err(unsupported(route)),
+        Some(route) => dispatch(route).await,
+    };
+    let response = match outcome {
+        Ok(response) => response,
+        Err(error) => error.into_response(&request_id),
+    };
+    tracing::info!(
+        method = %request.method(),
+        route = route.map_or("-", |r| r.path),
+        status = response.status().as_u16(),
+        latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+        request_id = %request_id,
+        "request"
+    );
+    response
+}
+
+/// The 405 for a method `route` does not serve.
+pub fn unsupported(route: &Route) -> ApiError {
+    ApiError::MethodNotAllowed(route.allow_header())
+}

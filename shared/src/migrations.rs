@@ -1,0 +1,121 @@
+//! Versioned schema migrations, applied by the `migrate` function.
+//!
+//! A short runner of our own rather than a migration library, because it must
+//! be safe where this API runs: several `migrate` invocations (a deploy and a
+//! developer, or parallel test processes) may start at once, and Neon's pooler
+//! forbids session state such as session advisory locks. So the whole run is
+//! one transaction that first takes a *transaction-scoped* advisory lock; a
+//! concurrent run waits, then finds nothing left to do. Each applied file's
+//! checksum is recorded, and a file edited after it was applied stops the run
+//! instead of leaving the schema silently different from the code.
+
+use tokio_postgres::Client;
+
+use crate::db::Db;
+
+/// A migration: its version, name, and SQL (compiled into the binary).
+pub struct Migration {
+    pub version: i32,
+    pub name: &'static str,
+    pub sql: &'static str,
+}
+
+/// Every migration, in order. Append only; never edit an applied one.
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "tasks",
+        sql: include_str!("../migrations/0001_tasks.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "idempotency_keys",
+        sql: include_str!("../migrations/0002_idempotency_keys.sql"),
+    },
+];
+
+/// An arbitrary constant naming this runner's advisory lock.
+const LOCK_ID: i64 = 0x746f_646f_6d69_6772; // "todomigr"
+
+#[derive(Debug)]
+pub enum MigrationError {
+    Connect(deadpool_postgres::PoolError),
+    Database(tokio_postgres::Error),
+    /// An applied migration's file no longer matches what was applied.
+    Changed {
+        version: i32,
+        name: &'static str,
+    },
+}
+
+impl std::fmt::Display for MigrationError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MigrationError::Connect(e) => write!(f, "could not connect to the database: {e}"),
+            MigrationError::Database(e) => write!(f, "migration failed: {e}"),
+            MigrationError::Changed { version, name } => write!(
+                f,
+                "migration {version} ({name}) was changed after it was applied; add a new migration instead"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for MigrationError {}
+
+impl From<tokio_postgres::Error> for MigrationError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        MigrationError::Database(e)
+    }
+}
+
+/// [`run`] on a connection of `db`'s pool.
+pub async fn run_on(db: &Db) -> Result<Vec<i32>, MigrationError> {
+    let mut client = db.connection().await.map_err(MigrationError::Connect)?;
+    run(&mut client).await
+}
+
+/// Applies every pending migration; returns the versions it applied (empty
+/// when the schema was already current).
+pub async fn run(client: &mut Client) -> Result<Vec<i32>, MigrationError> {
+    let tx = client.transaction().await?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&LOCK_ID])
+        .await?;
+    tx.batch_execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (
+            version    integer PRIMARY KEY,
+            name       text NOT NULL,
+            checksum   text NOT NULL,
+            applied_at timestamptz NOT NULL DEFAULT now()
+        )",
+    )
+    .await?;
+    let mut applied = Vec::new();
+    for migration in MIGRATIONS {
+        let row = tx
+            .query_opt(
+                "SELECT checksum = md5($2) FROM schema_migrations WHERE version = $1",
+                &[&migration.version, &migration.sql],
+            )
+            .await?;
+        match row.map(|r| r.get::<_, bool>(0)) {
+            Some(true) => continue,
+            Some(false) => {
+                return Err(MigrationError::Changed {
+                    version: migration.version,
+                    name: migration.name,
+                });
+            }
+            None => {}
+        }
+        tx.batch_execute(migration.sql).await?;
+        tx.execute(
+            "INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, md5($3))",
+            &[&migration.version, &migration.name, &migration.sql],
+        )
+        .await?;
+        applied.push(migration.version);
+    }
+    tx.commit().await?;
+    Ok(applied)
+}

@@ -1,0 +1,121 @@
+//! The route table: which function serves which path, and with which methods.
+//!
+//! It is the one statement of the API's routes in code. Tests hold the
+//! `cargo lambda watch` router in `Cargo.toml` (and, later, `template.yaml`)
+//! to it, and each route-group handler uses it to tell its routes apart and to
+//! name the route in its log line. Path parameters themselves always come from
+//! the event, which API Gateway and the watch router both fill.
+
+use lambda_http::http::Method;
+
+/// One path of the API and the function that serves it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Route {
+    /// The binary under `functions/` that serves this path.
+    pub function: &'static str,
+    /// The path pattern, in the `{param}` syntax that API Gateway and matchit share.
+    pub path: &'static str,
+    /// The methods the function serves on this path; others are answered 405.
+    pub methods: &'static [Method],
+}
+
+pub const TASKS: &str = "/api/tasks";
+pub const TASK: &str = "/api/tasks/{id}";
+pub const TASK_COMPLETE: &str = "/api/tasks/{id}/complete";
+pub const HEALTH: &str = "/health";
+
+/// Every route of the contract (`shared/spec/API.md`, "Routes and route groups").
+pub const ROUTES: &[Route] = &[
+    Route {
+        function: "tasks-collection",
+        path: TASKS,
+        methods: &[Method::GET, Method::POST],
+    },
+    Route {
+        function: "tasks-item",
+        path: TASK,
+        methods: &[Method::GET, Method::PUT, Method::DELETE],
+    },
+    Route {
+        function: "tasks-item",
+        path: TASK_COMPLETE,
+        methods: &[Method::PATCH],
+    },
+    Route {
+        function: "health",
+        path: HEALTH,
+        methods: &[Method::GET],
+    },
+];
+
+impl Route {
+    /// Whether a concrete request path fits this route's pattern: literal
+    /// segments must be equal, and a `{param}` segment takes any non-empty one.
+    pub fn matches(&self, path: &str) -> bool {
+        let mut pattern = self.path.split('/');
+        let mut actual = path.split('/');
+        loop {
+            match (pattern.next(), actual.next()) {
+                (None, None) => return true,
+                (Some(p), Some(a)) if p.starts_with('{') => {
+                    if a.is_empty() {
+                        return false;
+                    }
+                }
+                (Some(p), Some(a)) if p == a => {}
+                _ => return false,
+            }
+        }
+    }
+
+    /// The `Allow` header value for a 405 on this route.
+    pub fn allow_header(&self) -> String {
+        self.methods
+            .iter()
+            .map(Method::as_str)
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// The route of `function` that a request path belongs to, if any.
+pub fn find(function: &str, path: &str) -> Option<&'static Route> {
+    ROUTES
+        .iter()
+        .find(|route| route.function == function && route.matches(path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matches_literal_and_parameter_segments() {
+        assert_eq!(find("tasks-item", "/api/tasks/12").unwrap().path, TASK);
+        assert_eq!(
+            find("tasks-item", "/api/tasks/12/complete").unwrap().path,
+            TASK_COMPLETE
+        );
+        assert_eq!(find("tasks-collection", "/api/tasks").unwrap().path, TASKS);
+        assert!(find("tasks-item", "/api/tasks/").is_none());
+        assert!(find("tasks-item", "/api/tasks/1/2").is_none());
+        assert!(find("tasks-item", "/api/tasks").is_none());
+        assert!(find("tasks-collection", "/api/tasks/1").is_none());
+        assert!(find("health", "/healthz").is_none());
+    }
+
+    #[test]
+    fn allow_header_lists_methods() {
+        assert_eq!(
+            find("tasks-item", "/api/tasks/1").unwrap().allow_header(),
+            "GET, PUT, DELETE"
+        );
+    }
+
+    #[test]
+    fn every_function_has_a_route() {
+        for f in ["tasks-collection", "tasks-item", "health"] {
+            assert!(ROUTES.iter().any(|r| r.function == f), "{f}");
+        }
+    }
+}

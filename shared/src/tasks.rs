@@ -1,0 +1,292 @@
+//! The Task model and all of its SQL.
+//!
+//! Each function here is one statement and so one database round trip (see
+//! [`crate::db`]). Ownership is part of every statement's `WHERE user_id = $n`,
+//! so another user's task simply does not match: it is indistinguishable from
+//! one that does not exist.
+
+use chrono::{DateTime, Utc};
+use serde::{Serialize, Serializer};
+use tokio_postgres::Row;
+use tokio_postgres::types::Type;
+
+use crate::auth::UserId;
+use crate::db::Db;
+use crate::error::ApiError;
+use crate::validate::{ListQuery, NewTask, TaskUpdate};
+
+/// A task as stored and as sent (the contract's Task shape).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Task {
+    pub id: i64,
+    pub user_id: String,
+    pub title: String,
+    pub description: Option<String>,
+    pub completed: bool,
+    #[serde(serialize_with = "rfc3339_utc")]
+    pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "rfc3339_utc")]
+    pub updated_at: DateTime<Utc>,
+}
+
+/// RFC 3339 in UTC with microseconds and a `Z`, e.g. `2026-02-17T10:00:00.123456Z`
+/// (PostgreSQL's own precision, always the same width).
+fn rfc3339_utc<S: Serializer>(at: &DateTime<Utc>, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.collect_str(&at.format("%Y-%m-%dT%H:%M:%S%.6fZ"))
+}
+
+impl Task {
+    fn from_row(row: &Row) -> Result<Self, tokio_postgres::Error> {
+        Ok(Task {
+            id: row.try_get("id")?,
+            user_id: row.try_get("user_id")?,
+            title: row.try_get("title")?,
+            description: row.try_get("description")?,
+            completed: row.try_get("completed")?,
+            created_at: row.try_get("created_at")?,
+            updated_at: row.try_get("updated_at")?,
+        })
+    }
+}
+
+const COLUMNS: &str = "id, user_id, title, description, completed, created_at, updated_at";
+
+fn tasks(rows: &[Row]) -> Result<Vec<Task>, tokio_postgres::Error> {
+    rows.iter().map(Task::from_row).collect()
+}
+
+fn one(rows: &[Row]) -> Result<Option<Task>, tokio_postgres::Error> {
+    rows.first().map(Task::from_row).transpose()
+}
+
+/// One page of a user's tasks, newest first, with one task more than `limit`
+/// when more remain (the caller trims it and emits a cursor).
+pub async fn list(db: &Db, user: &UserId, query: &ListQuery) -> Result<Vec<Task>, ApiError> {
+    // `$2`/`$3` drop out when null: the statement is unnamed, so PostgreSQL
+    // plans it with the actual values and uses idx_tasks_user_id_id or
+    // idx_tasks_user_completed_id in order, without a sort.
+    let sql = format!(
+        "SELECT {COLUMNS} FROM tasks
+         WHERE user_id = $1
+           AND ($2::boolean IS NULL OR completed = $2)
+           AND ($3::bigint IS NULL OR id < $3)
+         ORDER BY id DESC
+         LIMIT $4"
+    );
+    let fetch = i64::from(query.limit) + 1;
+    db.run(async |client| {
+        let rows = client
+            .query_typed(
+                &sql,
+                &[
+                    (&user.as_str(), Type::VARCHAR),
+                    (&query.completed, Type::BOOL),
+                    (&query.before_id, Type::INT8),
+                    (&fetch, Type::INT8),
+                ],
+            )
+            .await?;
+        tasks(&rows)
+    })
+    .await
+}
+
+pub async fn get(db: &Db, user: &UserId, id: i64) -> Result<Task, ApiError> {
+    let sql = format!("SELECT {COLUMNS} FROM tasks WHERE id = $1 AND user_id = $2");
+    found(
+        db.run(async |client| {
+            let rows = client
+                .query_typed(&sql, &[(&id, Type::INT8), (&user.as_str(), Type::VARCHAR)])
+                .await?;
+            one(&rows)
+        })
+        .await?,
+    )
+}
+
+/// How a create ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Created {
+    New(Task),
+    /// The same user sent the same `Idempotency-Key` and body within 24
+    /// hours: the original task, nothing new created.
+    Replayed(Task),
+}
+
+pub async fn create(
+    db: &Db,
+    user: &UserId,
+    task: &NewTask,
+    idempotency_key: Option<&str>,
+) -> Result<Created, ApiError> {
+    let Some(key) = idempotency_key else {
+        let sql = format!(
+            "INSERT INTO tasks (user_id, title, description) VALUES ($1, $2, $3) RETURNING {COLUMNS}"
+        );
+        let task = db
+            .run(async |client| {
+                let rows = client
+                    .query_typed(
+                        &sql,
+                        &[
+                            (&user.as_str(), Type::VARCHAR),
+                            (&task.title, Type::VARCHAR),
+                            (&task.description, Type::TEXT),
+                        ],
+                    )
+                    .await?;
+                one(&rows)
+            })
+            .await?;
+        return task
+            .map(Created::New)
+            .ok_or_else(|| ApiError::internal("INSERT returned no row"));
+    };
+    // A concurrent request holding the same key makes our statement wait for
+    // it and then see neither its key nor its task (they are newer than our
+    // snapshot); trying once more then finds them.
+    for _ in 0..2 {
+        if let Some(created) = create_idempotent(db, user, task, key).await? {
+            return Ok(created);
+        }
+    }
+    Err(ApiError::internal(
+        "idempotent create found neither a new nor an existing task",
+    ))
+}
+
+/// One statement: claim the key (new, or expired and taken over) and insert
+/// the task under an id drawn up front, or else return the task the key
+/// already names together with whether the request bodies match.
+const CREATE_IDEMPOTENT: &str = "
+WITH request AS (
+    SELECT sha256(convert_to(json_build_array($2::text, $3::text)::text, 'UTF8')) AS hash
+), claimed AS (
+    INSERT INTO idempotency_keys AS k (user_id, idempotency_key, request_hash, task_id)
+    SELECT $1, $4, request.hash, nextval(pg_get_serial_sequence('tasks', 'id')) FROM request
+    ON CONFLICT (user_id, idempotency_key) DO UPDATE
+        SET request_hash = EXCLUDED.request_hash, task_id = EXCLUDED.task_id, created_at = now()
+        WHERE k.created_at <= now() - interval '24 hours'
+    RETURNING task_id
+), inserted AS (
+    INSERT INTO tasks (id, user_id, title, description) OVERRIDING SYSTEM VALUE
+    SELECT task_id, $1, $2, $3 FROM claimed
+    RETURNING id, user_id, title, description, completed, created_at, updated_at
+)
+SELECT true AS created, true AS same_request, inserted.* FROM inserted
+UNION ALL
+SELECT false, k.request_hash = request.hash,
+       t.id, t.user_id, t.title, t.description, t.completed, t.created_at, t.updated_at
+FROM idempotency_keys k
+JOIN tasks t ON t.id = k.task_id
+CROSS JOIN request
+WHERE k.user_id = $1 AND k.idempotency_key = $4
+  AND NOT EXISTS (SELECT 1 FROM claimed)";
+
+async fn create_idempotent(
+    db: &Db,
+    user: &UserId,
+    task: &NewTask,
+    key: &str,
+) -> Result<Option<Created>, ApiError> {
+    let row = db
+        .run(async |client| {
+            let rows = client
+                .query_typed(
+                    CREATE_IDEMPOTENT,
+                    &[
+                        (&user.as_str(), Type::VARCHAR),
+                        (&task.title, Type::TEXT),
+                        (&task.description, Type::TEXT),
+                        (&key, Type::VARCHAR),
+                    ],
+                )
+                .await?;
+            rows.first()
+                .map(|row| {
+                    let created: bool = row.try_get("created")?;
+                    let same: bool = row.try_get("same_request")?;
+                    Ok((created, same, Task::from_row(row)?))
+                })
+                .transpose()
+        })
+        .await?;
+    match row {
+        None => Ok(None),
+        Some((true, _, task)) => Ok(Some(Created::New(task))),
+        Some((false, true, task)) => Ok(Some(Created::Replayed(task))),
+        Some((false, false, _)) => Err(ApiError::IdempotencyKeyReused),
+    }
+}
+
+/// `PUT`: replaces title, description and completed.
+pub async fn replace(
+    db: &Db,
+    user: &UserId,
+    id: i64,
+    update: &TaskUpdate,
+) -> Result<Task, ApiError> {
+    let sql = format!(
+        "UPDATE tasks SET title = $3, description = $4, completed = $5, updated_at = now()
+         WHERE id = $1 AND user_id = $2 RETURNING {COLUMNS}"
+    );
+    found(
+        db.run(async |client| {
+            let rows = client
+                .query_typed(
+                    &sql,
+                    &[
+                        (&id, Type::INT8),
+                        (&user.as_str(), Type::VARCHAR),
+                        (&update.title, Type::VARCHAR),
+                        (&update.description, Type::TEXT),
+                        (&update.completed, Type::BOOL),
+                    ],
+                )
+                .await?;
+            one(&rows)
+        })
+        .await?,
+    )
+}
+
+/// `PATCH .../complete`: flips `completed` in the same statement that checks
+/// ownership, so two toggles can never both read the old value.
+pub async fn toggle(db: &Db, user: &UserId, id: i64) -> Result<Task, ApiError> {
+    let sql = format!(
+        "UPDATE tasks SET completed = NOT completed, updated_at = now()
+         WHERE id = $1 AND user_id = $2 RETURNING {COLUMNS}"
+    );
+    found(
+        db.run(async |client| {
+            let rows = client
+                .query_typed(&sql, &[(&id, Type::INT8), (&user.as_str(), Type::VARCHAR)])
+                .await?;
+            one(&rows)
+        })
+        .await?,
+    )
+}
+
+pub async fn delete(db: &Db, user: &UserId, id: i64) -> Result<(), ApiError> {
+    let deleted = db
+        .run(async |client| {
+            let rows = client
+                .query_typed(
+                    "DELETE FROM tasks WHERE id = $1 AND user_id = $2 RETURNING id",
+                    &[(&id, Type::INT8), (&user.as_str(), Type::VARCHAR)],
+                )
+                .await?;
+            Ok(!rows.is_empty())
+        })
+        .await?;
+    if deleted {
+        Ok(())
+    } else {
+        Err(ApiError::TaskNotFound)
+    }
+}
+
+fn found(task: Option<Task>) -> Result<Task, ApiError> {
+    task.ok_or(ApiError::TaskNotFound)
+}

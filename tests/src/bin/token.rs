@@ -1,0 +1,43 @@
+//! `make token USER=alice`: prints an HS256 token for local use.
+//!
+//! Usage: `token <user-id> [ttl-seconds]`. Signs with `BETTER_AUTH_SECRET`
+//! and adds `iss`/`aud` when `JWT_ISSUER`/`JWT_AUDIENCE` are set, so the
+//! token passes exactly the checks the local API applies.
+
+use std::process::ExitCode;
+
+use serde_json::json;
+use todo_shared::config::AuthConfig;
+
+fn main() -> ExitCode {
+    let mut args = std::env::args().skip(1);
+    let Some(user) = args.next().filter(|u| !u.is_empty()) else {
+        eprintln!("usage: token <user-id> [ttl-seconds]");
+        return ExitCode::FAILURE;
+    };
+    let ttl: i64 = match args.next().map(|t| t.parse()) {
+        None => 3600,
+        Some(Ok(ttl)) if ttl > 0 => ttl,
+        Some(_) => {
+            eprintln!("ttl-seconds must be a positive whole number");
+            return ExitCode::FAILURE;
+        }
+    };
+    let config = match AuthConfig::from_env() {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let now = todo_tests::now();
+    let mut claims = json!({ "sub": user, "iat": now, "exp": now + ttl });
+    if let Some(issuer) = config.issuer {
+        claims["iss"] = json!(issuer);
+    }
+    if let Some(audience) = config.audience {
+        claims["aud"] = json!(audience);
+    }
+    println!("{}", todo_tests::sign(&config.secret, &claims));
+    ExitCode::SUCCESS
+}
