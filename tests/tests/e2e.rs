@@ -1,0 +1,260 @@
+//! End to end: every route over real HTTP through `cargo lambda watch` with
+//! the router from Cargo.toml, as the frontend would call the API Gateway URL.
+//!
+//! Ignored in a plain `cargo test`: `make test` starts the watch server and
+//! runs these with `--ignored`, setting `E2E_BASE_URL` and the server's
+//! `BETTER_AUTH_SECRET`.
+
+use serde_json::{Value, json};
+use todo_tests::{count_tasks, now, pg, sign, task_row, unique_user};
+
+struct Api {
+    base: String,
+    agent: ureq::Agent,
+    secret: String,
+}
+
+struct Http {
+    status: u16,
+    headers: ureq::http::HeaderMap,
+    body: String,
+}
+
+impl Http {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or(Value::Null)
+    }
+    fn code(&self) -> String {
+        self.json()["error"]["code"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+impl Api {
+    fn new() -> Self {
+        let base = std::env::var("E2E_BASE_URL")
+            .expect("E2E_BASE_URL is not set: run the end-to-end tests through `make test`");
+        let secret =
+            std::env::var("BETTER_AUTH_SECRET").expect("BETTER_AUTH_SECRET of the watch server");
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        Api {
+            base,
+            agent,
+            secret,
+        }
+    }
+
+    fn token(&self, user: &str) -> String {
+        sign(
+            &self.secret,
+            &json!({"sub": user, "iat": now(), "exp": now() + 900}),
+        )
+    }
+
+    fn send(&self, method: &str, path: &str, user: Option<&str>, body: Option<&str>) -> Http {
+        let url = format!("{}{path}", self.base);
+        let mut request = ureq::http::Request::builder().method(method).uri(&url);
+        if let Some(user) = user {
+            request = request.header("authorization", format!("Bearer {}", self.token(user)));
+        }
+        let request = request.header("content-type", "application/json");
+        let response = match body {
+            Some(body) => self.agent.run(request.body(body.to_owned()).unwrap()),
+            None => self.agent.run(request.body(()).unwrap()),
+        };
+        let mut response = response.unwrap_or_else(|e| panic!("{method} {url}: {e}"));
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let body = response
+            .body_mut()
+            .with_config()
+            .limit(16 * 1024 * 1024)
+            .read_to_string()
+            .unwrap_or_default();
+        Http {
+            status,
+            headers,
+            body,
+        }
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+#[test]
+#[ignore = "needs `cargo lambda watch`; run by `make test`"]
+fn health_over_http() {
+    let api = Api::new();
+    let reply = api.send("GET", "/health", None, None);
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.json()["status"], "ok");
+    assert_eq!(reply.json()["database"], "ok");
+}
+
+#[test]
+#[ignore = "needs `cargo lambda watch`; run by `make test`"]
+fn every_task_route_over_http() {
+    let api = Api::new();
+    let rt = runtime();
+    let db = rt.block_on(pg());
+    let user = unique_user("e2e");
+    let other = unique_user("e2e-other");
+
+    let created = api.send(
+        "POST",
+        "/api/tasks",
+        Some(&user),
+        Some(r#"{"title": " Write tests ", "description": "e2e"}"#),
+    );
+    assert_eq!(created.status, 201, "{}", created.body);
+    let task = created.json();
+    let id = task["id"].as_i64().unwrap();
+    assert_eq!(
+        created.header("location"),
+        Some(format!("/api/tasks/{id}").as_str())
+    );
+    assert_eq!(task["title"], "Write tests");
+    assert_eq!(task["user_id"], user.as_str());
+    assert_eq!(
+        rt.block_on(task_row(&db, id)).unwrap()["title"],
+        "Write tests"
+    );
+
+    let list = api.send(
+        "GET",
+        "/api/tasks?status=pending&limit=10",
+        Some(&user),
+        None,
+    );
+    assert_eq!(list.status, 200);
+    assert_eq!(
+        list.json(),
+        json!({"tasks": [task.clone()], "next_cursor": null})
+    );
+
+    let got = api.send("GET", &format!("/api/tasks/{id}"), Some(&user), None);
+    assert_eq!((got.status, got.json()), (200, task.clone()));
+
+    let put = api.send(
+        "PUT",
+        &format!("/api/tasks/{id}"),
+        Some(&user),
+        Some(r#"{"title": "Written", "completed": true}"#),
+    );
+    assert_eq!(put.status, 200, "{}", put.body);
+    assert_eq!(put.json()["description"], Value::Null);
+    assert_eq!(put.json()["completed"], true);
+
+    let toggled = api.send(
+        "PATCH",
+        &format!("/api/tasks/{id}/complete"),
+        Some(&user),
+        None,
+    );
+    assert_eq!(toggled.status, 200, "{}", toggled.body);
+    assert_eq!(toggled.json()["completed"], false);
+    assert_eq!(rt.block_on(task_row(&db, id)).unwrap()["completed"], false);
+
+    // Another user sees nothing and changes nothing.
+    for (method, path) in [
+        ("GET", format!("/api/tasks/{id}")),
+        ("PUT", format!("/api/tasks/{id}")),
+        ("DELETE", format!("/api/tasks/{id}")),
+        ("PATCH", format!("/api/tasks/{id}/complete")),
+    ] {
+        let reply = api.send(
+            method,
+            &path,
+            Some(&other),
+            Some(r#"{"title": "x", "completed": true}"#),
+        );
+        assert_eq!(
+            (reply.status, reply.code()),
+            (404, "NOT_FOUND".into()),
+            "{method} {path}"
+        );
+    }
+    assert_eq!(rt.block_on(task_row(&db, id)).unwrap()["title"], "Written");
+
+    let deleted = api.send("DELETE", &format!("/api/tasks/{id}"), Some(&user), None);
+    assert_eq!(deleted.status, 204);
+    assert!(deleted.body.is_empty());
+    assert!(rt.block_on(task_row(&db, id)).is_none());
+    assert_eq!(rt.block_on(count_tasks(&db, &user)), 0);
+}
+
+#[test]
+#[ignore = "needs `cargo lambda watch`; run by `make test`"]
+fn errors_over_http() {
+    let api = Api::new();
+    let user = unique_user("e2e-errors");
+    for (method, path) in [
+        ("GET", "/api/tasks"),
+        ("POST", "/api/tasks"),
+        ("GET", "/api/tasks/1"),
+        ("PUT", "/api/tasks/1"),
+        ("DELETE", "/api/tasks/1"),
+        ("PATCH", "/api/tasks/1/complete"),
+    ] {
+        let reply = api.send(method, path, None, None);
+        assert_eq!(
+            (reply.status, reply.code()),
+            (401, "UNAUTHORIZED".into()),
+            "{method} {path}"
+        );
+        assert_eq!(reply.header("www-authenticate"), Some("Bearer"));
+    }
+    let reply = api.send("DELETE", "/api/tasks", Some(&user), None);
+    assert_eq!(
+        (reply.status, reply.code()),
+        (405, "METHOD_NOT_ALLOWED".into())
+    );
+    assert_eq!(reply.header("allow"), Some("GET, POST"));
+    let reply = api.send("GET", "/api/tasks/1/complete", Some(&user), None);
+    assert_eq!((reply.status, reply.header("allow")), (405, Some("PATCH")));
+
+    let reply = api.send("GET", "/api/tasks/abc", Some(&user), None);
+    assert_eq!(reply.status, 422);
+    assert_eq!(
+        reply.json()["error"]["details"]["id"],
+        "Task id must be an integer"
+    );
+    let reply = api.send("GET", "/api/tasks/99999999999999999999", Some(&user), None);
+    assert_eq!((reply.status, reply.code()), (404, "NOT_FOUND".into()));
+    let reply = api.send("GET", "/api/tasks?limit=0", Some(&user), None);
+    assert_eq!(
+        (reply.status, reply.code()),
+        (422, "VALIDATION_ERROR".into())
+    );
+    let reply = api.send("POST", "/api/tasks", Some(&user), Some("{not json"));
+    assert_eq!(
+        reply.json()["error"]["details"]["body"],
+        "The body is not valid JSON"
+    );
+
+    let big = json!({"title": "big", "description": "x".repeat(70_000)}).to_string();
+    let reply = api.send("POST", "/api/tasks", Some(&user), Some(&big));
+    assert_eq!(
+        (reply.status, reply.code()),
+        (413, "PAYLOAD_TOO_LARGE".into())
+    );
+
+    let rt = runtime();
+    assert_eq!(
+        rt.block_on(async { count_tasks(&pg().await, &user).await }),
+        0
+    );
+}

@@ -1,0 +1,154 @@
+//! Health, and what clients see when the database is down, slow or broken.
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use todo_shared::config::DbConfig;
+use todo_shared::db::Db;
+use todo_shared::handlers::{TasksState, health};
+use todo_tests::*;
+
+fn db_at(url: String) -> DbConfig {
+    DbConfig {
+        url,
+        pool_size: 1,
+        connect_timeout: Duration::from_secs(10),
+        timeout: Duration::from_secs(5),
+    }
+}
+
+/// A port with nothing listening on it.
+fn closed_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+/// A server that accepts connections and never says a word.
+async fn silent_server() -> (u16, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let task = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    (port, task)
+}
+
+async fn health_of(db: &Db) -> Reply {
+    Reply::new(health::handle(db, Event::fixture("health").request()).await)
+}
+
+#[tokio::test]
+async fn health_reports_ok_with_version() {
+    let db = Db::new(&db_config()).unwrap();
+    let reply = health_of(&db).await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(
+        reply.json,
+        json!({"status": "ok", "database": "ok", "version": env!("CARGO_PKG_VERSION")})
+    );
+    let post =
+        Reply::new(health::handle(&db, Event::fixture("health").method("POST").request()).await);
+    post.expect_error(405, "METHOD_NOT_ALLOWED");
+    assert_eq!(post.header("allow"), Some("GET"));
+}
+
+#[tokio::test]
+async fn health_is_degraded_within_3_seconds_when_the_database_is_silent() {
+    let (port, server) = silent_server().await;
+    let db = Db::new(&db_at(format!(
+        "postgres://postgres@127.0.0.1:{port}/postgres"
+    )))
+    .unwrap();
+    let started = Instant::now();
+    let reply = health_of(&db).await;
+    // A bound of the contract, not a speed measurement.
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(reply.status, 503);
+    assert_eq!(reply.json["status"], "degraded");
+    assert_eq!(reply.json["database"], "unreachable");
+    assert_eq!(reply.json["version"], env!("CARGO_PKG_VERSION"));
+    server.abort();
+
+    let refused = Db::new(&db_at(format!(
+        "postgres://postgres@127.0.0.1:{}/postgres",
+        closed_port()
+    )))
+    .unwrap();
+    assert_eq!(health_of(&refused).await.status, 503);
+}
+
+#[tokio::test]
+async fn task_routes_answer_503_with_retry_after_when_the_database_is_down() {
+    let user = unique_user("down");
+    let (port, server) = silent_server().await;
+    for url in [
+        format!("postgres://postgres@127.0.0.1:{}/postgres", closed_port()),
+        format!("postgres://postgres@127.0.0.1:{port}/postgres"),
+    ] {
+        let mut config = db_at(url);
+        config.timeout = Duration::from_millis(500);
+        let state = TasksState::new(&config, &auth_config()).unwrap();
+        for event in [
+            Event::fixture("tasks-list").query(&[]),
+            Event::fixture("tasks-create").body_json(&json!({"title": "lost?"})),
+            Event::fixture("task-complete").task(1, true),
+        ] {
+            let reply = call(&state, &event.as_user(&user)).await;
+            reply.expect_error(503, "SERVICE_UNAVAILABLE");
+            assert!(reply.header("retry-after").is_some());
+        }
+    }
+    server.abort();
+}
+
+#[tokio::test]
+async fn unexpected_failures_are_500_with_the_request_id_and_no_internals() {
+    // A database without our schema: the query fails in a way no client caused.
+    let admin = pg().await;
+    let name = format!("empty_{}", std::process::id());
+    admin
+        .batch_execute(&format!("DROP DATABASE IF EXISTS {name}"))
+        .await
+        .unwrap();
+    admin
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .await
+        .unwrap();
+    let url = database_url();
+    let (base, _) = url.rsplit_once('/').unwrap();
+    let state = TasksState::new(&db_at(format!("{base}/{name}")), &auth_config()).unwrap();
+    let event = Event::fixture("tasks-list")
+        .query(&[])
+        .as_user(&unique_user("500"));
+    let reply = call(&state, &event).await;
+    let details = reply.expect_error(500, "INTERNAL_ERROR");
+    let request_id = event.json()["requestContext"]["requestId"]
+        .as_str()
+        .unwrap();
+    assert_eq!(details, &json!({"request_id": request_id}));
+    let text = String::from_utf8_lossy(&reply.raw);
+    assert!(
+        !text.contains("relation") && !text.contains("tasks\""),
+        "{text}"
+    );
+    drop(state);
+    admin
+        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .await
+        .unwrap();
+}
+
+#[test]
+fn a_bad_database_url_names_the_variable() {
+    let err = Db::new(&db_at("postgres://host:notaport/db".into()))
+        .err()
+        .unwrap();
+    assert_eq!(err.variable, "DATABASE_URL");
+}
