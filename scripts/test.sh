@@ -18,7 +18,7 @@ cleanup() {
     fi
     if [ -n "${pgdata:-}" ]; then
         pg_stop "$pgdata" immediate
-        rm -rf "$(dirname "$pgdata")"
+        rm -rf "$scratch"
     fi
 }
 trap cleanup EXIT
@@ -30,13 +30,24 @@ step "cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 
 if [ -z "${TEST_DATABASE_URL:-}" ]; then
-    step "throwaway PostgreSQL"
-    pgdata="$(mktemp -d /tmp/todo-api-test.XXXXXX)/data"
-    [ "$(id -u)" = 0 ] && chown postgres: "$(dirname "$pgdata")"
+    step "throwaway PostgreSQL (with TLS, for the Neon-style connection test)"
+    scratch=$(mktemp -d /tmp/todo-api-test.XXXXXX)
+    pgdata="$scratch/data"
+    make_test_certificates "$scratch/tls"
+    [ "$(id -u)" = 0 ] && chown -R postgres: "$scratch"
     pg_port=$(free_port)
     pg_start "$pgdata" "$pg_port" -c fsync=off -c synchronous_commit=off -c full_page_writes=off \
-        -c max_connections=200
-    export TEST_DATABASE_URL="postgres://postgres@127.0.0.1:$pg_port/postgres"
+        -c max_connections=200 -c ssl=on -c "ssl_cert_file=$scratch/tls/server.crt" \
+        -c "ssl_key_file=$scratch/tls/server.key"
+    # A user that may only log in over TLS with SCRAM, as on Neon.
+    sed -i '1i hostssl all tls_user 127.0.0.1/32 scram-sha-256\nhostnossl all tls_user all reject' \
+        "$pgdata/pg_hba.conf"
+    as_postgres "$PG_BIN/pg_ctl" -D "$pgdata" reload >/dev/null
+    as_postgres "$PG_BIN/psql" -h 127.0.0.1 -p "$pg_port" -U postgres -qc \
+        "CREATE ROLE tls_user LOGIN PASSWORD 'tls-test-password'"
+    export TEST_DATABASE_URL="postgres://postgres@127.0.0.1:$pg_port/postgres?sslmode=disable"
+    export TEST_TLS_DATABASE_URL="postgresql://tls_user:tls-test-password@localhost:$pg_port/postgres?sslmode=require&channel_binding=require"
+    export TEST_TLS_CA_FILE="$scratch/tls/ca.crt"
     echo "$TEST_DATABASE_URL"
 fi
 
@@ -52,9 +63,13 @@ watch_port=$(free_port)
 # A secret made for this run only; the e2e tests read it from the environment.
 BETTER_AUTH_SECRET=$(python3 -c 'import secrets; print(secrets.token_urlsafe(36))')
 export BETTER_AUTH_SECRET
+# The tests mint tokens without iss/aud: a developer's own settings must not apply.
+unset JWT_ISSUER JWT_AUDIENCE
 watch_log="$ROOT/target/e2e-watch.log"
+export E2E_WATCH_LOG=$watch_log
 # Its own process group, so cleanup stops the functions it started too.
-DATABASE_URL=$TEST_DATABASE_URL DB_POOL_SIZE=4 setsid cargo lambda watch \
+# JSON logs, as Lambda's JSON logging config gives; the e2e tests read them.
+DATABASE_URL=$TEST_DATABASE_URL DB_POOL_SIZE=4 AWS_LAMBDA_LOG_FORMAT=JSON setsid cargo lambda watch \
     --invoke-address 127.0.0.1 --invoke-port "$watch_port" --ignore-changes >"$watch_log" 2>&1 &
 watch_pid=$!
 if ! wait_http "http://127.0.0.1:$watch_port/health" 600; then
@@ -62,5 +77,16 @@ if ! wait_http "http://127.0.0.1:$watch_port/health" 600; then
     cat "$watch_log" >&2
     exit 1
 fi
+step "the events/ fixtures through cargo lambda invoke"
+for fixture in health tasks-list; do
+    function=$([ "$fixture" = health ] && echo health || echo tasks-collection)
+    sed "s/REPLACE_WITH_TOKEN/$(scripts/token.sh invoke-user)/" "events/$fixture.json" > "$ROOT/target/$fixture.event.json"
+    output=$(cargo lambda invoke "$function" --invoke-address 127.0.0.1 --invoke-port "$watch_port" --data-file "$ROOT/target/$fixture.event.json")
+    echo "$function: $output" | cut -c1-160
+    grep -q '"statusCode": *200' <<<"$output" || { echo "expected a 200 from $function" >&2; exit 1; }
+done
+
+step "end-to-end tests over HTTP"
 E2E_BASE_URL="http://127.0.0.1:$watch_port" cargo test -p todo-tests --test e2e -- --ignored \
     || { echo "--- cargo lambda watch log (tail) ---" >&2; tail -n 60 "$watch_log" >&2; exit 1; }
+

@@ -102,7 +102,7 @@ where
         method = %request.method(),
         route = route.map_or("-", |r| r.path),
         status = response.status().as_u16(),
-        latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+        latency_ms = started.elapsed().as_micros() as f64 / 1000.0,
         request_id = %request_id,
         "request"
     );

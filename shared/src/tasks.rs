@@ -8,7 +8,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Serialize, Serializer};
 use tokio_postgres::Row;
-use tokio_postgres::types::Type;
+use tokio_postgres::types::{ToSql, Type};
 
 use crate::auth::UserId;
 use crate::db::Db;
@@ -49,59 +49,94 @@ impl Task {
     }
 }
 
-const COLUMNS: &str = "id, user_id, title, description, completed, created_at, updated_at";
-
-fn tasks(rows: &[Row]) -> Result<Vec<Task>, tokio_postgres::Error> {
-    rows.iter().map(Task::from_row).collect()
+/// The task columns, in the order of [`Task`]; a macro so that the
+/// statements below can be `const` strings built with `concat!`.
+macro_rules! columns {
+    () => {
+        "id, user_id, title, description, completed, created_at, updated_at"
+    };
 }
 
-fn one(rows: &[Row]) -> Result<Option<Task>, tokio_postgres::Error> {
-    rows.first().map(Task::from_row).transpose()
+// `$2`/`$3` drop out when null: the statement is unnamed, so PostgreSQL plans
+// it with the actual values and reads idx_tasks_user_id_id or
+// idx_tasks_user_completed_id in order, without a sort.
+const LIST: &str = concat!(
+    "SELECT ",
+    columns!(),
+    " FROM tasks
+     WHERE user_id = $1
+       AND ($2::boolean IS NULL OR completed = $2)
+       AND ($3::bigint IS NULL OR id < $3)
+     ORDER BY id DESC
+     LIMIT $4"
+);
+const GET: &str = concat!(
+    "SELECT ",
+    columns!(),
+    " FROM tasks WHERE id = $1 AND user_id = $2"
+);
+const INSERT: &str = concat!(
+    "INSERT INTO tasks (user_id, title, description) VALUES ($1, $2, $3) RETURNING ",
+    columns!()
+);
+const REPLACE: &str = concat!(
+    "UPDATE tasks SET title = $3, description = $4, completed = $5, updated_at = now()
+     WHERE id = $1 AND user_id = $2 RETURNING ",
+    columns!()
+);
+// Flips `completed` in the same statement that checks ownership, so two
+// toggles can never both read the old value.
+const TOGGLE: &str = concat!(
+    "UPDATE tasks SET completed = NOT completed, updated_at = now()
+     WHERE id = $1 AND user_id = $2 RETURNING ",
+    columns!()
+);
+const DELETE: &str = "DELETE FROM tasks WHERE id = $1 AND user_id = $2 RETURNING id";
+
+type Params<'a> = [(&'a (dyn ToSql + Sync), Type)];
+
+/// Runs one statement and reads every row it returns as a task.
+async fn query_tasks(db: &Db, sql: &str, params: &Params<'_>) -> Result<Vec<Task>, ApiError> {
+    db.run(async |client| {
+        let rows = client.query_typed(sql, params).await?;
+        rows.iter().map(Task::from_row).collect()
+    })
+    .await
+}
+
+/// Runs one statement that returns at most one task; none is a 404.
+async fn query_task(db: &Db, sql: &str, params: &Params<'_>) -> Result<Task, ApiError> {
+    query_tasks(db, sql, params)
+        .await?
+        .into_iter()
+        .next()
+        .ok_or(ApiError::TaskNotFound)
 }
 
 /// One page of a user's tasks, newest first, with one task more than `limit`
 /// when more remain (the caller trims it and emits a cursor).
 pub async fn list(db: &Db, user: &UserId, query: &ListQuery) -> Result<Vec<Task>, ApiError> {
-    // `$2`/`$3` drop out when null: the statement is unnamed, so PostgreSQL
-    // plans it with the actual values and uses idx_tasks_user_id_id or
-    // idx_tasks_user_completed_id in order, without a sort.
-    let sql = format!(
-        "SELECT {COLUMNS} FROM tasks
-         WHERE user_id = $1
-           AND ($2::boolean IS NULL OR completed = $2)
-           AND ($3::bigint IS NULL OR id < $3)
-         ORDER BY id DESC
-         LIMIT $4"
-    );
     let fetch = i64::from(query.limit) + 1;
-    db.run(async |client| {
-        let rows = client
-            .query_typed(
-                &sql,
-                &[
-                    (&user.as_str(), Type::VARCHAR),
-                    (&query.completed, Type::BOOL),
-                    (&query.before_id, Type::INT8),
-                    (&fetch, Type::INT8),
-                ],
-            )
-            .await?;
-        tasks(&rows)
-    })
+    query_tasks(
+        db,
+        LIST,
+        &[
+            (&user.as_str(), Type::VARCHAR),
+            (&query.completed, Type::BOOL),
+            (&query.before_id, Type::INT8),
+            (&fetch, Type::INT8),
+        ],
+    )
     .await
 }
 
 pub async fn get(db: &Db, user: &UserId, id: i64) -> Result<Task, ApiError> {
-    let sql = format!("SELECT {COLUMNS} FROM tasks WHERE id = $1 AND user_id = $2");
-    found(
-        db.run(async |client| {
-            let rows = client
-                .query_typed(&sql, &[(&id, Type::INT8), (&user.as_str(), Type::VARCHAR)])
-                .await?;
-            one(&rows)
-        })
-        .await?,
+    query_task(
+        db,
+        GET,
+        &[(&id, Type::INT8), (&user.as_str(), Type::VARCHAR)],
     )
+    .await
 }
 
 /// How a create ended.
@@ -120,27 +155,12 @@ pub async fn create(
     idempotency_key: Option<&str>,
 ) -> Result<Created, ApiError> {
     let Some(key) = idempotency_key else {
-        let sql = format!(
-            "INSERT INTO tasks (user_id, title, description) VALUES ($1, $2, $3) RETURNING {COLUMNS}"
-        );
-        let task = db
-            .run(async |client| {
-                let rows = client
-                    .query_typed(
-                        &sql,
-                        &[
-                            (&user.as_str(), Type::VARCHAR),
-                            (&task.title, Type::VARCHAR),
-                            (&task.description, Type::TEXT),
-                        ],
-                    )
-                    .await?;
-                one(&rows)
-            })
-            .await?;
-        return task
-            .map(Created::New)
-            .ok_or_else(|| ApiError::internal("INSERT returned no row"));
+        let params: &Params = &[
+            (&user.as_str(), Type::VARCHAR),
+            (&task.title, Type::VARCHAR),
+            (&task.description, Type::TEXT),
+        ];
+        return query_task(db, INSERT, params).await.map(Created::New);
     };
     // A concurrent request holding the same key makes our statement wait for
     // it and then see neither its key nor its task (they are newer than our
@@ -158,7 +178,8 @@ pub async fn create(
 /// One statement: claim the key (new, or expired and taken over) and insert
 /// the task under an id drawn up front, or else return the task the key
 /// already names together with whether the request bodies match.
-const CREATE_IDEMPOTENT: &str = "
+const CREATE_IDEMPOTENT: &str = concat!(
+    "
 WITH request AS (
     SELECT sha256(convert_to(json_build_array($2::text, $3::text)::text, 'UTF8')) AS hash
 ), claimed AS (
@@ -171,7 +192,9 @@ WITH request AS (
 ), inserted AS (
     INSERT INTO tasks (id, user_id, title, description) OVERRIDING SYSTEM VALUE
     SELECT task_id, $1, $2, $3 FROM claimed
-    RETURNING id, user_id, title, description, completed, created_at, updated_at
+    RETURNING ",
+    columns!(),
+    "
 )
 SELECT true AS created, true AS same_request, inserted.* FROM inserted
 UNION ALL
@@ -181,7 +204,8 @@ FROM idempotency_keys k
 JOIN tasks t ON t.id = k.task_id
 CROSS JOIN request
 WHERE k.user_id = $1 AND k.idempotency_key = $4
-  AND NOT EXISTS (SELECT 1 FROM claimed)";
+  AND NOT EXISTS (SELECT 1 FROM claimed)"
+);
 
 async fn create_idempotent(
     db: &Db,
@@ -226,46 +250,24 @@ pub async fn replace(
     id: i64,
     update: &TaskUpdate,
 ) -> Result<Task, ApiError> {
-    let sql = format!(
-        "UPDATE tasks SET title = $3, description = $4, completed = $5, updated_at = now()
-         WHERE id = $1 AND user_id = $2 RETURNING {COLUMNS}"
-    );
-    found(
-        db.run(async |client| {
-            let rows = client
-                .query_typed(
-                    &sql,
-                    &[
-                        (&id, Type::INT8),
-                        (&user.as_str(), Type::VARCHAR),
-                        (&update.title, Type::VARCHAR),
-                        (&update.description, Type::TEXT),
-                        (&update.completed, Type::BOOL),
-                    ],
-                )
-                .await?;
-            one(&rows)
-        })
-        .await?,
-    )
+    let params: &Params = &[
+        (&id, Type::INT8),
+        (&user.as_str(), Type::VARCHAR),
+        (&update.title, Type::VARCHAR),
+        (&update.description, Type::TEXT),
+        (&update.completed, Type::BOOL),
+    ];
+    query_task(db, REPLACE, params).await
 }
 
-/// `PATCH .../complete`: flips `completed` in the same statement that checks
-/// ownership, so two toggles can never both read the old value.
+/// `PATCH .../complete`: flips `completed`.
 pub async fn toggle(db: &Db, user: &UserId, id: i64) -> Result<Task, ApiError> {
-    let sql = format!(
-        "UPDATE tasks SET completed = NOT completed, updated_at = now()
-         WHERE id = $1 AND user_id = $2 RETURNING {COLUMNS}"
-    );
-    found(
-        db.run(async |client| {
-            let rows = client
-                .query_typed(&sql, &[(&id, Type::INT8), (&user.as_str(), Type::VARCHAR)])
-                .await?;
-            one(&rows)
-        })
-        .await?,
+    query_task(
+        db,
+        TOGGLE,
+        &[(&id, Type::INT8), (&user.as_str(), Type::VARCHAR)],
     )
+    .await
 }
 
 pub async fn delete(db: &Db, user: &UserId, id: i64) -> Result<(), ApiError> {
@@ -273,7 +275,7 @@ pub async fn delete(db: &Db, user: &UserId, id: i64) -> Result<(), ApiError> {
         .run(async |client| {
             let rows = client
                 .query_typed(
-                    "DELETE FROM tasks WHERE id = $1 AND user_id = $2 RETURNING id",
+                    DELETE,
                     &[(&id, Type::INT8), (&user.as_str(), Type::VARCHAR)],
                 )
                 .await?;
@@ -285,8 +287,4 @@ pub async fn delete(db: &Db, user: &UserId, id: i64) -> Result<(), ApiError> {
     } else {
         Err(ApiError::TaskNotFound)
     }
-}
-
-fn found(task: Option<Task>) -> Result<Task, ApiError> {
-    task.ok_or(ApiError::TaskNotFound)
 }

@@ -53,6 +53,39 @@ pub fn state() -> TasksState {
     TasksState::new(&db_config(), &auth_config()).expect("test state")
 }
 
+/// `TEST_DATABASE_URL` with another database name (its query string kept).
+pub fn database_url_of(database: &str) -> String {
+    let url = database_url();
+    let (path, query) = url
+        .split_once('?')
+        .map_or((url.as_str(), None), |(p, q)| (p, Some(q)));
+    let (server, _) = path.rsplit_once('/').expect("a URL with a database name");
+    match query {
+        Some(query) => format!("{server}/{database}?{query}"),
+        None => format!("{server}/{database}"),
+    }
+}
+
+/// Creates an empty database of its own for one test; returns an admin
+/// connection and its name, for [`drop_database`] afterwards.
+pub async fn scratch_database(label: &str) -> (tokio_postgres::Client, String) {
+    let admin = pg().await;
+    let name = format!("{label}_{}", std::process::id());
+    drop_database(&admin, &name).await;
+    admin
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .await
+        .expect("create database");
+    (admin, name)
+}
+
+pub async fn drop_database(admin: &tokio_postgres::Client, name: &str) {
+    admin
+        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .await
+        .expect("drop database");
+}
+
 /// A direct connection for assertions on the table.
 pub async fn pg() -> tokio_postgres::Client {
     let (client, connection) = tokio_postgres::connect(&database_url(), tokio_postgres::NoTls)

@@ -258,3 +258,51 @@ fn errors_over_http() {
         0
     );
 }
+
+#[test]
+#[ignore = "needs `cargo lambda watch`; run by `make test`"]
+fn one_json_log_line_per_request_without_tokens_or_bodies() {
+    let api = Api::new();
+    let log = std::env::var("E2E_WATCH_LOG").expect("E2E_WATCH_LOG: the watch server's log file");
+    let user = unique_user("e2e-log");
+    let secret_text = format!("private body text {user}");
+    let created = api.send(
+        "POST",
+        "/api/tasks",
+        Some(&user),
+        Some(&json!({"title": secret_text}).to_string()),
+    );
+    assert_eq!(created.status, 201);
+    let missing = 987_654_321_987_654i64;
+    let reply = api.send("GET", &format!("/api/tasks/{missing}"), Some(&user), None);
+    assert_eq!(reply.status, 404);
+    let token = api.token(&user);
+
+    // The function's output reaches the log through the watch server; allow it a moment.
+    let mut found = None;
+    for _ in 0..50 {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        found = text
+            .lines()
+            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+            .find(|line| {
+                let f = &line["fields"];
+                f["message"] == "request"
+                    && f["method"] == "GET"
+                    && f["route"] == "/api/tasks/{id}"
+                    && f["status"] == 404
+            });
+        if found.is_some() {
+            assert!(!text.contains(&secret_text), "a request body was logged");
+            assert!(!text.contains(&token[..40]), "a token was logged");
+            assert!(!text.contains(&api.secret), "the secret was logged");
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let line = found.expect("a JSON request line for GET /api/tasks/{id} 404");
+    let fields = &line["fields"];
+    assert!(fields["latency_ms"].as_f64().is_some(), "{line}");
+    let request_id = fields["request_id"].as_str().unwrap_or_default();
+    assert!(request_id.len() >= 8 && request_id != "-", "{line}");
+}

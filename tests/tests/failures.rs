@@ -36,6 +36,21 @@ async fn silent_server() -> (u16, tokio::task::JoinHandle<()>) {
     (port, task)
 }
 
+/// One request to every task route, as `user`.
+fn every_task_route(user: &str) -> Vec<Event> {
+    vec![
+        Event::fixture("tasks-list").query(&[]),
+        Event::fixture("tasks-create").body_json(&json!({"title": "lost?"})),
+        Event::fixture("task-get").task(1, false),
+        Event::fixture("task-update").task(1, false),
+        Event::fixture("task-delete").task(1, false),
+        Event::fixture("task-complete").task(1, true),
+    ]
+    .into_iter()
+    .map(|event| event.as_user(user))
+    .collect()
+}
+
 async fn health_of(db: &Db) -> Reply {
     Reply::new(health::handle(db, Event::fixture("health").request()).await)
 }
@@ -95,12 +110,8 @@ async fn task_routes_answer_503_with_retry_after_when_the_database_is_down() {
         let mut config = db_at(url);
         config.timeout = Duration::from_millis(500);
         let state = TasksState::new(&config, &auth_config()).unwrap();
-        for event in [
-            Event::fixture("tasks-list").query(&[]),
-            Event::fixture("tasks-create").body_json(&json!({"title": "lost?"})),
-            Event::fixture("task-complete").task(1, true),
-        ] {
-            let reply = call(&state, &event.as_user(&user)).await;
+        for event in every_task_route(&user) {
+            let reply = call(&state, &event).await;
             reply.expect_error(503, "SERVICE_UNAVAILABLE");
             assert!(reply.header("retry-after").is_some());
         }
@@ -111,38 +122,23 @@ async fn task_routes_answer_503_with_retry_after_when_the_database_is_down() {
 #[tokio::test]
 async fn unexpected_failures_are_500_with_the_request_id_and_no_internals() {
     // A database without our schema: the query fails in a way no client caused.
-    let admin = pg().await;
-    let name = format!("empty_{}", std::process::id());
-    admin
-        .batch_execute(&format!("DROP DATABASE IF EXISTS {name}"))
-        .await
-        .unwrap();
-    admin
-        .batch_execute(&format!("CREATE DATABASE {name}"))
-        .await
-        .unwrap();
-    let url = database_url();
-    let (base, _) = url.rsplit_once('/').unwrap();
-    let state = TasksState::new(&db_at(format!("{base}/{name}")), &auth_config()).unwrap();
-    let event = Event::fixture("tasks-list")
-        .query(&[])
-        .as_user(&unique_user("500"));
-    let reply = call(&state, &event).await;
-    let details = reply.expect_error(500, "INTERNAL_ERROR");
-    let request_id = event.json()["requestContext"]["requestId"]
-        .as_str()
-        .unwrap();
-    assert_eq!(details, &json!({"request_id": request_id}));
-    let text = String::from_utf8_lossy(&reply.raw);
-    assert!(
-        !text.contains("relation") && !text.contains("tasks\""),
-        "{text}"
-    );
+    let (admin, name) = scratch_database("empty").await;
+    let state = TasksState::new(&db_at(database_url_of(&name)), &auth_config()).unwrap();
+    for event in every_task_route(&unique_user("500")) {
+        let reply = call(&state, &event).await;
+        let details = reply.expect_error(500, "INTERNAL_ERROR");
+        let request_id = event.json()["requestContext"]["requestId"]
+            .as_str()
+            .unwrap();
+        assert_eq!(details, &json!({"request_id": request_id}));
+        let text = String::from_utf8_lossy(&reply.raw);
+        assert!(
+            !text.contains("relation") && !text.contains("does not exist"),
+            "{text}"
+        );
+    }
     drop(state);
-    admin
-        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        .await
-        .unwrap();
+    drop_database(&admin, &name).await;
 }
 
 #[test]

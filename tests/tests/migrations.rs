@@ -6,19 +6,9 @@ use todo_shared::migrations::{self, MIGRATIONS};
 use todo_tests::*;
 
 async fn fresh_database(label: &str) -> (tokio_postgres::Client, String, String) {
-    let admin = pg().await;
-    let name = format!("mig_{label}_{}", std::process::id());
-    admin
-        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        .await
-        .unwrap();
-    admin
-        .batch_execute(&format!("CREATE DATABASE {name}"))
-        .await
-        .unwrap();
-    let url = database_url();
-    let (base, _) = url.rsplit_once('/').unwrap();
-    (admin, name.clone(), format!("{base}/{name}"))
+    let (admin, name) = scratch_database(&format!("mig_{label}")).await;
+    let url = database_url_of(&name);
+    (admin, name, url)
 }
 
 fn db(url: &str) -> Db {
@@ -87,10 +77,7 @@ async fn second_run_is_a_no_op_and_schema_matches_the_contract() {
         .get(0);
     assert_eq!(identity, "YES");
     drop(client);
-    admin
-        .batch_execute(&format!("DROP DATABASE {name} WITH (FORCE)"))
-        .await
-        .unwrap();
+    drop_database(&admin, &name).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -113,10 +100,7 @@ async fn concurrent_runs_apply_each_migration_once() {
     applied.sort();
     let all: Vec<i32> = MIGRATIONS.iter().map(|m| m.version).collect();
     assert_eq!(applied, all, "each applied exactly once across the runs");
-    admin
-        .batch_execute(&format!("DROP DATABASE {name} WITH (FORCE)"))
-        .await
-        .unwrap();
+    drop_database(&admin, &name).await;
 }
 
 #[tokio::test]
@@ -140,8 +124,5 @@ async fn an_edited_migration_stops_the_run() {
         "{err}"
     );
     drop(client);
-    admin
-        .batch_execute(&format!("DROP DATABASE {name} WITH (FORCE)"))
-        .await
-        .unwrap();
+    drop_database(&admin, &name).await;
 }
