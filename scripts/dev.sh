@@ -13,14 +13,14 @@ load_env
 port=${PORT:-9000}
 if [ -z "${DATABASE_URL:-}" ]; then
     pg_port=${LOCAL_PG_PORT:-54329}
-    pgdata="$ROOT/.local/pgdata"
+    pgdata=${LOCAL_PG_DATA:-$ROOT/.local/pgdata}
     pg_start "$pgdata" "$pg_port"
     trap 'pg_stop "$pgdata"; echo "Stopped the local PostgreSQL."' EXIT
     as_postgres "$PG_BIN/psql" -h 127.0.0.1 -p "$pg_port" -U postgres -qtAc \
         "SELECT 1 FROM pg_database WHERE datname = 'todo'" | grep -q 1 \
         || as_postgres "$PG_BIN/createdb" -h 127.0.0.1 -p "$pg_port" -U postgres todo
     export DATABASE_URL="postgres://postgres@127.0.0.1:$pg_port/todo"
-    echo "Local PostgreSQL: $DATABASE_URL (data in .local/pgdata)"
+    echo "Local PostgreSQL: $DATABASE_URL (data in $pgdata)"
 fi
 if [ -z "${BETTER_AUTH_SECRET:-}" ] && [ -z "${BETTER_AUTH_URL:-}${BETTER_AUTH_JWKS_URL:-}${BETTER_AUTH_JWKS:-}" ]; then
     BETTER_AUTH_SECRET=$(dev_secret)

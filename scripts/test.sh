@@ -12,6 +12,11 @@ cd "$ROOT"
 step() { printf '\n==> %s\n' "$*"; }
 
 cleanup() {
+    if [ -n "${dev_pid:-}" ]; then
+        kill -INT -- "-$dev_pid" 2>/dev/null || true
+        wait "$dev_pid" 2>/dev/null || true
+        rm -rf "${dev_data:-}"
+    fi
     if [ -n "${watch_pid:-}" ]; then
         kill -TERM -- "-$watch_pid" 2>/dev/null || true
         wait "$watch_pid" 2>/dev/null || true
@@ -57,7 +62,26 @@ DATABASE_URL=$TEST_DATABASE_URL cargo run --quiet -p migrate
 step "unit and integration tests"
 cargo test --workspace
 
-step "end to end through cargo lambda watch"
+step "functions refuse to start on a bad configuration, naming the variable"
+expect_refusal() { # EXPECTED-MESSAGE FUNCTION [VAR=VALUE...]
+    local expected=$1 function=$2 output
+    shift 2
+    if output=$(env -u DATABASE_URL -u BETTER_AUTH_SECRET "$@" cargo run --quiet -p "$function" 2>&1); then
+        echo "$function started without a valid configuration" >&2
+        exit 1
+    fi
+    grep -qF "$expected" <<<"$output" || { echo "$function said: $output" >&2; exit 1; }
+    echo "$function: $expected"
+}
+expect_refusal "DATABASE_URL is not set" tasks-collection
+expect_refusal "DATABASE_URL is not set" health
+expect_refusal "BETTER_AUTH_SECRET is not set" tasks-item DATABASE_URL=postgres://db/x
+expect_refusal "BETTER_AUTH_SECRET must be at least 32 characters" tasks-collection \
+    DATABASE_URL=postgres://db/x BETTER_AUTH_SECRET=too-short
+expect_refusal "DB_POOL_SIZE must be a whole number" health DATABASE_URL=postgres://db/x DB_POOL_SIZE=0
+expect_refusal "DATABASE_URL is not set" migrate
+
+step "cargo lambda watch with the router from Cargo.toml"
 ensure_cargo_lambda
 watch_port=$(free_port)
 # A secret made for this run only; the e2e tests read it from the environment.
@@ -86,7 +110,38 @@ for fixture in health tasks-list; do
     grep -q '"statusCode": *200' <<<"$output" || { echo "expected a 200 from $function" >&2; exit 1; }
 done
 
+step "make dev: starts its own PostgreSQL, serves, stops on Ctrl-C, keeps tasks"
+dev_data=$(mktemp -d /tmp/todo-api-dev.XXXXXX)
+[ "$(id -u)" = 0 ] && chown postgres: "$dev_data"
+dev_port=$(free_port)
+dev_pg_port=$(free_port)
+run_dev() { # starts `make dev` in its own process group; sets dev_pid
+    env -u DATABASE_URL LOCAL_PG_DATA="$dev_data/pgdata" PORT="$dev_port" LOCAL_PG_PORT="$dev_pg_port" \
+        setsid make dev >>"$ROOT/target/make-dev.log" 2>&1 &
+    dev_pid=$!
+    wait_http "http://127.0.0.1:$dev_port/health" 300 || { cat "$ROOT/target/make-dev.log" >&2; exit 1; }
+}
+stop_dev() { # Ctrl-C, as a developer would
+    kill -INT -- "-$dev_pid"
+    wait "$dev_pid" 2>/dev/null || true
+}
+dev_smoke=$(python3 -c 'import secrets; print(secrets.token_hex(8))')
+token=$(scripts/token.sh dev-smoke)
+run_dev
+curl -sf -X POST "http://127.0.0.1:$dev_port/api/tasks" -H "Authorization: Bearer $token" \
+    -d "{\"title\": \"$dev_smoke\"}" >/dev/null
+stop_dev
+if as_postgres "$PG_BIN/pg_ctl" -D "$dev_data/pgdata" status >/dev/null 2>&1; then
+    echo "make dev left PostgreSQL running after Ctrl-C" >&2
+    exit 1
+fi
+run_dev
+curl -sf "http://127.0.0.1:$dev_port/api/tasks" -H "Authorization: Bearer $token" | grep -q "$dev_smoke" \
+    || { echo "the task did not survive a restart of make dev" >&2; exit 1; }
+stop_dev
+rm -rf "$dev_data"
+echo "make dev: served, stopped cleanly, kept the task across a restart"
+
 step "end-to-end tests over HTTP"
 E2E_BASE_URL="http://127.0.0.1:$watch_port" cargo test -p todo-tests --test e2e -- --ignored \
     || { echo "--- cargo lambda watch log (tail) ---" >&2; tail -n 60 "$watch_log" >&2; exit 1; }
-
