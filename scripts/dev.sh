@@ -22,7 +22,8 @@ if [ -z "${DATABASE_URL:-}" ]; then
     export DATABASE_URL="postgres://postgres@127.0.0.1:$pg_port/todo"
     echo "Local PostgreSQL: $DATABASE_URL (data in $pgdata)"
 fi
-if [ -z "${BETTER_AUTH_SECRET:-}" ] && [ -z "${BETTER_AUTH_URL:-}${BETTER_AUTH_JWKS_URL:-}${BETTER_AUTH_JWKS:-}" ]; then
+# A local secret, so `make token` works even next to a configured Better Auth.
+if [ -z "${BETTER_AUTH_SECRET:-}" ]; then
     BETTER_AUTH_SECRET=$(dev_secret)
     export BETTER_AUTH_SECRET
 fi

@@ -12,6 +12,9 @@ cd "$ROOT"
 step() { printf '\n==> %s\n' "$*"; }
 
 cleanup() {
+    if [ -n "${fixture_pid:-}" ]; then
+        kill "$fixture_pid" 2>/dev/null || true
+    fi
     if [ -n "${dev_pid:-}" ]; then
         kill -INT -- "-$dev_pid" 2>/dev/null || true
         wait "$dev_pid" 2>/dev/null || true
@@ -56,6 +59,22 @@ if [ -z "${TEST_DATABASE_URL:-}" ]; then
     echo "$TEST_DATABASE_URL"
 fi
 
+step "a real Better Auth (tests/better-auth, pinned by its package-lock.json)"
+npm ci --prefix tests/better-auth --no-audit --no-fund --loglevel=error
+export BETTER_AUTH_FIXTURE="$ROOT/target/better-auth-fixture.json"
+rm -f "$BETTER_AUTH_FIXTURE"
+# Also over HTTPS with the test CA's certificate, when this run made one.
+node tests/better-auth/issuer.mjs "$BETTER_AUTH_FIXTURE" \
+    ${scratch:+"$scratch/tls/server.crt" "$scratch/tls/server.key"} &
+fixture_pid=$!
+for _ in $(seq 1 120); do
+    [ -s "$BETTER_AUTH_FIXTURE" ] && break
+    kill -0 "$fixture_pid" 2>/dev/null || { echo "the Better Auth fixture died" >&2; exit 1; }
+    sleep 0.5
+done
+[ -s "$BETTER_AUTH_FIXTURE" ] || { echo "the Better Auth fixture did not start" >&2; exit 1; }
+better_auth_url=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["base"])' "$BETTER_AUTH_FIXTURE")
+
 step "migrations"
 DATABASE_URL=$TEST_DATABASE_URL cargo run --quiet -p migrate
 
@@ -93,7 +112,9 @@ watch_log="$ROOT/target/e2e-watch.log"
 export E2E_WATCH_LOG=$watch_log
 # Its own process group, so cleanup stops the functions it started too.
 # JSON logs, as Lambda's JSON logging config gives; the e2e tests read them.
-DATABASE_URL=$TEST_DATABASE_URL DB_POOL_SIZE=4 AWS_LAMBDA_LOG_FORMAT=JSON setsid cargo lambda watch \
+# Both ways of verifying tokens at once: the secret, and Better Auth's JWKS.
+DATABASE_URL=$TEST_DATABASE_URL DB_POOL_SIZE=4 AWS_LAMBDA_LOG_FORMAT=JSON \
+    BETTER_AUTH_URL=$better_auth_url setsid cargo lambda watch \
     --invoke-address 127.0.0.1 --invoke-port "$watch_port" --ignore-changes >"$watch_log" 2>&1 &
 watch_pid=$!
 if ! wait_http "http://127.0.0.1:$watch_port/health" 600; then

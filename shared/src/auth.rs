@@ -1,17 +1,25 @@
 //! Bearer-token verification: who is calling.
 //!
-//! The user id comes only from a verified token, never from anything else a
-//! client sends. Every failure is the same [`ApiError::Unauthorized`]: a 401
-//! never says which check the token failed. Verification is `async` so that
-//! key sources that must be fetched (Better Auth's JWKS) fit behind the same
-//! call.
+//! Two kinds of token are accepted at once. HS256 tokens are checked only
+//! against `BETTER_AUTH_SECRET`; asymmetric tokens (Better Auth's `jwt()`
+//! plugin: EdDSA by default, ES256, RS256, PS256...) only against the key
+//! their `kid` names in Better Auth's JWKS, with the algorithm that key
+//! fixes. The token header only chooses which of the two to consult, and a
+//! header whose `alg` disagrees with the key is refused; so an HS256 token
+//! "signed" with a public key, or `alg: none`, gets nowhere.
+//!
+//! The user id comes only from a verified token. Every failure is the same
+//! [`ApiError::Unauthorized`]: a 401 never says which check failed. The one
+//! exception is a JWKS that cannot be fetched while no cached key fits: that
+//! is our dependency failing, a 503.
 
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header};
 use lambda_http::http::{HeaderMap, header};
 use serde_json::{Map, Value};
 
-use crate::config::AuthConfig;
+use crate::config::{AuthConfig, ConfigError};
 use crate::error::ApiError;
+use crate::jwks::{Jwks, Unavailable};
 
 /// Seconds of clock skew allowed on `exp` and `nbf`.
 pub const LEEWAY_SECONDS: u64 = 60;
@@ -32,57 +40,101 @@ impl UserId {
 
 /// Verifies tokens; built once per container.
 pub struct Verifier {
-    hs256_key: DecodingKey,
-    hs256: Validation,
+    hs256: Option<(DecodingKey, Validation)>,
+    /// The JWKS, and the claim checks of its tokens (algorithm set per key).
+    jwks: Option<(Jwks, Validation)>,
 }
 
 impl Verifier {
-    pub fn new(config: &AuthConfig) -> Self {
-        Verifier {
-            hs256_key: DecodingKey::from_secret(config.secret.as_bytes()),
-            hs256: validation(Algorithm::HS256, config),
-        }
+    pub fn new(config: &AuthConfig) -> Result<Self, ConfigError> {
+        let hs256 = config.secret.as_ref().map(|secret| {
+            let validation = validation(
+                Algorithm::HS256,
+                config.issuer.as_deref(),
+                config.audience.as_deref(),
+            );
+            (DecodingKey::from_secret(secret.as_bytes()), validation)
+        });
+        let jwks = match &config.jwks {
+            None => None,
+            Some(source) => {
+                let jwks =
+                    Jwks::new(source, config.jwks_settings).map_err(|problem| ConfigError {
+                        variable: "BETTER_AUTH_JWKS",
+                        problem,
+                    })?;
+                let default = config.better_auth_url.as_deref();
+                let validation = validation(
+                    Algorithm::EdDSA,
+                    config.issuer.as_deref().or(default),
+                    config.audience.as_deref().or(default),
+                );
+                Some((jwks, validation))
+            }
+        };
+        Ok(Verifier { hs256, jwks })
     }
 
     /// The user id of a request's `Authorization: Bearer <jwt>`.
     pub async fn authenticate(&self, headers: &HeaderMap) -> Result<UserId, ApiError> {
         let token = bearer_token(headers).ok_or(ApiError::Unauthorized)?;
-        // The header decides only which key source to consult; the algorithm
-        // itself is fixed by the key (here HS256 for the shared secret), and
-        // `decode` rejects a token whose header names any other.
+        // An unknown `alg` (such as `none`) fails here.
         let header = decode_header(token).map_err(|_| ApiError::Unauthorized)?;
-        if header.alg != Algorithm::HS256 {
-            return Err(ApiError::Unauthorized);
-        }
-        let claims = decode::<Map<String, Value>>(token, &self.hs256_key, &self.hs256)
-            .map_err(|_| ApiError::Unauthorized)?
-            .claims;
+        let claims = match header.alg {
+            Algorithm::HS256 => {
+                let (key, validation) = self.hs256.as_ref().ok_or(ApiError::Unauthorized)?;
+                decode::<Map<String, Value>>(token, key, validation)
+            }
+            Algorithm::HS384 | Algorithm::HS512 => return Err(ApiError::Unauthorized),
+            _ => {
+                let (jwks, validation) = self.jwks.as_ref().ok_or(ApiError::Unauthorized)?;
+                let kid = header.kid.as_deref().ok_or(ApiError::Unauthorized)?;
+                let key = jwks
+                    .key(kid)
+                    .await
+                    .map_err(|Unavailable| ApiError::unavailable("the JWKS could not be fetched"))?
+                    .ok_or(ApiError::Unauthorized)?;
+                if header.alg != key.algorithm {
+                    return Err(ApiError::Unauthorized);
+                }
+                let mut validation = validation.clone();
+                validation.algorithms = vec![key.algorithm];
+                decode::<Map<String, Value>>(token, &key.key, &validation)
+            }
+        };
+        let claims = claims.map_err(|_| ApiError::Unauthorized)?.claims;
         user_id(&claims).ok_or(ApiError::Unauthorized)
     }
 }
 
-/// The contract's checks for one algorithm: `exp` required, 60 s leeway on
-/// `exp` and `nbf`, and `iss`/`aud` required and matched when configured.
-fn validation(algorithm: Algorithm, config: &AuthConfig) -> Validation {
+/// The contract's checks: `exp` required, 60 s leeway on `exp` and `nbf`,
+/// and `iss`/`aud` required and matched when given. A URL is accepted with
+/// or without a trailing slash.
+fn validation(algorithm: Algorithm, issuer: Option<&str>, audience: Option<&str>) -> Validation {
     let mut validation = Validation::new(algorithm);
     validation.leeway = LEEWAY_SECONDS;
     validation.validate_exp = true;
     validation.validate_nbf = true;
     let mut required = vec!["exp"];
-    if let Some(issuer) = &config.issuer {
-        validation.set_issuer(&[issuer]);
+    if let Some(issuer) = issuer {
+        validation.set_issuer(&with_and_without_slash(issuer));
         required.push("iss");
     }
-    match &config.audience {
+    match audience {
         Some(audience) => {
-            validation.set_audience(&[audience]);
+            validation.set_audience(&with_and_without_slash(audience));
             required.push("aud");
         }
-        // Unconfigured, `aud` is not ours to judge (Better Auth always sets it).
+        // Unconfigured, `aud` is not ours to judge.
         None => validation.validate_aud = false,
     }
     validation.set_required_spec_claims(&required);
     validation
+}
+
+fn with_and_without_slash(value: &str) -> [String; 2] {
+    let bare = value.trim_end_matches('/');
+    [bare.to_owned(), format!("{bare}/")]
 }
 
 /// The token of `Authorization: Bearer <token>`; the scheme is

@@ -8,6 +8,8 @@
 use std::fmt;
 use std::time::Duration;
 
+use crate::jwks::{Jwks, JwksSettings, JwksSource};
+
 /// A variable that is missing or holds something unusable.
 #[derive(Clone, PartialEq, Eq)]
 pub struct ConfigError {
@@ -47,24 +49,38 @@ pub struct DbConfig {
     pub timeout: Duration,
 }
 
-/// How to verify bearer tokens.
+/// How to verify bearer tokens: HS256 with a shared secret, Better Auth's
+/// JWKS, or both.
 #[derive(Clone)]
 pub struct AuthConfig {
-    /// `BETTER_AUTH_SECRET`: the HS256 key (its UTF-8 bytes), at least 32 characters.
-    pub secret: String,
+    /// `BETTER_AUTH_SECRET`: the HS256 key (its UTF-8 bytes), at least 32
+    /// characters when set.
+    pub secret: Option<String>,
+    /// `BETTER_AUTH_JWKS` (inline), else `BETTER_AUTH_JWKS_URL`, else
+    /// `BETTER_AUTH_URL` + `/api/auth/jwks`.
+    pub jwks: Option<JwksSource>,
+    /// How often the JWKS URL may be fetched (fixed in production; tests
+    /// shorten it).
+    pub jwks_settings: JwksSettings,
     /// `JWT_ISSUER`: when set, the `iss` claim must equal it.
     pub issuer: Option<String>,
     /// `JWT_AUDIENCE`: when set, the `aud` claim must contain it.
     pub audience: Option<String>,
+    /// `BETTER_AUTH_URL`, when the JWKS comes from it: Better Auth signs its
+    /// tokens with `iss` = `aud` = this URL, so JWKS tokens are held to it
+    /// unless `JWT_ISSUER`/`JWT_AUDIENCE` say otherwise.
+    pub better_auth_url: Option<String>,
 }
 
 // Never print the secret, not even in a debug log.
 impl fmt::Debug for AuthConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AuthConfig")
-            .field("secret", &"<redacted>")
+            .field("secret", &self.secret.as_ref().map(|_| "<redacted>"))
+            .field("jwks", &self.jwks)
             .field("issuer", &self.issuer)
             .field("audience", &self.audience)
+            .field("better_auth_url", &self.better_auth_url)
             .finish()
     }
 }
@@ -95,18 +111,66 @@ impl AuthConfig {
     }
 
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let secret = required(&lookup, "BETTER_AUTH_SECRET")?;
-        if secret.chars().count() < MIN_SECRET_CHARS {
+        let secret = optional(&lookup, "BETTER_AUTH_SECRET");
+        if let Some(secret) = &secret
+            && secret.chars().count() < MIN_SECRET_CHARS
+        {
             return Err(ConfigError {
                 variable: "BETTER_AUTH_SECRET",
                 problem: format!("must be at least {MIN_SECRET_CHARS} characters long"),
             });
         }
+        let url = optional(&lookup, "BETTER_AUTH_URL").map(|u| u.trim_end_matches('/').to_owned());
+        let (jwks, better_auth_url) = if let Some(document) = optional(&lookup, "BETTER_AUTH_JWKS")
+        {
+            (
+                Some((JwksSource::Inline(document), "BETTER_AUTH_JWKS")),
+                None,
+            )
+        } else if let Some(jwks_url) = optional(&lookup, "BETTER_AUTH_JWKS_URL") {
+            (
+                Some((JwksSource::Url(jwks_url), "BETTER_AUTH_JWKS_URL")),
+                None,
+            )
+        } else if let Some(url) = url {
+            let source = JwksSource::Url(format!("{url}/api/auth/jwks"));
+            (Some((source, "BETTER_AUTH_URL")), Some(url))
+        } else {
+            (None, None)
+        };
+        // Checked here so a bad value stops the function at start-up.
+        if let Some((source, variable)) = &jwks {
+            Jwks::new(source, JwksSettings::default())
+                .map_err(|problem| ConfigError { variable, problem })?;
+        }
+        if secret.is_none() && jwks.is_none() {
+            return Err(ConfigError {
+                variable: "BETTER_AUTH_SECRET",
+                problem: "is not set, and neither is BETTER_AUTH_URL, BETTER_AUTH_JWKS_URL or \
+                          BETTER_AUTH_JWKS: configure at least one way to verify tokens"
+                    .into(),
+            });
+        }
         Ok(AuthConfig {
             secret,
+            jwks: jwks.map(|(source, _)| source),
+            jwks_settings: JwksSettings::default(),
             issuer: optional(&lookup, "JWT_ISSUER"),
             audience: optional(&lookup, "JWT_AUDIENCE"),
+            better_auth_url,
         })
+    }
+
+    /// Only the shared secret, as in the simplest deployment.
+    pub fn hs256(secret: &str) -> Self {
+        AuthConfig {
+            secret: Some(secret.to_owned()),
+            jwks: None,
+            jwks_settings: JwksSettings::default(),
+            issuer: None,
+            audience: None,
+            better_auth_url: None,
+        }
     }
 }
 
@@ -206,19 +270,70 @@ mod tests {
     }
 
     #[test]
-    fn secret_is_required_and_long_enough() {
+    fn some_way_to_verify_tokens_is_required() {
         let err = AuthConfig::from_lookup(env(&[])).unwrap_err();
         assert_eq!(err.variable, "BETTER_AUTH_SECRET");
+        assert!(err.to_string().contains("BETTER_AUTH_URL"), "{err}");
         let err = AuthConfig::from_lookup(env(&[("BETTER_AUTH_SECRET", "short")])).unwrap_err();
         assert_eq!(err.variable, "BETTER_AUTH_SECRET");
         assert!(err.to_string().contains("at least 32 characters"));
         // 32 characters, counted as characters rather than bytes.
         let secret = "é".repeat(32);
         let ok = AuthConfig::from_lookup(env(&[("BETTER_AUTH_SECRET", &secret)])).unwrap();
-        assert_eq!(ok.secret, secret);
+        assert_eq!(ok.secret.as_deref(), Some(secret.as_str()));
         assert!(
             !format!("{ok:?}").contains('é'),
             "Debug must not print the secret"
         );
+    }
+
+    #[test]
+    fn jwks_sources_and_their_defaults() {
+        let c = AuthConfig::from_lookup(env(&[("BETTER_AUTH_URL", "https://app.example.com/")]))
+            .unwrap();
+        assert_eq!(c.secret, None);
+        assert_eq!(
+            c.jwks,
+            Some(JwksSource::Url(
+                "https://app.example.com/api/auth/jwks".into()
+            ))
+        );
+        assert_eq!(
+            c.better_auth_url.as_deref(),
+            Some("https://app.example.com")
+        );
+        let c = AuthConfig::from_lookup(env(&[
+            ("BETTER_AUTH_URL", "https://app.example.com"),
+            ("BETTER_AUTH_JWKS_URL", "https://keys.example.com/jwks"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            c.jwks,
+            Some(JwksSource::Url("https://keys.example.com/jwks".into()))
+        );
+        assert_eq!(
+            c.better_auth_url, None,
+            "no iss/aud default when the keys come from elsewhere"
+        );
+        let doc = r#"{"keys":[{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo","kid":"k"}]}"#;
+        let c = AuthConfig::from_lookup(env(&[("BETTER_AUTH_JWKS", doc)])).unwrap();
+        assert_eq!(c.jwks, Some(JwksSource::Inline(doc.into())));
+        // The short-secret rule applies only when the secret is set.
+        assert!(
+            AuthConfig::from_lookup(env(&[("BETTER_AUTH_URL", "http://localhost:3000")])).is_ok()
+        );
+    }
+
+    #[test]
+    fn bad_jwks_sources_name_their_variable() {
+        for (name, value) in [
+            ("BETTER_AUTH_URL", "http://auth.example.com"),
+            ("BETTER_AUTH_JWKS_URL", "ftp://x/jwks"),
+            ("BETTER_AUTH_JWKS", "{\"keys\": []}"),
+            ("BETTER_AUTH_JWKS", "not json"),
+        ] {
+            let err = AuthConfig::from_lookup(env(&[(name, value)])).unwrap_err();
+            assert_eq!(err.variable, name, "{err}");
+        }
     }
 }

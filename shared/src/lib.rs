@@ -12,6 +12,7 @@ pub mod db;
 pub mod error;
 pub mod handlers;
 pub mod http;
+pub mod jwks;
 pub mod migrations;
 pub mod routes;
 pub mod tasks;

@@ -221,9 +221,9 @@ async fn issuer_and_audience_are_checked_when_configured() {
     let state = TasksState::new(
         &db_config(),
         &AuthConfig {
-            secret: SECRET.into(),
             issuer: Some("https://auth.example.com".into()),
             audience: Some("https://auth.example.com".into()),
+            ..AuthConfig::hs256(SECRET)
         },
     )
     .unwrap();

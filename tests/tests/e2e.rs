@@ -306,3 +306,75 @@ fn one_json_log_line_per_request_without_tokens_or_bodies() {
     let request_id = fields["request_id"].as_str().unwrap_or_default();
     assert!(request_id.len() >= 8 && request_id != "-", "{line}");
 }
+
+#[test]
+#[ignore = "needs `cargo lambda watch`; run by `make test`"]
+fn better_auth_tokens_over_http() {
+    let api = Api::new();
+    let ba = todo_tests::BetterAuth::load();
+    let bearer = |token: &str| format!("Bearer {token}");
+    let send = |method: &str, path: &str, token: &str, body: Option<&str>| {
+        let url = format!("{}{path}", api.base);
+        let request = ureq::http::Request::builder()
+            .method(method)
+            .uri(&url)
+            .header("authorization", bearer(token));
+        let mut response = api
+            .agent
+            .run(request.body(body.unwrap_or_default().to_owned()).unwrap())
+            .unwrap();
+        let status = response.status().as_u16();
+        let body: Value =
+            serde_json::from_str(&response.body_mut().read_to_string().unwrap_or_default())
+                .unwrap_or(Value::Null);
+        (status, body)
+    };
+    for alg in ["EdDSA", "ES256", "RS256"] {
+        let alice = ba.token(alg, "alice");
+        let bob = ba.token(alg, "bob");
+        let (status, task) = send(
+            "POST",
+            "/api/tasks",
+            &alice.token,
+            Some(r#"{"title": "via Better Auth"}"#),
+        );
+        assert_eq!(status, 201, "{alg}: {task}");
+        assert_eq!(task["user_id"], alice.user_id.as_str());
+        let id = task["id"].as_i64().unwrap();
+        let (status, _) = send("GET", &format!("/api/tasks/{id}"), &bob.token, None);
+        assert_eq!(status, 404, "{alg}: Bob cannot reach Alice's task");
+        let (status, _) = send("GET", "/api/tasks", &ba.token(alg, "other").token, None);
+        assert_eq!(status, 401, "{alg}: another Better Auth instance");
+        let (status, _) = send("DELETE", &format!("/api/tasks/{id}"), &alice.token, None);
+        assert_eq!(status, 204);
+    }
+    // A tampered payload (Alice's signature, Bob's id) is refused.
+    let alice = ba.token("EdDSA", "alice");
+    let bob = ba.token("EdDSA", "bob");
+    let parts: Vec<&str> = alice.token.split('.').collect();
+    let payload = base64::Engine::encode(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        json!({"sub": bob.user_id, "exp": now() + 900, "iss": ba.base, "aud": ba.base}).to_string(),
+    );
+    let tampered = format!("{}.{payload}.{}", parts[0], parts[2]);
+    assert_eq!(send("GET", "/api/tasks", &tampered, None).0, 401);
+    // Forged kids: each function container fetches at most once a minute.
+    let before = ba.control("", "hits");
+    for i in 0..20 {
+        let header = base64::Engine::encode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            json!({"alg": "EdDSA", "kid": format!("forged-e2e-{i}")}).to_string(),
+        );
+        let forged = format!("{header}.{payload}.AAAA");
+        assert_eq!(send("GET", "/api/tasks", &forged, None).0, 401);
+        assert_eq!(send("GET", "/api/tasks/1", &forged, None).0, 401);
+    }
+    let fetched = ba.control("", "hits") - before;
+    assert!(
+        fetched <= 2,
+        "{fetched} JWKS fetches for 40 forged tokens to two functions"
+    );
+    // The HS256 secret keeps working next to the JWKS.
+    let (status, _) = send("GET", "/api/tasks", &api.token(&unique_user("hs")), None);
+    assert_eq!(status, 200);
+}

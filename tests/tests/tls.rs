@@ -1,15 +1,20 @@
-//! A Neon-style URL (`sslmode=require&channel_binding=require`, SCRAM) works
-//! unchanged: the connection is TLS, the certificate and host name are
-//! verified. The test command runs a TLS-enabled PostgreSQL with a throwaway
-//! CA and a user that may only log in over TLS.
+//! Verified TLS to our two dependencies, with a throwaway CA that the test
+//! command makes: a Neon-style PostgreSQL URL (`sslmode=require&
+//! channel_binding=require`, SCRAM, a user that may only log in over TLS)
+//! works unchanged, and Better Auth's JWKS is fetched over HTTPS. Both check
+//! the certificate and the host name.
 
+use todo_shared::config::AuthConfig;
 use todo_shared::config::DbConfig;
 use todo_shared::db::Db;
+use todo_shared::handlers::TasksState;
 use todo_shared::handlers::health;
-use todo_tests::{Event, Reply, db_config};
+use todo_shared::jwks::JwksSource;
+use todo_tests::{BetterAuth, Event, Reply, SECRET, call, db_config};
 
+// One test: it sets the process environment, which no other thread may read meanwhile.
 #[tokio::test]
-async fn neon_style_url_connects_over_verified_tls() {
+async fn verified_tls_to_postgres_and_to_the_jwks() {
     let (Ok(url), Ok(ca)) = (
         std::env::var("TEST_TLS_DATABASE_URL"),
         std::env::var("TEST_TLS_CA_FILE"),
@@ -54,4 +59,35 @@ async fn neon_style_url_connects_over_verified_tls() {
     .unwrap();
     let reply = Reply::new(health::handle(&plain, Event::fixture("health").request()).await);
     assert_eq!(reply.status, 503);
+
+    // Better Auth's JWKS over HTTPS (native-tls, the same trust store).
+    let ba = BetterAuth::load();
+    let https = ba
+        .https_base()
+        .expect("the fixture serves HTTPS when make test gives it a certificate");
+    let alice = ba.token("EdDSA", "alice").token;
+    let verifier = |jwks_url: String| {
+        let auth = AuthConfig {
+            secret: None,
+            jwks: Some(JwksSource::Url(jwks_url)),
+            better_auth_url: Some(ba.base.clone()),
+            ..AuthConfig::hs256(SECRET)
+        };
+        TasksState::new(&db_config(), &auth).unwrap()
+    };
+    let list = Event::fixture("tasks-list").bearer(&alice).query(&[]);
+    let good = verifier(format!("{https}/tls/api/auth/jwks"));
+    let reply = call(&good, &list).await;
+    assert_eq!(reply.status, 200, "{}", reply.json);
+    assert_eq!(ba.control("tls", "hits"), 1);
+    // The certificate names localhost: by IP address the host is not verified.
+    let wrong = https.replace("://localhost:", "://127.0.0.1:");
+    let bad = verifier(format!("{wrong}/tls-wrong-host/api/auth/jwks"));
+    let reply = call(&bad, &list).await;
+    assert_eq!(reply.status, 503, "{}", reply.json);
+    assert_eq!(
+        ba.control("tls-wrong-host", "hits"),
+        0,
+        "refused before any request"
+    );
 }

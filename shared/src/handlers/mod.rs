@@ -20,7 +20,7 @@ impl TasksState {
     pub fn new(db: &DbConfig, auth: &AuthConfig) -> Result<Self, ConfigError> {
         Ok(TasksState {
             db: Db::new(db)?,
-            verifier: Verifier::new(auth),
+            verifier: Verifier::new(auth)?,
         })
     }
 

@@ -38,6 +38,10 @@ fn main() -> ExitCode {
     if let Some(audience) = config.audience {
         claims["aud"] = json!(audience);
     }
-    println!("{}", todo_tests::sign(&config.secret, &claims));
+    let Some(secret) = config.secret else {
+        eprintln!("BETTER_AUTH_SECRET is not set: local HS256 tokens need it");
+        return ExitCode::FAILURE;
+    };
+    println!("{}", todo_tests::sign(&secret, &claims));
     ExitCode::SUCCESS
 }

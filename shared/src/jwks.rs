@@ -1,0 +1,375 @@
+//! Better Auth's public keys (a JWKS), fetched lazily and cached per container.
+//!
+//! Keys come from an inline document or from a URL. A URL is fetched the
+//! first time a token needs a key, not at cold start, and the keys are kept
+//! for the life of the container. A token naming an unknown `kid` may trigger
+//! a refetch (that is how a key rotation is picked up), but at most once per
+//! [`JwksSettings::refetch_interval`] (60 s), so forged `kid`s cannot turn the
+//! API into a traffic amplifier against the auth server. After a failed
+//! fetch, the next attempt waits [`JwksSettings::retry_interval`] (10 s).
+//!
+//! Each key's algorithm comes from the key itself (its `alg`, else its
+//! `kty`/`crv`), never from a token.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use http_body_util::{BodyExt, Empty, Limited};
+use hyper::body::Bytes;
+use hyper::http::{Request, StatusCode, Uri, header};
+use hyper_util::rt::TokioIo;
+use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, KeyAlgorithm, PublicKeyUse};
+use jsonwebtoken::{Algorithm, DecodingKey};
+use serde_json::Value;
+use tokio::net::TcpStream;
+use tokio::sync::Mutex;
+
+/// The longest a JWKS fetch may take, connection included.
+pub const FETCH_TIMEOUT: Duration = Duration::from_secs(3);
+/// The largest JWKS document accepted.
+const MAX_JWKS_BYTES: usize = 256 * 1024;
+
+/// A verification key and the one algorithm it may be used with.
+pub struct PublicKey {
+    pub key: DecodingKey,
+    pub algorithm: Algorithm,
+}
+
+/// Where the keys come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JwksSource {
+    /// A JWKS JSON document (`BETTER_AUTH_JWKS`).
+    Inline(String),
+    /// An `https://` URL, or `http://` on a loopback host.
+    Url(String),
+}
+
+/// How often the URL may be fetched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JwksSettings {
+    /// Least time between fetches after a successful one.
+    pub refetch_interval: Duration,
+    /// Least time between fetches after a failed one.
+    pub retry_interval: Duration,
+}
+
+impl Default for JwksSettings {
+    fn default() -> Self {
+        JwksSettings {
+            refetch_interval: Duration::from_secs(60),
+            retry_interval: Duration::from_secs(10),
+        }
+    }
+}
+
+/// The JWKS could not be fetched and no cached key fits: a 503, since it is
+/// our dependency that failed, not the client's token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Unavailable;
+
+type Keys = HashMap<String, Arc<PublicKey>>;
+
+pub struct Jwks {
+    endpoint: Option<Endpoint>,
+    settings: JwksSettings,
+    cache: Mutex<Cache>,
+}
+
+#[derive(Default)]
+struct Cache {
+    keys: Keys,
+    /// When the last fetch ended, and whether it succeeded.
+    last_fetch: Option<(Instant, bool)>,
+}
+
+impl Jwks {
+    /// Checks the source (a URL must be https, or http on loopback; an
+    /// inline document must parse) without fetching anything.
+    pub fn new(source: &JwksSource, settings: JwksSettings) -> Result<Self, String> {
+        let (endpoint, keys) = match source {
+            JwksSource::Url(url) => (Some(Endpoint::parse(url)?), Keys::new()),
+            JwksSource::Inline(document) => {
+                let keys = parse_jwks(document.as_bytes())
+                    .ok_or("is not a JWKS document ({\"keys\": [...]})")?;
+                if keys.is_empty() {
+                    return Err("holds no usable public signing key".into());
+                }
+                (None, keys)
+            }
+        };
+        Ok(Jwks {
+            endpoint,
+            settings,
+            cache: Mutex::new(Cache {
+                keys,
+                last_fetch: None,
+            }),
+        })
+    }
+
+    /// The key named `kid`, fetching the JWKS when it is not known yet and a
+    /// fetch is allowed. `Ok(None)`: no such key (the token is refused).
+    pub async fn key(&self, kid: &str) -> Result<Option<Arc<PublicKey>>, Unavailable> {
+        // Held across the fetch: concurrent requests wait for one fetch
+        // instead of starting their own.
+        let mut cache = self.cache.lock().await;
+        if let Some(key) = cache.keys.get(kid) {
+            return Ok(Some(key.clone()));
+        }
+        let Some(endpoint) = &self.endpoint else {
+            return Ok(None);
+        };
+        match cache.last_fetch {
+            Some((at, true)) if at.elapsed() < self.settings.refetch_interval => return Ok(None),
+            Some((at, false)) if at.elapsed() < self.settings.retry_interval => {
+                return Err(Unavailable);
+            }
+            _ => {}
+        }
+        let fetched = endpoint.fetch().await;
+        cache.last_fetch = Some((Instant::now(), fetched.is_ok()));
+        match fetched {
+            Ok(keys) => {
+                tracing::info!(keys = keys.len(), "fetched the JWKS");
+                cache.keys = keys;
+                Ok(cache.keys.get(kid).cloned())
+            }
+            Err(error) => {
+                tracing::warn!(%error, "could not fetch the JWKS");
+                Err(Unavailable)
+            }
+        }
+    }
+}
+
+/// A parsed JWKS URL.
+struct Endpoint {
+    uri: Uri,
+    tls: bool,
+    host: String,
+    port: u16,
+}
+
+impl Endpoint {
+    fn parse(url: &str) -> Result<Self, String> {
+        let uri: Uri = url.parse().map_err(|_| format!("is not a URL: {url:?}"))?;
+        let host = uri
+            .host()
+            .ok_or("has no host")?
+            .trim_matches(['[', ']'])
+            .to_owned();
+        let tls = match uri.scheme_str() {
+            Some("https") => true,
+            Some("http") if is_loopback(&host) => false,
+            Some("http") => return Err("must be https (http only for localhost)".into()),
+            _ => return Err("must be an https URL".into()),
+        };
+        let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
+        Ok(Endpoint {
+            uri,
+            tls,
+            host,
+            port,
+        })
+    }
+
+    async fn fetch(&self) -> Result<Keys, String> {
+        tokio::time::timeout(FETCH_TIMEOUT, self.get())
+            .await
+            .map_err(|_| format!("no answer within {FETCH_TIMEOUT:?}"))?
+    }
+
+    async fn get(&self) -> Result<Keys, String> {
+        let tcp = TcpStream::connect((self.host.as_str(), self.port))
+            .await
+            .map_err(|e| format!("connect: {e}"))?;
+        let body = if self.tls {
+            let connector = native_tls::TlsConnector::new().map_err(|e| format!("tls: {e}"))?;
+            let stream = tokio_native_tls::TlsConnector::from(connector)
+                .connect(&self.host, tcp)
+                .await
+                .map_err(|e| format!("tls: {e}"))?;
+            self.request(stream).await?
+        } else {
+            self.request(tcp).await?
+        };
+        let keys = parse_jwks(&body).ok_or("the answer is not a JWKS document")?;
+        if keys.is_empty() {
+            return Err("the JWKS holds no usable public signing key".into());
+        }
+        Ok(keys)
+    }
+
+    /// One HTTP/1.1 GET on an open connection; the body of a 200.
+    async fn request<S>(&self, stream: S) -> Result<Bytes, String>
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|e| format!("http: {e}"))?;
+        tokio::spawn(connection);
+        let path = self.uri.path_and_query().map_or("/", |p| p.as_str());
+        let authority = self
+            .uri
+            .authority()
+            .map_or(self.host.as_str(), |a| a.as_str());
+        let request = Request::get(path)
+            .header(header::HOST, authority)
+            .header(header::ACCEPT, "application/json")
+            .header(
+                header::USER_AGENT,
+                concat!("todo-api/", env!("CARGO_PKG_VERSION")),
+            )
+            .body(Empty::<Bytes>::new())
+            .map_err(|e| format!("http: {e}"))?;
+        let response = sender
+            .send_request(request)
+            .await
+            .map_err(|e| format!("http: {e}"))?;
+        if response.status() != StatusCode::OK {
+            return Err(format!("HTTP {}", response.status()));
+        }
+        Limited::new(response.into_body(), MAX_JWKS_BYTES)
+            .collect()
+            .await
+            .map(|body| body.to_bytes())
+            .map_err(|e| format!("body: {e}"))
+    }
+}
+
+fn is_loopback(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// The usable keys of a JWKS document by `kid`: public signing keys whose
+/// algorithm is known and fits the key. Others are skipped one by one, so
+/// one odd key does not make the whole set unusable. `None`: not a JWKS.
+fn parse_jwks(document: &[u8]) -> Option<Keys> {
+    let value: Value = serde_json::from_slice(document).ok()?;
+    let keys = value.get("keys")?.as_array()?;
+    Some(
+        keys.iter()
+            .filter_map(|key| serde_json::from_value::<Jwk>(key.clone()).ok())
+            .filter_map(|jwk| {
+                let kid = jwk.common.key_id.clone()?;
+                let key = public_key(&jwk)?;
+                Some((kid, Arc::new(key)))
+            })
+            .collect(),
+    )
+}
+
+/// The key and its algorithm: the JWK's `alg` when present (it must fit the
+/// key type), else the one its `kty`/`crv` implies (RSA without `alg`: RS256).
+fn public_key(jwk: &Jwk) -> Option<PublicKey> {
+    if matches!(jwk.common.public_key_use, Some(PublicKeyUse::Encryption)) {
+        return None;
+    }
+    let implied = match &jwk.algorithm {
+        AlgorithmParameters::OctetKeyPair(p) if p.curve == EllipticCurve::Ed25519 => {
+            Algorithm::EdDSA
+        }
+        AlgorithmParameters::EllipticCurve(p) if p.curve == EllipticCurve::P256 => Algorithm::ES256,
+        AlgorithmParameters::EllipticCurve(p) if p.curve == EllipticCurve::P384 => Algorithm::ES384,
+        AlgorithmParameters::RSA(_) => Algorithm::RS256,
+        // Symmetric keys and unknown key types are never accepted from a JWKS.
+        _ => return None,
+    };
+    let algorithm = match jwk.common.key_algorithm {
+        None => implied,
+        Some(KeyAlgorithm::UNKNOWN_ALGORITHM) => return None,
+        Some(alg) => {
+            let alg = Algorithm::try_from(alg).ok()?;
+            let fits = match implied {
+                Algorithm::RS256 => matches!(
+                    alg,
+                    Algorithm::RS256
+                        | Algorithm::RS384
+                        | Algorithm::RS512
+                        | Algorithm::PS256
+                        | Algorithm::PS384
+                        | Algorithm::PS512
+                ),
+                other => alg == other,
+            };
+            if !fits {
+                return None;
+            }
+            alg
+        }
+    };
+    let key = DecodingKey::from_jwk(jwk).ok()?;
+    Some(PublicKey { key, algorithm })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const ED: &str = "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo";
+
+    fn keys(doc: Value) -> Vec<(String, Algorithm)> {
+        let mut keys: Vec<_> = parse_jwks(doc.to_string().as_bytes())
+            .unwrap()
+            .into_iter()
+            .map(|(kid, key)| (kid, key.algorithm))
+            .collect();
+        keys.sort_by(|a, b| a.0.cmp(&b.0));
+        keys
+    }
+
+    #[test]
+    fn algorithm_comes_from_the_key() {
+        let doc = json!({"keys": [
+            {"kty": "OKP", "crv": "Ed25519", "x": ED, "kid": "a"},
+            {"kty": "OKP", "crv": "Ed25519", "x": ED, "kid": "b", "alg": "EdDSA"},
+            // alg that does not fit the key type: skipped.
+            {"kty": "OKP", "crv": "Ed25519", "x": ED, "kid": "c", "alg": "RS256"},
+            // symmetric keys are never taken from a JWKS.
+            {"kty": "oct", "k": "c2VjcmV0", "kid": "d", "alg": "HS256"},
+            // encryption keys are not signing keys.
+            {"kty": "OKP", "crv": "Ed25519", "x": ED, "kid": "e", "use": "enc"},
+            // no kid: cannot be named by a token.
+            {"kty": "OKP", "crv": "Ed25519", "x": ED},
+            {"kty": "weird", "kid": "f"},
+            {"kty": "OKP", "crv": "Ed25519", "x": ED, "kid": "g", "alg": "made-up"},
+        ]});
+        assert_eq!(
+            keys(doc),
+            [
+                ("a".into(), Algorithm::EdDSA),
+                ("b".into(), Algorithm::EdDSA)
+            ]
+        );
+    }
+
+    #[test]
+    fn not_a_jwks() {
+        for doc in [&b"[]"[..], b"{}", b"{\"keys\": 5}", b"nonsense"] {
+            assert!(parse_jwks(doc).is_none());
+        }
+    }
+
+    #[test]
+    fn urls_must_be_https_except_on_loopback() {
+        let ok = |url: &str| Endpoint::parse(url).is_ok();
+        assert!(ok("https://auth.example.com/api/auth/jwks"));
+        assert!(ok("http://localhost:3000/api/auth/jwks"));
+        assert!(ok("http://127.0.0.1:3000/api/auth/jwks"));
+        assert!(ok("http://[::1]:3000/api/auth/jwks"));
+        assert!(!ok("http://auth.example.com/api/auth/jwks"));
+        assert!(!ok("ftp://auth.example.com/jwks"));
+        assert!(!ok("not a url"));
+        let e = Endpoint::parse("https://auth.example.com/x?y=1").unwrap();
+        assert_eq!(
+            (e.host.as_str(), e.port, e.tls),
+            ("auth.example.com", 443, true)
+        );
+    }
+}
