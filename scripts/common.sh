@@ -68,15 +68,29 @@ pg_stop() {
     as_postgres "$PG_BIN/pg_ctl" -D "$1" -m "${2:-fast}" -w stop >/dev/null 2>&1 || true
 }
 
-# Installs cargo-lambda (and Zig) into the project's own virtualenv.
-ensure_cargo_lambda() {
-    if [ ! -x "$VENV/bin/cargo-lambda" ]; then
-        echo "Installing cargo-lambda into $VENV ..." >&2
-        python3 -m venv "$VENV"
-        "$VENV/bin/pip" install --quiet --disable-pip-version-check cargo-lambda >&2
+# ensure_tools COMMAND...: installs what provides each command into the
+# project's own virtualenv (versions pinned in scripts/requirements.txt), and
+# puts the venv first on PATH (cargo-zigbuild finds Zig via `python3 -m ziglang`).
+ensure_tools() {
+    local missing=()
+    local tool
+    for tool in "$@"; do
+        [ -x "$VENV/bin/$tool" ] || missing+=("$tool")
+    done
+    if [ ${#missing[@]} -gt 0 ]; then
+        echo "Installing ${missing[*]} into $VENV ..." >&2
+        [ -x "$VENV/bin/pip" ] || python3 -m venv "$VENV"
+        local packages=()
+        for tool in "${missing[@]}"; do
+            packages+=("$(grep -E "^# provides $tool\$" -A1 "$ROOT/scripts/requirements.txt" | tail -n1)")
+        done
+        "$VENV/bin/pip" install --quiet --disable-pip-version-check "${packages[@]}" >&2
     fi
-    # cargo-zigbuild finds Zig through `python3 -m ziglang`: this venv first.
     export PATH="$VENV/bin:$PATH"
+}
+
+ensure_cargo_lambda() {
+    ensure_tools cargo-lambda
 }
 
 # wait_http URL SECONDS: until URL answers at all (any status), or fail.

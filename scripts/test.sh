@@ -12,6 +12,9 @@ cd "$ROOT"
 step() { printf '\n==> %s\n' "$*"; }
 
 cleanup() {
+    if [ -n "${moto_pid:-}" ]; then
+        kill "$moto_pid" 2>/dev/null || true
+    fi
     if [ -n "${fixture_pid:-}" ]; then
         kill "$fixture_pid" 2>/dev/null || true
     fi
@@ -75,6 +78,17 @@ done
 [ -s "$BETTER_AUTH_FIXTURE" ] || { echo "the Better Auth fixture did not start" >&2; exit 1; }
 better_auth_url=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["base"])' "$BETTER_AUTH_FIXTURE")
 
+step "a local Secrets Manager (moto)"
+ensure_tools moto_server cargo-lambda
+moto_port=$(free_port)
+moto_server -H 127.0.0.1 -p "$moto_port" >"$ROOT/target/moto.log" 2>&1 &
+moto_pid=$!
+# The AWS SDK (in the tests and in the functions) reaches it through these.
+export AWS_ENDPOINT_URL_SECRETS_MANAGER="http://127.0.0.1:$moto_port"
+export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1 AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing
+unset AWS_PROFILE AWS_SESSION_TOKEN
+wait_http "$AWS_ENDPOINT_URL_SECRETS_MANAGER" 60 || { cat "$ROOT/target/moto.log" >&2; exit 1; }
+
 step "migrations"
 DATABASE_URL=$TEST_DATABASE_URL cargo run --quiet -p migrate
 
@@ -101,11 +115,21 @@ expect_refusal "DB_POOL_SIZE must be a whole number" health DATABASE_URL=postgre
 expect_refusal "DATABASE_URL is not set" migrate
 
 step "cargo lambda watch with the router from Cargo.toml"
-ensure_cargo_lambda
 watch_port=$(free_port)
 # A secret made for this run only; the e2e tests read it from the environment.
 BETTER_AUTH_SECRET=$(python3 -c 'import secrets; print(secrets.token_urlsafe(36))')
 export BETTER_AUTH_SECRET
+# The functions get both secrets as in AWS: only ARNs, read from Secrets
+# Manager (moto) at cold start.
+read -r database_url_arn auth_secret_arn < <("$VENV/bin/python" - <<'PY'
+import os, boto3
+client = boto3.client("secretsmanager", endpoint_url=os.environ["AWS_ENDPOINT_URL_SECRETS_MANAGER"])
+suffix = os.urandom(4).hex()
+db = client.create_secret(Name=f"todo-api/e2e/{suffix}/database-url", SecretString=os.environ["TEST_DATABASE_URL"])
+auth = client.create_secret(Name=f"todo-api/e2e/{suffix}/auth", SecretString=os.environ["BETTER_AUTH_SECRET"])
+print(db["ARN"], auth["ARN"])
+PY
+)
 # The tests mint tokens without iss/aud: a developer's own settings must not apply.
 unset JWT_ISSUER JWT_AUDIENCE
 watch_log="$ROOT/target/e2e-watch.log"
@@ -113,7 +137,8 @@ export E2E_WATCH_LOG=$watch_log
 # Its own process group, so cleanup stops the functions it started too.
 # JSON logs, as Lambda's JSON logging config gives; the e2e tests read them.
 # Both ways of verifying tokens at once: the secret, and Better Auth's JWKS.
-DATABASE_URL=$TEST_DATABASE_URL DB_POOL_SIZE=4 AWS_LAMBDA_LOG_FORMAT=JSON \
+env -u BETTER_AUTH_SECRET DATABASE_URL_SECRET_ARN="$database_url_arn" \
+    BETTER_AUTH_SECRET_ARN="$auth_secret_arn" DB_POOL_SIZE=4 AWS_LAMBDA_LOG_FORMAT=JSON \
     BETTER_AUTH_URL=$better_auth_url setsid cargo lambda watch \
     --invoke-address 127.0.0.1 --invoke-port "$watch_port" --ignore-changes >"$watch_log" 2>&1 &
 watch_pid=$!

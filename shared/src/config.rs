@@ -89,11 +89,8 @@ impl fmt::Debug for AuthConfig {
 pub const MIN_SECRET_CHARS: usize = 32;
 
 impl DbConfig {
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|name| std::env::var(name).ok())
-    }
-
-    /// Reads through `lookup` so tests need not touch the process environment.
+    /// Reads through `lookup`: the environment with its secrets resolved
+    /// ([`crate::secrets::Environment`]), or a test's own.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let url = required(&lookup, "DATABASE_URL")?;
         Ok(DbConfig {

@@ -28,6 +28,12 @@ pub struct Db {
 }
 
 impl Db {
+    /// From the environment, its secrets resolved (see [`crate::secrets`]).
+    pub async fn from_env() -> Result<Self, ConfigError> {
+        let env = crate::secrets::Environment::load().await?;
+        Db::new(&DbConfig::from_lookup(env.lookup())?)
+    }
+
     /// Builds the pool without connecting: the first request connects, so a
     /// cold start does not wait on the database and `/health` can report it.
     pub fn new(config: &DbConfig) -> Result<Self, ConfigError> {

@@ -4,7 +4,7 @@
 use std::future::Future;
 use std::time::Instant;
 
-use lambda_http::http::{HeaderValue, StatusCode, header};
+use lambda_http::http::{HeaderValue, Method, StatusCode, header};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde::Serialize;
@@ -91,6 +91,10 @@ where
     let route = routes::find(function, path(request));
     let outcome = match route {
         None => Err(ApiError::RouteNotFound),
+        // A CORS preflight that reaches us (API Gateway routes OPTIONS to an
+        // ANY route): answer it, and API Gateway adds the configured CORS
+        // headers. Plain OPTIONS callers learn the methods from `Allow`.
+        Some(route) if request.method() == Method::OPTIONS => Ok(options(route)),
         Some(route) if !route.methods.contains(request.method()) => Err(unsupported(route)),
         Some(route) => dispatch(route).await,
     };
@@ -106,6 +110,16 @@ where
         request_id = %request_id,
         "request"
     );
+    response
+}
+
+/// `204` with `Allow` listing the route's methods and OPTIONS.
+fn options(route: &Route) -> Response<Body> {
+    let mut response = empty(StatusCode::NO_CONTENT);
+    let allow = format!("{}, OPTIONS", route.allow_header());
+    if let Ok(value) = HeaderValue::try_from(allow) {
+        response.headers_mut().insert(header::ALLOW, value);
+    }
     response
 }
 

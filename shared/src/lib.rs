@@ -15,6 +15,7 @@ pub mod http;
 pub mod jwks;
 pub mod migrations;
 pub mod routes;
+pub mod secrets;
 pub mod tasks;
 pub mod validate;
 

@@ -301,6 +301,32 @@ async fn unsupported_methods_are_405_with_allow() {
 }
 
 #[tokio::test]
+async fn options_is_answered_without_a_token() {
+    let state = state();
+    for (event, allow) in [
+        (
+            Event::fixture("tasks-list").method("OPTIONS"),
+            "GET, POST, OPTIONS",
+        ),
+        (
+            Event::fixture("task-get").method("OPTIONS").task(1, false),
+            "GET, PUT, DELETE, OPTIONS",
+        ),
+        (
+            Event::fixture("task-complete")
+                .method("OPTIONS")
+                .task(1, true),
+            "PATCH, OPTIONS",
+        ),
+    ] {
+        let reply = call(&state, &event.without_header("authorization")).await;
+        assert_eq!(reply.status, 204);
+        assert_eq!(reply.header("allow"), Some(allow));
+        assert!(reply.raw.is_empty());
+    }
+}
+
+#[tokio::test]
 async fn every_task_route_requires_a_token() {
     let state = state();
     let events = [

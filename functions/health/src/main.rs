@@ -1,14 +1,13 @@
 //! Lambda function `health`: `GET /health`. Needs only the database.
 
 use lambda_http::{Error, run, service_fn};
-use todo_shared::config::DbConfig;
 use todo_shared::db::Db;
 use todo_shared::handlers::health;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_http::tracing::init_default_subscriber();
-    let db = Db::new(&DbConfig::from_env()?)?;
+    let db = Db::from_env().await?;
     let db = &db;
     run(service_fn(move |request| async move {
         Ok::<_, Error>(health::handle(db, request).await)

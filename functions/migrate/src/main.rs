@@ -1,25 +1,53 @@
-//! `migrate`: applies pending schema migrations to `DATABASE_URL`, then exits.
-//! Safe to run again (a no-op) and to run concurrently.
+//! `migrate`: applies pending schema migrations to the database. A no-op when
+//! there are none, and safe to run concurrently.
+//!
+//! Locally (and in the tests) it is a command that runs once and exits. In
+//! AWS it is a Lambda function outside the API, invoked after every deploy
+//! (`sam remote invoke MigrateFunction`); each invocation applies what is
+//! pending and answers `{"applied": [versions]}`.
 
 use std::process::ExitCode;
 
-use todo_shared::config::DbConfig;
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+use serde_json::{Value, json};
 use todo_shared::db::Db;
 use todo_shared::migrations;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
-    let result = async {
-        let db = Db::new(&DbConfig::from_env()?)?;
-        Ok::<_, Box<dyn std::error::Error>>(migrations::run_on(&db).await?)
+    let in_lambda = std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some();
+    let result = if in_lambda {
+        serve().await
+    } else {
+        run_once().await
     };
-    match result.await {
-        Ok(applied) if applied.is_empty() => println!("migrate: schema is up to date"),
-        Ok(applied) => println!("migrate: applied {applied:?}"),
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("migrate: {error}");
-            return ExitCode::FAILURE;
+            ExitCode::FAILURE
         }
     }
-    ExitCode::SUCCESS
+}
+
+async fn run_once() -> Result<(), Error> {
+    let applied = migrations::run_on(&Db::from_env().await?).await?;
+    if applied.is_empty() {
+        println!("migrate: schema is up to date");
+    } else {
+        println!("migrate: applied {applied:?}");
+    }
+    Ok(())
+}
+
+async fn serve() -> Result<(), Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    let db = Db::from_env().await?;
+    let db = &db;
+    lambda_runtime::run(service_fn(move |_: LambdaEvent<Value>| async move {
+        let applied = migrations::run_on(db).await?;
+        lambda_runtime::tracing::info!(?applied, "migrations");
+        Ok::<_, Error>(json!({ "applied": applied }))
+    }))
+    .await
 }

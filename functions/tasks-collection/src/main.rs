@@ -7,7 +7,7 @@ use todo_shared::handlers::{TasksState, tasks_collection};
 async fn main() -> Result<(), Error> {
     lambda_http::tracing::init_default_subscriber();
     // Built once per container and shared by every invocation it serves.
-    let state = TasksState::from_env()?;
+    let state = TasksState::from_env().await?;
     let state = &state;
     run(service_fn(move |request| async move {
         Ok::<_, Error>(tasks_collection::handle(state, request).await)

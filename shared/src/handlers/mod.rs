@@ -9,6 +9,7 @@ pub mod tasks_item;
 use crate::auth::Verifier;
 use crate::config::{AuthConfig, ConfigError, DbConfig};
 use crate::db::Db;
+use crate::secrets::Environment;
 
 /// What the task route groups build once per container.
 pub struct TasksState {
@@ -24,8 +25,13 @@ impl TasksState {
         })
     }
 
-    /// From the environment; fails naming the first bad variable.
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::new(&DbConfig::from_env()?, &AuthConfig::from_env()?)
+    /// From the environment, secrets resolved; fails naming the first bad
+    /// variable.
+    pub async fn from_env() -> Result<Self, ConfigError> {
+        let env = Environment::load().await?;
+        Self::new(
+            &DbConfig::from_lookup(env.lookup())?,
+            &AuthConfig::from_lookup(env.lookup())?,
+        )
     }
 }
