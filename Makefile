@@ -1,5 +1,5 @@
 # The two commands of the README, and the token helper.
-.PHONY: dev test token
+.PHONY: dev test test-full deploy-check bench-cold-start token
 
 ## make dev: run the whole API locally on http://localhost:9000
 dev:
@@ -8,6 +8,17 @@ dev:
 ## make test: fmt, clippy, unit, integration and end-to-end tests (what CI runs)
 test:
 	@scripts/test.sh
+
+## make test-full: make test, then the offline deployment checks (what CI runs)
+test-full: test deploy-check
+
+## make deploy-check: cfn-lint, sam validate --lint, sam build, bootstrap checks
+deploy-check:
+	@scripts/deploy-check.sh
+
+## make bench-cold-start: what reading secrets adds to a cold start (ratio)
+bench-cold-start:
+	@scripts/bench-cold-start.sh
 
 ## make token USER=alice: print a local HS256 token for that user id
 token:

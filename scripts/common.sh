@@ -126,3 +126,19 @@ make_test_certificates() {
         chmod 600 server.key
     )
 }
+
+# start_moto: a local Secrets Manager (moto) on a free port; sets moto_pid
+# (the caller stops it) and points the AWS SDK and boto3 at it.
+start_moto() {
+    ensure_tools moto_server
+    local port
+    port=$(free_port)
+    mkdir -p "$ROOT/target"
+    moto_server -H 127.0.0.1 -p "$port" >"$ROOT/target/moto.log" 2>&1 &
+    moto_pid=$!
+    export AWS_ENDPOINT_URL_SECRETS_MANAGER="http://127.0.0.1:$port"
+    export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
+    export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing
+    unset AWS_PROFILE AWS_SESSION_TOKEN
+    wait_http "$AWS_ENDPOINT_URL_SECRETS_MANAGER" 60 || { cat "$ROOT/target/moto.log" >&2; return 1; }
+}

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# The deployment, checked offline (nothing is deployed): cfn-lint and
+# `sam validate --lint` on template.yaml, then `sam build` of every function
+# (cargo-lambda + Zig, arm64, release, vendored OpenSSL), and each built
+# `bootstrap` must be an aarch64 ELF needing at most GLIBC 2.34 (AL2023) and
+# no shared library beyond glibc's. Part of `make test-full`, which CI runs.
+set -euo pipefail
+source "$(dirname "$0")/common.sh"
+cd "$ROOT"
+export SAM_CLI_TELEMETRY=0
+
+step() { printf '\n==> %s\n' "$*"; }
+
+ensure_tools sam cfn-lint cargo-lambda
+
+step "cfn-lint template.yaml"
+cfn-lint template.yaml
+
+step "sam validate --lint"
+sam validate --lint
+
+step "sam build (arm64, release)"
+sam build
+
+step "the built bootstraps"
+# glibc's own libraries; anything else would have to exist on the Lambda host.
+allowed='^(libc\.so\.6|libm\.so\.6|libdl\.so\.2|libpthread\.so\.0|librt\.so\.1|libutil\.so\.1|ld-linux-aarch64\.so\.1)$'
+built=0
+for function in TasksCollectionFunction TasksItemFunction HealthFunction MigrateFunction; do
+    bootstrap=".aws-sam/build/$function/bootstrap"
+    [ -f "$bootstrap" ] || { echo "$bootstrap is missing" >&2; exit 1; }
+    machine=$(readelf -h "$bootstrap" | awk -F: '/Machine:/ {gsub(/^ +/, "", $2); print $2}')
+    [ "$machine" = "AArch64" ] || { echo "$bootstrap is built for $machine, not AArch64" >&2; exit 1; }
+    glibc=$(readelf -V "$bootstrap" | grep -o 'GLIBC_[0-9][0-9.]*' | sed 's/GLIBC_//' | sort -V | tail -n1)
+    if [ "$(printf '%s\n2.34\n' "$glibc" | sort -V | tail -n1)" != "2.34" ]; then
+        echo "$bootstrap needs GLIBC_$glibc; the provided.al2023 runtime has 2.34" >&2
+        exit 1
+    fi
+    needed=$(readelf -d "$bootstrap" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p')
+    extra=$(grep -Ev "$allowed" <<<"$needed" || true)
+    [ -z "$extra" ] || { echo "$bootstrap needs libraries beyond glibc: $extra" >&2; exit 1; }
+    size=$(du -h "$bootstrap" | cut -f1)
+    echo "$function: aarch64 ELF, GLIBC <= $glibc, needs $(tr '\n' ' ' <<<"$needed")- $size"
+    built=$((built + 1))
+done
+echo "deploy-check: $built passed, 0 failed"

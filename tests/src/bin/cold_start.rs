@@ -1,0 +1,83 @@
+//! Benchmark: what reading the secrets from Secrets Manager adds to a cold
+//! start (`make bench-cold-start`, against the local emulator).
+//!
+//! A task function's initialisation is measured two ways in the same run,
+//! alternating: from plain variables (the baseline), and from secret ARNs
+//! (a fresh SDK client each time, as each cold start has). Reported as
+//! medians and their ratio; the emulator is local, so real Secrets Manager
+//! adds its network round trips (and TLS) on top: see the README.
+//!
+//! Needs `AWS_ENDPOINT_URL_SECRETS_MANAGER` (moto) and AWS test credentials.
+
+use std::time::{Duration, Instant};
+
+use todo_shared::config::{AuthConfig, DbConfig};
+use todo_shared::handlers::TasksState;
+use todo_shared::secrets::{Environment, secrets_client};
+
+const ROUNDS: usize = 40;
+const DATABASE_URL: &str =
+    "postgresql://user:pw@ep-x-pooler.us-east-1.aws.neon.tech/db?sslmode=require";
+const SECRET: &str = "cold-start-benchmark-secret-0123456789";
+
+async fn init(lookup: impl Fn(&str) -> Option<String>) -> Duration {
+    let started = Instant::now();
+    let env = Environment::load_with(lookup).await.expect("environment");
+    let state = TasksState::new(
+        &DbConfig::from_lookup(env.lookup()).expect("db config"),
+        &AuthConfig::from_lookup(env.lookup()).expect("auth config"),
+    )
+    .expect("state");
+    let elapsed = started.elapsed();
+    drop(state);
+    elapsed
+}
+
+fn median(mut samples: Vec<Duration>) -> Duration {
+    samples.sort();
+    samples[samples.len() / 2]
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() {
+    let client = secrets_client().await;
+    let suffix = std::process::id();
+    let mut arns = Vec::new();
+    for (name, value) in [("database-url", DATABASE_URL), ("auth", SECRET)] {
+        let created = client
+            .create_secret()
+            .name(format!("cold-start/{suffix}/{name}"))
+            .secret_string(value)
+            .send()
+            .await
+            .expect("create a secret in the emulator (is AWS_ENDPOINT_URL_SECRETS_MANAGER set?)");
+        arns.push(created.arn().unwrap_or_default().to_owned());
+    }
+    let plain = |name: &str| match name {
+        "DATABASE_URL" => Some(DATABASE_URL.to_owned()),
+        "BETTER_AUTH_SECRET" => Some(SECRET.to_owned()),
+        _ => None,
+    };
+    let from_secrets = |name: &str| match name {
+        "DATABASE_URL_SECRET_ARN" => Some(arns[0].clone()),
+        "BETTER_AUTH_SECRET_ARN" => Some(arns[1].clone()),
+        _ => None,
+    };
+    // Warm up the process (page faults, lazy statics) before measuring.
+    init(plain).await;
+    init(from_secrets).await;
+    let (mut baseline, mut with_secrets) = (Vec::new(), Vec::new());
+    for _ in 0..ROUNDS {
+        baseline.push(init(plain).await);
+        with_secrets.push(init(from_secrets).await);
+    }
+    let (b, s) = (median(baseline), median(with_secrets));
+    println!("cold-start initialisation, median of {ROUNDS} (same run, alternating):");
+    println!("  plain variables (baseline): {b:?}");
+    println!("  two secrets from Secrets Manager (local emulator): {s:?}");
+    println!(
+        "  ratio: {:.1}x the baseline; {:?} added",
+        s.as_secs_f64() / b.as_secs_f64(),
+        s.saturating_sub(b)
+    );
+}
