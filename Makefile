@@ -1,5 +1,5 @@
 # The two commands of the README, and the token helper.
-.PHONY: dev test test-full deploy-check bench-cold-start token
+.PHONY: dev test test-full deploy-check conformance bench-cold-start token
 
 ## make dev: run the whole API locally on http://localhost:9000
 dev:
@@ -15,6 +15,10 @@ test-full: test deploy-check
 ## make deploy-check: cfn-lint, sam validate --lint, sam build, bootstrap checks
 deploy-check:
 	@scripts/deploy-check.sh
+
+## make conformance: make test plus schemathesis against the API under cargo lambda watch
+conformance:
+	@CONFORMANCE=1 scripts/test.sh
 
 ## make bench-cold-start: what reading secrets adds to a cold start (ratio)
 bench-cold-start:

@@ -26,7 +26,7 @@ step "the built bootstraps"
 # glibc's own libraries; anything else would have to exist on the Lambda host.
 allowed='^(libc\.so\.6|libm\.so\.6|libdl\.so\.2|libpthread\.so\.0|librt\.so\.1|libutil\.so\.1|ld-linux-aarch64\.so\.1)$'
 built=0
-for function in TasksCollectionFunction TasksItemFunction HealthFunction MigrateFunction; do
+for function in TasksCollectionFunction TasksItemFunction HealthFunction DocsFunction MigrateFunction; do
     bootstrap=".aws-sam/build/$function/bootstrap"
     [ -f "$bootstrap" ] || { echo "$bootstrap is missing" >&2; exit 1; }
     machine=$(readelf -h "$bootstrap" | awk -F: '/Machine:/ {gsub(/^ +/, "", $2); print $2}')

@@ -186,6 +186,20 @@ stop_dev
 rm -rf "$dev_data"
 echo "make dev: served, stopped cleanly, kept the task across a restart"
 
+if [ "${CONFORMANCE:-0}" = 1 ]; then
+    step "schemathesis: the OpenAPI document against the running API (make conformance)"
+    ensure_tools schemathesis
+    # Every check, examples and coverage and fuzzing and stateful phases (the
+    # document links create to get/update/delete/toggle), 100 examples per
+    # operation: with a valid token, then with an invalid one.
+    for label in valid invalid; do
+        if [ "$label" = valid ]; then token=$(scripts/token.sh "conformance-$RANDOM"); else token=not-a-jwt; fi
+        SCHEMATHESIS_HOOKS=tests.schemathesis.hooks PYTHONPATH="$ROOT" schemathesis run \
+            "http://127.0.0.1:$watch_port/openapi.json" -H "Authorization: Bearer $token" \
+            --checks all --max-examples 100 --seed 20261126
+    done
+fi
+
 step "end-to-end tests over HTTP"
 E2E_BASE_URL="http://127.0.0.1:$watch_port" cargo test -p todo-tests --test e2e -- --ignored \
     || { echo "--- cargo lambda watch log (tail) ---" >&2; tail -n 60 "$watch_log" >&2; exit 1; }

@@ -10,10 +10,45 @@ use std::fmt::Display;
 
 use lambda_http::http::{StatusCode, header};
 use lambda_http::{Body, Response};
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+use utoipa::ToSchema;
 
 /// Field name → what is wrong with it, as sent in `details`.
 pub type FieldErrors = BTreeMap<&'static str, &'static str>;
+
+/// Every error response's body: `{"error": {"code", "message", "details"?}}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({"error": {"code": "VALIDATION_ERROR", "message": "Validation failed",
+    "details": {"title": "Title is required and must be between 1 and 200 characters"}}}))]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ErrorDetail {
+    pub code: ErrorCode,
+    /// A human-readable summary; never internals.
+    pub message: String,
+    /// For 422 the bad fields (name → problem); for 500 the `request_id`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub details: Option<Map<String, Value>>,
+}
+
+/// The machine-readable error codes of the contract.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ErrorCode {
+    Unauthorized,
+    NotFound,
+    ValidationError,
+    MethodNotAllowed,
+    PayloadTooLarge,
+    IdempotencyKeyReused,
+    ServiceUnavailable,
+    InternalError,
+}
 
 /// Seconds a client should wait before retrying a 503.
 const RETRY_AFTER_SECONDS: &str = "2";
@@ -68,16 +103,16 @@ impl ApiError {
         }
     }
 
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            ApiError::Unauthorized => "UNAUTHORIZED",
-            ApiError::TaskNotFound | ApiError::RouteNotFound => "NOT_FOUND",
-            ApiError::Validation(_) => "VALIDATION_ERROR",
-            ApiError::MethodNotAllowed(_) => "METHOD_NOT_ALLOWED",
-            ApiError::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
-            ApiError::IdempotencyKeyReused => "IDEMPOTENCY_KEY_REUSED",
-            ApiError::ServiceUnavailable => "SERVICE_UNAVAILABLE",
-            ApiError::Internal => "INTERNAL_ERROR",
+            ApiError::Unauthorized => ErrorCode::Unauthorized,
+            ApiError::TaskNotFound | ApiError::RouteNotFound => ErrorCode::NotFound,
+            ApiError::Validation(_) => ErrorCode::ValidationError,
+            ApiError::MethodNotAllowed(_) => ErrorCode::MethodNotAllowed,
+            ApiError::PayloadTooLarge => ErrorCode::PayloadTooLarge,
+            ApiError::IdempotencyKeyReused => ErrorCode::IdempotencyKeyReused,
+            ApiError::ServiceUnavailable => ErrorCode::ServiceUnavailable,
+            ApiError::Internal => ErrorCode::InternalError,
         }
     }
 
@@ -99,17 +134,27 @@ impl ApiError {
 
     /// The `{"error": {...}}` body. `request_id` is only sent for a 500, so
     /// that a user's report can be matched to the log line.
-    pub fn body(&self, request_id: &str) -> Value {
-        let mut error = json!({ "code": self.code(), "message": self.message() });
+    pub fn body(&self, request_id: &str) -> ErrorBody {
         let details = match self {
-            ApiError::Validation(fields) => Some(json!(fields)),
-            ApiError::Internal => Some(json!({ "request_id": request_id })),
+            ApiError::Validation(fields) => Some(
+                fields
+                    .iter()
+                    .map(|(name, problem)| (name.to_string(), json!(problem)))
+                    .collect(),
+            ),
+            ApiError::Internal => Some(Map::from_iter([(
+                "request_id".to_owned(),
+                json!(request_id),
+            )])),
             _ => None,
         };
-        if let Some(details) = details {
-            error["details"] = details;
+        ErrorBody {
+            error: ErrorDetail {
+                code: self.code(),
+                message: self.message().to_owned(),
+                details,
+            },
         }
-        json!({ "error": error })
     }
 
     pub fn into_response(self, request_id: &str) -> Response<Body> {
@@ -142,7 +187,7 @@ mod tests {
 
     #[test]
     fn validation_body_names_fields() {
-        let body = ApiError::field("title", "bad").body("r1");
+        let body = json!(ApiError::field("title", "bad").body("r1"));
         assert_eq!(
             body,
             json!({"error": {"code": "VALIDATION_ERROR", "message": "Validation failed",
@@ -152,7 +197,7 @@ mod tests {
 
     #[test]
     fn internal_body_carries_request_id_only() {
-        let body = ApiError::Internal.body("abc-123");
+        let body = json!(ApiError::Internal.body("abc-123"));
         assert_eq!(body["error"]["details"], json!({"request_id": "abc-123"}));
         assert_eq!(body["error"]["code"], "INTERNAL_ERROR");
     }

@@ -14,6 +14,7 @@ pub mod handlers;
 pub mod http;
 pub mod jwks;
 pub mod migrations;
+pub mod openapi;
 pub mod routes;
 pub mod secrets;
 pub mod tasks;

@@ -23,6 +23,8 @@ pub const TASKS: &str = "/api/tasks";
 pub const TASK: &str = "/api/tasks/{id}";
 pub const TASK_COMPLETE: &str = "/api/tasks/{id}/complete";
 pub const HEALTH: &str = "/health";
+pub const OPENAPI: &str = "/openapi.json";
+pub const DOCS: &str = "/docs";
 
 /// Every route of the contract (`shared/spec/API.md`, "Routes and route groups").
 pub const ROUTES: &[Route] = &[
@@ -44,6 +46,16 @@ pub const ROUTES: &[Route] = &[
     Route {
         function: "health",
         path: HEALTH,
+        methods: &[Method::GET],
+    },
+    Route {
+        function: "docs",
+        path: OPENAPI,
+        methods: &[Method::GET],
+    },
+    Route {
+        function: "docs",
+        path: DOCS,
         methods: &[Method::GET],
     },
 ];
@@ -114,7 +126,7 @@ mod tests {
 
     #[test]
     fn every_function_has_a_route() {
-        for f in ["tasks-collection", "tasks-item", "health"] {
+        for f in ["tasks-collection", "tasks-item", "health", "docs"] {
             assert!(ROUTES.iter().any(|r| r.function == f), "{f}");
         }
     }

@@ -6,9 +6,10 @@
 //! one that does not exist.
 
 use chrono::{DateTime, Utc};
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Serialize, Serializer};
 use tokio_postgres::Row;
 use tokio_postgres::types::{ToSql, Type};
+use utoipa::ToSchema;
 
 use crate::auth::UserId;
 use crate::db::Db;
@@ -16,17 +17,42 @@ use crate::error::ApiError;
 use crate::validate::{ListQuery, NewTask, TaskUpdate};
 
 /// A task as stored and as sent (the contract's Task shape).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[schema(example = json!({"id": 1, "user_id": "u_8a7f3c", "title": "Complete backend API",
+    "description": null, "completed": false, "created_at": "2026-02-17T10:00:00.123456Z",
+    "updated_at": "2026-02-17T10:00:00.123456Z"}))]
 pub struct Task {
+    #[schema(minimum = 1)]
     pub id: i64,
+    /// The owner, from the token that created it.
+    #[schema(min_length = 1, max_length = 255)]
     pub user_id: String,
+    /// Trimmed.
+    #[schema(min_length = 1, max_length = 200)]
     pub title: String,
+    #[schema(max_length = 10000)]
     pub description: Option<String>,
     pub completed: bool,
+    /// RFC 3339 in UTC with microseconds and a `Z`.
     #[serde(serialize_with = "rfc3339_utc")]
+    #[schema(value_type = String, format = DateTime, example = "2026-02-17T10:00:00.123456Z")]
     pub created_at: DateTime<Utc>,
+    /// Bumped by every change.
     #[serde(serialize_with = "rfc3339_utc")]
+    #[schema(value_type = String, format = DateTime, example = "2026-02-17T10:00:00.123456Z")]
     pub updated_at: DateTime<Utc>,
+}
+
+/// One page of tasks, newest first. The collection handler writes this
+/// shape itself, task by task, to keep the page within 5 MiB; a test reads
+/// its output back into this type.
+#[derive(Debug, Clone, PartialEq, Deserialize, ToSchema)]
+pub struct TaskList {
+    #[schema(value_type = Vec<Task>)]
+    pub tasks: Vec<serde_json::Value>,
+    /// Where the next page starts (pass it as `cursor`), or null on the last page.
+    #[schema(pattern = "^[1-9][0-9]{0,17}$")]
+    pub next_cursor: Option<String>,
 }
 
 /// RFC 3339 in UTC with microseconds and a `Z`, e.g. `2026-02-17T10:00:00.123456Z`
@@ -57,15 +83,17 @@ macro_rules! columns {
     };
 }
 
-// `$2`/`$3` drop out when null: the statement is unnamed, so PostgreSQL plans
-// it with the actual values and reads idx_tasks_user_id_id or
-// idx_tasks_user_completed_id in order, without a sort.
+// `$2`, `$3` and `$5` drop out when null: the statement is unnamed, so
+// PostgreSQL plans it with the actual values and reads idx_tasks_user_id_id
+// or idx_tasks_user_completed_id in order, without a sort. `$2` and `$5` are
+// the `completed` and `status` filters; given together, both apply.
 const LIST: &str = concat!(
     "SELECT ",
     columns!(),
     " FROM tasks
      WHERE user_id = $1
        AND ($2::boolean IS NULL OR completed = $2)
+       AND ($5::boolean IS NULL OR completed = $5)
        AND ($3::bigint IS NULL OR id < $3)
      ORDER BY id DESC
      LIMIT $4"
@@ -125,6 +153,7 @@ pub async fn list(db: &Db, user: &UserId, query: &ListQuery) -> Result<Vec<Task>
             (&query.completed, Type::BOOL),
             (&query.before_id, Type::INT8),
             (&fetch, Type::INT8),
+            (&query.status, Type::BOOL),
         ],
     )
     .await

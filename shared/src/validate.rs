@@ -5,7 +5,9 @@
 
 use lambda_http::aws_lambda_events::query_map::QueryMap;
 use lambda_http::http::HeaderMap;
+use serde::Deserialize;
 use serde_json::{Map, Value};
+use utoipa::{IntoParams, ToSchema};
 
 use crate::error::{ApiError, FieldErrors};
 
@@ -20,27 +22,76 @@ const DESCRIPTION_ERROR: &str = "Description must be a string of at most 10000 c
 const DESCRIPTION_NUL: &str = "Description must not contain NUL characters";
 const COMPLETED_ERROR: &str = "Completed is required and must be a boolean";
 
-/// A task as created by `POST /api/tasks`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+// Titles in the OpenAPI document: 1–200 characters once trimmed of
+// surrounding whitespace, no NUL. `maxLength` cannot say "after trimming", so
+// the pattern says all of it. Whitespace is spelled out character by
+// character (the 29 that Python's `str.strip()` removes, as the original API
+// did, see `is_python_whitespace`), not `\s`, which means different things
+// to ECMA, Python and Rust regular expressions.
+
+/// A task as created by `POST /api/tasks`. Unknown fields are ignored.
+#[derive(Debug, Clone, PartialEq, Eq, ToSchema)]
+#[schema(example = json!({"title": "Complete backend API", "description": "Lambda + Neon"}))]
 pub struct NewTask {
-    /// Trimmed, 1–200 characters.
+    /// 1–200 characters after trimming surrounding whitespace; no NUL.
+    #[schema(
+        pattern = r"^[\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[^\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\x00](?:[^\x00]{0,198}[^\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\x00])?[\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$"
+    )]
     pub title: String,
+    /// At most 10,000 characters; no NUL.
+    #[schema(max_length = 10000, pattern = r"^[^\x00]*$")]
     pub description: Option<String>,
 }
 
-/// A full replacement by `PUT /api/tasks/{id}`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A full replacement by `PUT /api/tasks/{id}`. Unknown fields are ignored.
+#[derive(Debug, Clone, PartialEq, Eq, ToSchema)]
+#[schema(example = json!({"title": "Complete backend API", "description": null, "completed": true}))]
 pub struct TaskUpdate {
+    /// 1–200 characters after trimming surrounding whitespace; no NUL.
+    #[schema(
+        pattern = r"^[\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[^\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\x00](?:[^\x00]{0,198}[^\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\x00])?[\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$"
+    )]
     pub title: String,
-    /// Absent means null: PUT replaces.
+    /// At most 10,000 characters; no NUL. Absent means null: PUT replaces.
+    #[schema(max_length = 10000, pattern = r"^[^\x00]*$")]
     pub description: Option<String>,
     pub completed: bool,
+}
+
+/// `GET /api/tasks` query parameters as the OpenAPI document states them;
+/// [`list_query`] checks exactly these rules.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // Read by the OpenAPI generator only.
+pub struct ListParams {
+    /// Only completed (`true`) or pending (`false`) tasks.
+    completed: Option<bool>,
+    /// The same filter by name; when both are given, both apply.
+    status: Option<StatusFilter>,
+    /// Page size.
+    #[param(minimum = 1, maximum = 1000)]
+    limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
+    #[param(pattern = "^[1-9][0-9]{0,17}$")]
+    cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum StatusFilter {
+    All,
+    Pending,
+    Completed,
 }
 
 /// `GET /api/tasks` query parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ListQuery {
+    /// `completed=true|false`.
     pub completed: Option<bool>,
+    /// `status=pending|completed` (`all` is no filter). Both filters apply:
+    /// given together and contradicting, no task matches.
+    pub status: Option<bool>,
     pub limit: u32,
     /// Only tasks with an id below this one.
     pub before_id: Option<i64>,
@@ -109,7 +160,7 @@ fn title(object: &Map<String, Value>, errors: &mut FieldErrors) -> Option<String
         errors.insert("title", TITLE_ERROR);
         return None;
     };
-    let title = raw.trim();
+    let title = raw.trim_matches(is_python_whitespace);
     if title.contains('\0') {
         errors.insert("title", TITLE_NUL);
         return None;
@@ -120,6 +171,12 @@ fn title(object: &Map<String, Value>, errors: &mut FieldErrors) -> Option<String
         return None;
     }
     Some(title.to_owned())
+}
+
+/// Whitespace as the original API's Python `str.strip()` sees it: Unicode
+/// White_Space, plus the four information separators U+001C..U+001F.
+pub fn is_python_whitespace(c: char) -> bool {
+    c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c)
 }
 
 /// `Some(None)` for an absent or null description, `None` when it is invalid.
@@ -141,8 +198,7 @@ fn description(object: &Map<String, Value>, errors: &mut FieldErrors) -> Option<
 }
 
 /// `completed=true|false`, `status=all|pending|completed`, `limit=1..1000`,
-/// `cursor=<next_cursor>`. Each may be given once; `completed` and `status`
-/// together must agree.
+/// `cursor=<next_cursor>`. Each may be given once.
 pub fn list_query(params: &QueryMap) -> Result<ListQuery, ApiError> {
     let mut errors = FieldErrors::new();
     let mut single = |name: &'static str| -> Option<String> {
@@ -159,7 +215,7 @@ pub fn list_query(params: &QueryMap) -> Result<ListQuery, ApiError> {
     let cursor_raw = single("cursor");
 
     let completed = completed_raw.and_then(|raw| {
-        let parsed = match raw.to_ascii_lowercase().as_str() {
+        let parsed = match raw.as_str() {
             "true" => Some(true),
             "false" => Some(false),
             _ => None,
@@ -178,19 +234,11 @@ pub fn list_query(params: &QueryMap) -> Result<ListQuery, ApiError> {
             None
         }
     });
-    let filter = match (completed, status) {
-        (Some(c), Some(Some(s))) if c != s => {
-            errors.insert("status", "Contradicts the completed parameter");
-            None
-        }
-        (Some(c), _) => Some(c),
-        (None, Some(s)) => s,
-        (None, None) => None,
-    };
     let limit = match limit_raw {
         None => LIMIT_MAX,
+        // Digits only: no sign, no spaces (u32's parser would take "+5").
         Some(raw) => match raw.parse::<u32>() {
-            Ok(n) if (1..=LIMIT_MAX).contains(&n) => n,
+            Ok(n) if (1..=LIMIT_MAX).contains(&n) && raw.bytes().all(|b| b.is_ascii_digit()) => n,
             _ => {
                 errors.insert("limit", "Must be an integer from 1 to 1000");
                 LIMIT_MAX
@@ -206,7 +254,8 @@ pub fn list_query(params: &QueryMap) -> Result<ListQuery, ApiError> {
     });
     if errors.is_empty() {
         Ok(ListQuery {
-            completed: filter,
+            completed,
+            status: status.flatten(),
             limit,
             before_id,
         })
@@ -221,11 +270,13 @@ pub fn encode_cursor(last_id: i64) -> String {
     last_id.to_string()
 }
 
+/// A positive decimal of at most 18 digits (so always below `i64::MAX`), no
+/// leading zero: the OpenAPI pattern `^[1-9][0-9]{0,17}$`.
 fn decode_cursor(raw: &str) -> Option<i64> {
-    if raw.is_empty() || !raw.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    raw.parse::<i64>().ok().filter(|id| *id > 0)
+    let bytes = raw.as_bytes();
+    let well_formed =
+        (1..=18).contains(&bytes.len()) && bytes[0] != b'0' && bytes.iter().all(u8::is_ascii_digit);
+    well_formed.then(|| raw.parse().ok()).flatten()
 }
 
 /// The optional `Idempotency-Key` header: 1–255 visible ASCII characters.
@@ -307,6 +358,20 @@ mod tests {
     }
 
     #[test]
+    fn python_whitespace_is_the_documented_set() {
+        let documented: Vec<char> = "\t\n\u{b}\u{c}\r\u{1c}\u{1d}\u{1e}\u{1f} \u{85}\u{a0}\u{1680}\
+            \u{2000}\u{2001}\u{2002}\u{2003}\u{2004}\u{2005}\u{2006}\u{2007}\u{2008}\u{2009}\u{200a}\
+            \u{2028}\u{2029}\u{202f}\u{205f}\u{3000}"
+            .chars()
+            .collect();
+        let found: Vec<char> = (0..=0x10ffff)
+            .filter_map(char::from_u32)
+            .filter(|c| is_python_whitespace(*c))
+            .collect();
+        assert_eq!(found, documented);
+    }
+
+    #[test]
     fn every_bad_field_is_named() {
         let err =
             task_update(br#"{"title": 5, "description": 7, "completed": "yes"}"#).unwrap_err();
@@ -368,6 +433,7 @@ mod tests {
             q,
             ListQuery {
                 completed: None,
+                status: None,
                 limit: 1000,
                 before_id: None
             }
@@ -381,7 +447,8 @@ mod tests {
         assert_eq!(
             q,
             ListQuery {
-                completed: Some(false),
+                completed: None,
+                status: Some(false),
                 limit: 5,
                 before_id: Some(17)
             }
@@ -413,8 +480,6 @@ mod tests {
                 "{k}={v}"
             );
         }
-        let err = list_query(&query(&[("completed", "true"), ("status", "pending")])).unwrap_err();
-        assert_eq!(fields(err), ["status"]);
         let err = list_query(&query(&[("limit", "1"), ("limit", "2")])).unwrap_err();
         assert_eq!(fields(err), ["limit"]);
     }

@@ -106,6 +106,18 @@ fn health_over_http() {
 
 #[test]
 #[ignore = "needs `cargo lambda watch`; run by `make test`"]
+fn docs_over_http() {
+    let api = Api::new();
+    let document = api.send("GET", "/openapi.json", None, None);
+    assert_eq!(document.status, 200);
+    assert_eq!(document.json()["info"]["title"], "Todo API");
+    let page = api.send("GET", "/docs", None, None);
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("SwaggerUIBundle"));
+}
+
+#[test]
+#[ignore = "needs `cargo lambda watch`; run by `make test`"]
 fn every_task_route_over_http() {
     let api = Api::new();
     let rt = runtime();

@@ -4,7 +4,8 @@ use std::time::Duration;
 
 use lambda_http::http::{HeaderValue, StatusCode, header};
 use lambda_http::{Body, Request, Response};
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use crate::db::Db;
 use crate::http;
@@ -15,8 +16,33 @@ pub const FUNCTION: &str = "health";
 /// for the rest of the request.
 pub const DATABASE_BUDGET: Duration = Duration::from_millis(2500);
 
+/// `GET /health`'s body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Health {
+    /// `ok`, or `degraded` when the database does not answer.
+    #[schema(example = "ok")]
+    pub status: String,
+    /// `ok` or `unreachable`.
+    #[schema(example = "ok")]
+    pub database: String,
+    /// The API's version.
+    #[schema(example = "0.1.0")]
+    pub version: String,
+}
+
 pub async fn handle(db: &Db, request: Request) -> Response<Body> {
-    http::serve(FUNCTION, &request, |_route| async move {
+    http::serve(FUNCTION, &request, |_route| check(db)).await
+}
+
+/// Whether the API and its database answer. Public.
+#[utoipa::path(get, path = "/health", tag = "health", operation_id = "health",
+    responses(
+        (status = 200, description = "Up, and the database answers", body = Health),
+        (status = 503, description = "The database does not answer (within 3 seconds)", body = Health,
+            headers(("Retry-After" = String, description = "Seconds to wait"))),
+    ))]
+pub(crate) async fn check(db: &Db) -> Result<Response<Body>, crate::error::ApiError> {
+    {
         let budget = DATABASE_BUDGET.min(db.timeout());
         let answered = db
             .run_within(budget, async |client| {
@@ -30,16 +56,17 @@ pub async fn handle(db: &Db, request: Request) -> Response<Body> {
             (StatusCode::SERVICE_UNAVAILABLE, "unreachable")
         };
         let state = if answered { "ok" } else { "degraded" };
-        let mut response = http::json(
-            status,
-            &json!({ "status": state, "database": database, "version": crate::VERSION }),
-        );
+        let body = Health {
+            status: state.into(),
+            database: database.into(),
+            version: crate::VERSION.into(),
+        };
+        let mut response = http::json(status, &body);
         if !answered {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("2"));
         }
         Ok(response)
-    })
-    .await
+    }
 }

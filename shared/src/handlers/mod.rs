@@ -2,6 +2,7 @@
 //! request to a response, one module per Lambda function. They always return
 //! a response; errors become contract-shaped bodies in [`crate::http::serve`].
 
+pub mod docs;
 pub mod health;
 pub mod tasks_collection;
 pub mod tasks_item;

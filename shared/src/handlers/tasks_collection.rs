@@ -4,15 +4,17 @@ use lambda_http::http::{HeaderValue, Method, StatusCode, header};
 use lambda_http::{Body, Request, RequestExt, Response};
 
 use super::TasksState;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::http;
-use crate::tasks::{self, Created, Task};
-use crate::validate;
+use crate::tasks::{self, Created, Task, TaskList};
+use crate::validate::{self, ListParams, NewTask};
 
 pub const FUNCTION: &str = "tasks-collection";
 
 /// A list response never exceeds this many bytes of JSON (API Gateway and
-/// Lambda cap a response at 6 MB).
+/// Lambda cap a response at 6 MB). Counted as the body will be embedded in
+/// the Lambda response, escapes included, so the HTTP body is at most this
+/// and the Lambda response stays under its limit even for JSON full of quotes.
 pub const MAX_LIST_BYTES: usize = 5 * 1024 * 1024;
 
 pub async fn handle(state: &TasksState, request: Request) -> Response<Body> {
@@ -27,42 +29,71 @@ pub async fn handle(state: &TasksState, request: Request) -> Response<Body> {
     .await
 }
 
-async fn list(state: &TasksState, request: &Request) -> Result<Response<Body>, ApiError> {
+/// The caller's tasks, newest first, a page at a time.
+#[utoipa::path(get, path = "/api/tasks", tag = "tasks", operation_id = "listTasks",
+    params(ListParams),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "One page (at most `limit` tasks and 5 MiB)", body = TaskList),
+    ))]
+pub(crate) async fn list(
+    state: &TasksState,
+    request: &Request,
+) -> Result<Response<Body>, ApiError> {
     let user = state.verifier.authenticate(request.headers()).await?;
     let query = validate::list_query(&request.query_string_parameters())?;
     let tasks = tasks::list(&state.db, &user, &query).await?;
     let body = list_body(&tasks, query.limit as usize)?;
-    Ok(http::json_bytes(StatusCode::OK, body))
+    Ok(http::json_text(StatusCode::OK, body))
 }
 
 /// `{"tasks": [...], "next_cursor": ...}` with at most `limit` tasks and at
-/// most [`MAX_LIST_BYTES`] bytes. `tasks` holds one more than `limit` when
-/// more remain. A page cut short by either bound ends with a cursor.
-fn list_body(tasks: &[Task], limit: usize) -> Result<Vec<u8>, ApiError> {
-    // Room for the closing `],"next_cursor":"<i64>"}`.
-    const TAIL: usize = r#"],"next_cursor":""}"#.len() + 20;
-    let mut body = br#"{"tasks":["#.to_vec();
+/// most [`MAX_LIST_BYTES`] enveloped bytes. `tasks` holds one more than
+/// `limit` when more remain. A page cut short by either bound ends with a
+/// cursor.
+fn list_body(tasks: &[Task], limit: usize) -> Result<String, ApiError> {
+    // Room for the closing `],"next_cursor":"<i64>"}`, escaped.
+    const TAIL: usize = 2 * r#"],"next_cursor":""}"#.len() + 20;
+    let mut body = String::from(r#"{"tasks":["#);
+    let mut size = http::enveloped_len(&body);
     let mut included = 0;
     for task in tasks.iter().take(limit) {
-        let json = serde_json::to_vec(task).map_err(ApiError::internal)?;
+        let json = serde_json::to_string(task).map_err(ApiError::internal)?;
         let separator = usize::from(included > 0);
-        if included > 0 && body.len() + separator + json.len() + TAIL > MAX_LIST_BYTES {
+        let added = separator + http::enveloped_len(&json);
+        if included > 0 && size + added + TAIL > MAX_LIST_BYTES {
             break;
         }
         if separator == 1 {
-            body.push(b',');
+            body.push(',');
         }
-        body.extend_from_slice(&json);
+        body.push_str(&json);
+        size += added;
         included += 1;
     }
     let cursor = (included < tasks.len()).then(|| validate::encode_cursor(tasks[included - 1].id));
-    body.extend_from_slice(b"],\"next_cursor\":");
-    body.extend_from_slice(&serde_json::to_vec(&cursor).map_err(ApiError::internal)?);
-    body.push(b'}');
+    body.push_str(r#"],"next_cursor":"#);
+    body.push_str(&serde_json::to_string(&cursor).map_err(ApiError::internal)?);
+    body.push('}');
     Ok(body)
 }
 
-async fn create(state: &TasksState, request: &Request) -> Result<Response<Body>, ApiError> {
+/// Creates a task for the caller. With an `Idempotency-Key`, a retry within
+/// 24 hours returns the original task instead of creating another.
+#[utoipa::path(post, path = "/api/tasks", tag = "tasks", operation_id = "createTask",
+    params(("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$",
+        description = "1-255 visible ASCII characters; per user, valid 24 hours")),
+    request_body = NewTask,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "Created (or the original task of a retried Idempotency-Key)", body = Task,
+            headers(("Location" = String, description = "/api/tasks/{id}"))),
+        (status = 409, description = "The Idempotency-Key was used with a different body", body = ErrorBody),
+    ))]
+pub(crate) async fn create(
+    state: &TasksState,
+    request: &Request,
+) -> Result<Response<Body>, ApiError> {
     let user = state.verifier.authenticate(request.headers()).await?;
     let new_task = validate::new_task(http::body(request)?)?;
     let key = validate::idempotency_key(request.headers())?;
@@ -103,19 +134,42 @@ mod tests {
     }
 
     #[test]
+    fn pages_have_the_documented_shape() {
+        let raw = list_body(&[task(2, 3), task(1, 0)], 1).unwrap();
+        let page: TaskList = serde_json::from_str(&raw).unwrap();
+        assert_eq!(page.tasks.len(), 1);
+        assert_eq!(page.next_cursor.as_deref(), Some("2"));
+    }
+
+    #[test]
+    fn the_budget_counts_the_lambda_envelope() {
+        // Quotes double inside the Lambda response: 10,000 of them per task.
+        let quoted = |id| Task {
+            description: Some("\"".repeat(10_000)),
+            ..task(id, 0)
+        };
+        let many: Vec<Task> = (1..=300).rev().map(quoted).collect();
+        let raw = list_body(&many, 1000).unwrap();
+        let envelope = serde_json::to_string(&raw).unwrap();
+        assert!(envelope.len() <= MAX_LIST_BYTES, "{}", envelope.len());
+        let body: Value = serde_json::from_str(&raw).unwrap();
+        assert!(body["next_cursor"].is_string());
+    }
+
+    #[test]
     fn short_page_has_no_cursor() {
         let body: Value =
-            serde_json::from_slice(&list_body(&[task(2, 0), task(1, 0)], 5).unwrap()).unwrap();
+            serde_json::from_str(&list_body(&[task(2, 0), task(1, 0)], 5).unwrap()).unwrap();
         assert_eq!(body["tasks"].as_array().unwrap().len(), 2);
         assert!(body["next_cursor"].is_null());
-        let body: Value = serde_json::from_slice(&list_body(&[], 5).unwrap()).unwrap();
+        let body: Value = serde_json::from_str(&list_body(&[], 5).unwrap()).unwrap();
         assert_eq!(body, serde_json::json!({"tasks": [], "next_cursor": null}));
     }
 
     #[test]
     fn limit_cut_gives_cursor_of_last_included() {
         let body: Value =
-            serde_json::from_slice(&list_body(&[task(9, 0), task(8, 0), task(7, 0)], 2).unwrap())
+            serde_json::from_str(&list_body(&[task(9, 0), task(8, 0), task(7, 0)], 2).unwrap())
                 .unwrap();
         assert_eq!(body["tasks"].as_array().unwrap().len(), 2);
         assert_eq!(body["next_cursor"], "8");
@@ -126,7 +180,7 @@ mod tests {
         let many: Vec<Task> = (1..=120).rev().map(|id| task(id, 10_000)).collect();
         let raw = list_body(&many, 1000).unwrap();
         assert!(raw.len() <= MAX_LIST_BYTES, "{}", raw.len());
-        let body: Value = serde_json::from_slice(&raw).unwrap();
+        let body: Value = serde_json::from_str(&raw).unwrap();
         let n = body["tasks"].as_array().unwrap().len();
         assert!(n < 120 && n > 50, "{n}");
         assert_eq!(body["next_cursor"], body["tasks"][n - 1]["id"].to_string());

@@ -5,32 +5,88 @@ use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, RequestExt, Response};
 
 use super::TasksState;
+use crate::auth::UserId;
+use crate::error::{ApiError, ErrorBody};
 use crate::http;
 use crate::routes::{TASK, TASK_COMPLETE};
-use crate::tasks;
-use crate::validate;
+use crate::tasks::{self, Task};
+use crate::validate::{self, TaskUpdate};
 
 pub const FUNCTION: &str = "tasks-item";
+
+type Reply = Result<Response<Body>, ApiError>;
 
 pub async fn handle(state: &TasksState, request: Request) -> Response<Body> {
     let request = &request;
     http::serve(FUNCTION, request, |route| async move {
         let user = state.verifier.authenticate(request.headers()).await?;
         let id = validate::task_id(request.path_parameters().first("id"))?;
-        let task = match (route.path, request.method().clone()) {
-            (TASK, Method::GET) => tasks::get(&state.db, &user, id).await?,
-            (TASK, Method::PUT) => {
-                let update = validate::task_update(http::body(request)?)?;
-                tasks::replace(&state.db, &user, id, &update).await?
-            }
-            (TASK, Method::DELETE) => {
-                tasks::delete(&state.db, &user, id).await?;
-                return Ok(http::empty(StatusCode::NO_CONTENT));
-            }
-            (TASK_COMPLETE, Method::PATCH) => tasks::toggle(&state.db, &user, id).await?,
-            _ => return Err(http::unsupported(route)),
-        };
-        Ok(http::json(StatusCode::OK, &task))
+        match (route.path, request.method().clone()) {
+            (TASK, Method::GET) => get(state, &user, id).await,
+            (TASK, Method::PUT) => replace(state, &user, id, request).await,
+            (TASK, Method::DELETE) => delete(state, &user, id).await,
+            (TASK_COMPLETE, Method::PATCH) => toggle(state, &user, id).await,
+            _ => Err(http::unsupported(route)),
+        }
     })
     .await
+}
+
+/// One task of the caller's.
+#[utoipa::path(get, path = "/api/tasks/{id}", tag = "tasks", operation_id = "getTask",
+    params(("id" = i64, Path, description = "The task's id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The task", body = Task),
+        (status = 404, description = "No such task of the caller's (another user's task included)", body = ErrorBody),
+    ))]
+pub(crate) async fn get(state: &TasksState, user: &UserId, id: i64) -> Reply {
+    let task = tasks::get(&state.db, user, id).await?;
+    Ok(http::json(StatusCode::OK, &task))
+}
+
+/// Replaces title, description and completed; an absent description becomes null.
+#[utoipa::path(put, path = "/api/tasks/{id}", tag = "tasks", operation_id = "updateTask",
+    params(("id" = i64, Path, description = "The task's id")),
+    request_body = TaskUpdate,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The task as it is now", body = Task),
+        (status = 404, description = "No such task of the caller's", body = ErrorBody),
+    ))]
+pub(crate) async fn replace(
+    state: &TasksState,
+    user: &UserId,
+    id: i64,
+    request: &Request,
+) -> Reply {
+    let update = validate::task_update(http::body(request)?)?;
+    let task = tasks::replace(&state.db, user, id, &update).await?;
+    Ok(http::json(StatusCode::OK, &task))
+}
+
+/// Deletes the task.
+#[utoipa::path(delete, path = "/api/tasks/{id}", tag = "tasks", operation_id = "deleteTask",
+    params(("id" = i64, Path, description = "The task's id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "No such task of the caller's", body = ErrorBody),
+    ))]
+pub(crate) async fn delete(state: &TasksState, user: &UserId, id: i64) -> Reply {
+    tasks::delete(&state.db, user, id).await?;
+    Ok(http::empty(StatusCode::NO_CONTENT))
+}
+
+/// Flips `completed`.
+#[utoipa::path(patch, path = "/api/tasks/{id}/complete", tag = "tasks", operation_id = "toggleTask",
+    params(("id" = i64, Path, description = "The task's id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The task with `completed` flipped", body = Task),
+        (status = 404, description = "No such task of the caller's", body = ErrorBody),
+    ))]
+pub(crate) async fn toggle(state: &TasksState, user: &UserId, id: i64) -> Reply {
+    let task = tasks::toggle(&state.db, user, id).await?;
+    Ok(http::json(StatusCode::OK, &task))
 }
