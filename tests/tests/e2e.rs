@@ -370,6 +370,46 @@ fn better_auth_tokens_over_http() {
     );
     let tampered = format!("{}.{payload}.{}", parts[0], parts[2]);
     assert_eq!(send("GET", "/api/tasks", &tampered, None).0, 401);
+    // alg: none with a real kid, and the classic confusion: HS256 keyed with
+    // the server's own public key.
+    let kid = {
+        let header =
+            base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, parts[0])
+                .unwrap();
+        serde_json::from_slice::<Value>(&header).unwrap()["kid"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let none_header = base64::Engine::encode(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        json!({"alg": "none", "kid": kid}).to_string(),
+    );
+    assert_eq!(
+        send(
+            "GET",
+            "/api/tasks",
+            &format!("{none_header}.{}.", parts[1]),
+            None
+        )
+        .0,
+        401
+    );
+    let public_jwk = ba.jwks("EdDSA")["keys"][0].to_string();
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+    header.kid = Some(kid);
+    let claims: Value = serde_json::from_slice(
+        &base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, parts[1])
+            .unwrap(),
+    )
+    .unwrap();
+    let confused = jsonwebtoken::encode(
+        &header,
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(public_jwk.as_bytes()),
+    )
+    .unwrap();
+    assert_eq!(send("GET", "/api/tasks", &confused, None).0, 401);
     // Forged kids: each function container fetches at most once a minute.
     let before = ba.control("", "hits");
     for i in 0..20 {
