@@ -345,6 +345,24 @@ pub async fn task_row(pg: &tokio_postgres::Client, id: i64) -> Option<Value> {
     })
 }
 
+/// The first column of every row `sql` returns.
+pub async fn column<T>(
+    client: &tokio_postgres::Client,
+    sql: &str,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+) -> Vec<T>
+where
+    T: for<'a> tokio_postgres::types::FromSql<'a>,
+{
+    client
+        .query(sql, params)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        .iter()
+        .map(|row| row.get(0))
+        .collect()
+}
+
 /// How many tasks `user` has in the table.
 pub async fn count_tasks(pg: &tokio_postgres::Client, user: &str) -> i64 {
     pg.query_one("SELECT count(*) FROM tasks WHERE user_id = $1", &[&user])

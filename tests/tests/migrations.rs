@@ -53,16 +53,12 @@ async fn second_run_is_a_no_op_and_schema_matches_the_contract() {
         .map(|(a, b, c)| (a.as_str(), b.as_str(), c.as_str()))
         .collect();
     assert_eq!(actual, expected);
-    let indexes: Vec<String> = client
-        .query(
-            "SELECT indexname FROM pg_indexes WHERE tablename = 'tasks'",
-            &[],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let indexes: Vec<String> = column(
+        &client,
+        "SELECT indexname FROM pg_indexes WHERE tablename = 'tasks'",
+        &[],
+    )
+    .await;
     for index in [
         "idx_tasks_user_id",
         "idx_tasks_user_completed",

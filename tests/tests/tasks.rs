@@ -583,16 +583,12 @@ async fn paging_returns_every_task_exactly_once() {
     )
     .await
     .unwrap();
-    let expected: Vec<i64> = pg
-        .query(
-            "SELECT id FROM tasks WHERE user_id = $1 ORDER BY id DESC",
-            &[&user],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let expected: Vec<i64> = column(
+        &pg,
+        "SELECT id FROM tasks WHERE user_id = $1 ORDER BY id DESC",
+        &[&user],
+    )
+    .await;
     for (filter, limit) in [
         (None, "10"),
         (None, "7"),
@@ -624,19 +620,16 @@ async fn paging_returns_every_task_exactly_once() {
             }
             assert!(pages < 200);
         }
-        let want: Vec<i64> = match filter {
-            None => expected.clone(),
-            Some(_) => {
-                let pending: Vec<i64> = pg
-                    .query("SELECT id FROM tasks WHERE user_id = $1 AND NOT completed ORDER BY id DESC", &[&user])
-                    .await
-                    .unwrap()
-                    .iter()
-                    .map(|r| r.get(0))
-                    .collect();
-                pending
-            }
-        };
+        let want: Vec<i64> =
+            match filter {
+                None => expected.clone(),
+                Some(_) => column(
+                    &pg,
+                    "SELECT id FROM tasks WHERE user_id = $1 AND NOT completed ORDER BY id DESC",
+                    &[&user],
+                )
+                .await,
+            };
         assert_eq!(seen, want, "filter {filter:?} limit {limit}");
     }
 }
@@ -828,19 +821,11 @@ async fn list_query_reads_the_index_in_order() {
     let literal = user.replace('\'', "''");
     for filter in ["", "AND completed = false"] {
         for cursor in ["", "AND id < 9223372036854775807"] {
-            let plan: Vec<String> = pg
-                .query(
-                    &format!(
-                        "EXPLAIN SELECT * FROM tasks WHERE user_id = '{literal}' {filter} {cursor}
-                         ORDER BY id DESC LIMIT 1001"
-                    ),
-                    &[],
-                )
-                .await
-                .unwrap()
-                .iter()
-                .map(|r| r.get(0))
-                .collect();
+            let sql = format!(
+                "EXPLAIN SELECT * FROM tasks WHERE user_id = '{literal}' {filter} {cursor}
+                 ORDER BY id DESC LIMIT 1001"
+            );
+            let plan: Vec<String> = column(&pg, &sql, &[]).await;
             let plan = plan.join("\n");
             assert!(plan.contains("Index Scan"), "{plan}");
             assert!(!plan.contains("Sort"), "no sort needed: {plan}");
