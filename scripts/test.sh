@@ -23,6 +23,10 @@ cleanup() {
         wait "$dev_pid" 2>/dev/null || true
         rm -rf "${dev_data:-}"
     fi
+    if [ -n "${outage_pid:-}" ]; then
+        kill -TERM -- "-$outage_pid" 2>/dev/null || true
+        wait "$outage_pid" 2>/dev/null || true
+    fi
     if [ -n "${watch_pid:-}" ]; then
         kill -TERM -- "-$watch_pid" 2>/dev/null || true
         wait "$watch_pid" 2>/dev/null || true
@@ -140,6 +144,17 @@ if ! wait_http "http://127.0.0.1:$watch_port/health" 600; then
     cat "$watch_log" >&2
     exit 1
 fi
+# A second watch server for the JWKS outage test: its keys come only from its
+# own prefix of the fixture, so taking them down disturbs no other test.
+outage_port=$(free_port)
+env -u BETTER_AUTH_SECRET -u BETTER_AUTH_URL DATABASE_URL="$TEST_DATABASE_URL" \
+    BETTER_AUTH_JWKS_URL="$better_auth_url/e2e-outage/api/auth/jwks" \
+    JWT_ISSUER="$better_auth_url" JWT_AUDIENCE="$better_auth_url" setsid cargo lambda watch \
+    --invoke-address 127.0.0.1 --invoke-port "$outage_port" --ignore-changes >"$ROOT/target/e2e-outage-watch.log" 2>&1 &
+outage_pid=$!
+wait_http "http://127.0.0.1:$outage_port/health" 600 || { cat "$ROOT/target/e2e-outage-watch.log" >&2; exit 1; }
+export E2E_JWKS_OUTAGE_URL="http://127.0.0.1:$outage_port"
+
 step "the events/ fixtures, and migrate as a Lambda, through cargo lambda invoke"
 for fixture in health tasks-list; do
     function=$([ "$fixture" = health ] && echo health || echo tasks-collection)
