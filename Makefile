@@ -5,7 +5,7 @@
 dev:
 	@scripts/dev.sh
 
-## make test: fmt, clippy, unit, integration and end-to-end tests (what CI runs)
+## make test: fmt, clippy, unit, integration, schemathesis and end-to-end tests
 test:
 	@scripts/test.sh
 
@@ -16,9 +16,9 @@ test-full: test deploy-check
 deploy-check:
 	@scripts/deploy-check.sh
 
-## make conformance: make test plus schemathesis against the API under cargo lambda watch
+## make conformance: only schemathesis, against the API under cargo lambda watch
 conformance:
-	@CONFORMANCE=1 scripts/test.sh
+	@CONFORMANCE_ONLY=1 scripts/test.sh
 
 ## make bench-cold-start: what reading secrets adds to a cold start (ratio)
 bench-cold-start:
