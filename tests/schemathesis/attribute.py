@@ -58,8 +58,12 @@ def verdict(report, faults, server_errors):
 
 def main():
     report_path, faults_path, errors_path = sys.argv[1:4]
-    with open(report_path, encoding="utf-8") as f:
-        report = json.load(f)
+    try:
+        with open(report_path, encoding="utf-8") as f:
+            report = json.load(f)
+    except FileNotFoundError:
+        print("schemathesis wrote no report: it did not get to run (see above)", file=sys.stderr)
+        return 1
     faults = lines(faults_path)
     reason = verdict(report, faults, lines(errors_path))
     if reason:

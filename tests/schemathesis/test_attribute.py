@@ -3,9 +3,11 @@
 Run by `make test`: python3 -m unittest discover -s tests/schemathesis
 """
 
+import sys
 import unittest
+from unittest import mock
 
-from attribute import verdict
+from attribute import main, verdict
 from hooks import EMULATOR_FAULT, is_emulator_fault
 
 FAULT = "GET http://127.0.0.1:9000/api/tasks?limit=5 -> 500 text/plain; charset=utf-8"
@@ -49,6 +51,10 @@ class Verdict(unittest.TestCase):
     def test_an_incomplete_run_fails(self):
         self.assertIsNotNone(verdict(report(complete=False), [FAULT], []))
         self.assertIsNotNone(verdict(report(errors=["boom"]), [FAULT], []))
+
+    def test_a_run_that_wrote_no_report_fails(self):
+        with mock.patch.object(sys, "argv", ["attribute.py", "/nonexistent/report.json", "-", "-"]):
+            self.assertEqual(main(), 1)
 
 
 class EmulatorFault(unittest.TestCase):
