@@ -165,22 +165,23 @@ curl -sf --retry 3 --retry-all-errors "http://127.0.0.1:$watch_port/openapi.json
 # document links create to get/update/delete/toggle); 100 examples per
 # operation; a fixed seed. Once with a valid token, once with an invalid one.
 # A pass counts only when it finishes with zero failures. One that failed only
-# on the emulator's own 500 (tests/schemathesis/attribute.py decides, from the
-# hooks' records) runs again, at most twice.
+# on the emulator's own 500 or hang (tests/schemathesis/attribute.py decides,
+# from the hooks' records and the functions' log) runs again, at most twice.
 conformance_pass() { # LABEL TOKEN
     local label=$1 token=$2 attempt
     for attempt in 1 2 3; do
         local base="$conformance_dir/$label-$attempt"
         if CONFORMANCE_EMULATOR_FAULTS="$base.emulator-faults" CONFORMANCE_SERVER_ERRORS="$base.server-errors" \
-            SCHEMATHESIS_HOOKS=tests.schemathesis.hooks PYTHONPATH="$ROOT" schemathesis run \
+            CONFORMANCE_NETWORK_ERRORS="$base.network-errors" SCHEMATHESIS_HOOKS=tests.schemathesis.hooks PYTHONPATH="$ROOT" schemathesis run \
             "http://127.0.0.1:$watch_port/openapi.json" \
             -H "Authorization: Bearer $token" --checks all --max-examples 100 --seed 20261126 \
             --report json --report-json-path "$base.json"; then
             return 0
         fi
-        python3 tests/schemathesis/attribute.py "$base.json" "$base.emulator-faults" "$base.server-errors" || return 1
+        python3 tests/schemathesis/attribute.py "$base.json" "$base.emulator-faults" "$base.server-errors" \
+            "$base.network-errors" "$watch_log" || return 1
         if [ "$attempt" = 3 ]; then
-            echo "the $label-token pass failed three times on the emulator's own 500" >&2
+            echo "the $label-token pass failed three times on the emulator's own faults" >&2
             return 1
         fi
         echo "running the $label-token pass again (attempt $((attempt + 1)) of 3)"

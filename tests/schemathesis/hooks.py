@@ -10,16 +10,18 @@ watch` 1.9.2; every check stays on.
    function's answer to such bytes, a 422, is tested in process and end to end
    with a body the emulator can carry (tests/tests/tasks.rs, e2e.rs).
 
-2. Every 5xx is recorded, split into the emulator's own fault and anything
-   else, so that tests/schemathesis/attribute.py can tell a pass that failed
-   only because of the emulator from one that found a real defect. The
-   emulator acknowledges a function's POST .../response before it reads the
-   body; when the runtime client then closes that connection (which hyper's
-   pool does now and then), the body is lost and the emulator answers the
-   waiting client its own 500: a `text/plain` problem body, byte for byte
+2. Every 5xx and every network error is recorded, the 5xx split into the
+   emulator's own fault and anything else, so that
+   tests/schemathesis/attribute.py can tell a pass that failed only because
+   of the emulator from one that found a real defect. The emulator
+   acknowledges a function's POST .../response before it reads the body;
+   when the runtime client then closes that connection (which hyper's pool
+   does now and then), the body is lost and the emulator answers the waiting
+   client its own 500: a `text/plain` problem body, byte for byte
    EMULATOR_FAULT below, that no function of ours can produce (all of ours
-   are `application/json` error bodies of the contract). A packet capture of
-   one such case is described in README.md ("Conformance").
+   are `application/json` error bodies of the contract). When the connection
+   stays open instead, the body never arrives and the client waits until
+   schemathesis' read timeout. See README.md ("Conformance").
 """
 
 import os
@@ -66,3 +68,8 @@ def after_call(ctx, case, response):
         _record("CONFORMANCE_EMULATOR_FAULTS", line)
     else:
         _record("CONFORMANCE_SERVER_ERRORS", line)
+
+
+@schemathesis.hook
+def after_network_error(ctx, case, request):
+    _record("CONFORMANCE_NETWORK_ERRORS", f"{request.method} {request.url}")

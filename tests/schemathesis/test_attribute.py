@@ -3,14 +3,19 @@
 Run by `make test`: python3 -m unittest discover -s tests/schemathesis
 """
 
+import io
 import sys
 import unittest
 from unittest import mock
 
-from attribute import main, verdict
+from attribute import main, slowest_answer_ms, verdict
 from hooks import EMULATOR_FAULT, is_emulator_fault
 
 FAULT = "GET http://127.0.0.1:9000/api/tasks?limit=5 -> 500 text/plain; charset=utf-8"
+
+
+HANG = "GET http://127.0.0.1:9000/api/tasks?limit=5"
+NETWORK_ERROR = {"title": "Network Error", "count": 1}
 
 
 def report(*failures, complete=True, errors=()):
@@ -50,11 +55,40 @@ class Verdict(unittest.TestCase):
 
     def test_an_incomplete_run_fails(self):
         self.assertIsNotNone(verdict(report(complete=False), [FAULT], []))
-        self.assertIsNotNone(verdict(report(errors=["boom"]), [FAULT], []))
+        errors = [{"title": "Schema Error", "count": 1}]
+        self.assertIn("other than network errors", verdict(report(errors=errors), [FAULT], []))
+
+    def test_a_hang_while_the_functions_answered_fast_runs_again(self):
+        self.assertIsNone(verdict(report(errors=[NETWORK_ERROR]), [], [], [HANG], slowest_ms=36.0))
+
+    def test_a_hang_with_a_slow_function_fails(self):
+        reason = verdict(report(errors=[NETWORK_ERROR]), [], [], [HANG], slowest_ms=9000.0)
+        self.assertIn("may be ours", reason)
+
+    def test_many_hangs_fail(self):
+        errors = [{"title": "Network Error", "count": 3}]
+        self.assertIn("3 network errors", verdict(report(errors=errors), [], [], [HANG] * 3, slowest_ms=1.0))
+
+    def test_a_network_error_the_hooks_did_not_see_fails(self):
+        self.assertIn("did not see", verdict(report(errors=[NETWORK_ERROR]), [], [], [], slowest_ms=1.0))
 
     def test_a_run_that_wrote_no_report_fails(self):
-        with mock.patch.object(sys, "argv", ["attribute.py", "/nonexistent/report.json", "-", "-"]):
+        argv = ["attribute.py", "/nonexistent/report.json", "-", "-", "-", "-"]
+        with mock.patch.object(sys, "argv", argv), mock.patch.object(sys, "stderr", io.StringIO()) as err:
             self.assertEqual(main(), 1)
+        self.assertIn("wrote no report", err.getvalue())
+
+
+class SlowestAnswer(unittest.TestCase):
+    def test_reads_the_functions_json_log_lines(self):
+        log = [
+            "    Running `target/debug/tasks-collection`",
+            '{"level":"INFO","fields":{"message":"request","latency_ms":12.5}}',
+            '{"level":"INFO","fields":{"message":"request","latency_ms":35.8}}',
+            '{"level":"INFO","fields":{"message":"other"}}',
+            "{not json",
+        ]
+        self.assertEqual(slowest_answer_ms(log), 35.8)
 
 
 class EmulatorFault(unittest.TestCase):
