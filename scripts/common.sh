@@ -93,6 +93,23 @@ ensure_cargo_lambda() {
     ensure_tools cargo-lambda
 }
 
+# ensure_rust_target TARGET: installs a rustup target's standard library once,
+# before anything builds for it. rustup's downloads are slow and sometimes
+# fail here, and concurrent installs of one target collide (cargo-lambda
+# would otherwise start one per build), so this one install retries.
+ensure_rust_target() {
+    local target=$1 attempt
+    rustup target list --installed | grep -qx "$target" && return 0
+    for attempt in 1 2 3 4 5; do
+        echo "Installing the Rust standard library for $target (attempt $attempt of 5) ..." >&2
+        timeout 900 rustup target add "$target" >&2 && return 0
+        sleep $((attempt * 10))
+    done
+    echo "Could not download the Rust standard library for $target from rustup's servers" \
+        "(5 attempts). Check the network and run 'rustup target add $target', then try again." >&2
+    return 1
+}
+
 # wait_http URL SECONDS: until URL answers at all (any status), or fail.
 wait_http() {
     local url=$1 deadline=$((SECONDS + $2))

@@ -19,7 +19,12 @@ cfn-lint template.yaml
 step "sam validate --lint"
 sam validate --lint
 
+step "the arm64 Rust target, installed once before any build"
+ensure_rust_target aarch64-unknown-linux-gnu
+
 step "sam build (arm64, release)"
+# samconfig.toml builds the functions one after another: they share one
+# target directory, so the first compiles the dependencies for all of them.
 sam build
 
 step "the built bootstraps"
