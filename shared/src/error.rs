@@ -1,15 +1,15 @@
 //! The contract's error type and its JSON/HTTP form.
 //!
 //! Every failure a handler can meet becomes one of these variants, and only
-//! here does it turn into a status code and an `{"error": {...}}` body, so the
-//! wire format cannot differ between routes. Causes of 500 and 503 are logged
+//! here does it turn into a status code and an `{"error": {...}}` body
+//! (`crate::http::error` makes the response), so the wire format cannot
+//! differ between routes. Causes of 500 and 503 are logged
 //! where they are created and never sent to the client.
 
 use std::collections::BTreeMap;
 use std::fmt::Display;
 
-use lambda_http::http::{StatusCode, header};
-use lambda_http::{Body, Response};
+use lambda_http::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use utoipa::ToSchema;
@@ -49,9 +49,6 @@ pub enum ErrorCode {
     ServiceUnavailable,
     InternalError,
 }
-
-/// Seconds a client should wait before retrying a 503.
-const RETRY_AFTER_SECONDS: &str = "2";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ApiError {
@@ -156,29 +153,6 @@ impl ApiError {
             },
         }
     }
-
-    pub fn into_response(self, request_id: &str) -> Response<Body> {
-        let mut response = crate::http::json(self.status(), &self.body(request_id));
-        let headers = response.headers_mut();
-        match &self {
-            ApiError::Unauthorized => {
-                headers.insert(header::WWW_AUTHENTICATE, "Bearer".parse().expect("static"));
-            }
-            ApiError::MethodNotAllowed(allow) => {
-                if let Ok(value) = allow.parse() {
-                    headers.insert(header::ALLOW, value);
-                }
-            }
-            ApiError::ServiceUnavailable => {
-                headers.insert(
-                    header::RETRY_AFTER,
-                    RETRY_AFTER_SECONDS.parse().expect("static"),
-                );
-            }
-            _ => {}
-        }
-        response
-    }
 }
 
 #[cfg(test)]
@@ -200,17 +174,5 @@ mod tests {
         let body = json!(ApiError::Internal.body("abc-123"));
         assert_eq!(body["error"]["details"], json!({"request_id": "abc-123"}));
         assert_eq!(body["error"]["code"], "INTERNAL_ERROR");
-    }
-
-    #[test]
-    fn headers_per_status() {
-        let r = ApiError::Unauthorized.into_response("x");
-        assert_eq!(r.status(), 401);
-        assert_eq!(r.headers()["www-authenticate"], "Bearer");
-        let r = ApiError::ServiceUnavailable.into_response("x");
-        assert_eq!(r.status(), 503);
-        assert!(r.headers().contains_key("retry-after"));
-        let r = ApiError::MethodNotAllowed("GET, POST".into()).into_response("x");
-        assert_eq!(r.headers()["allow"], "GET, POST");
     }
 }

@@ -1,5 +1,6 @@
-//! HTTP glue between `lambda_http` and the handlers: JSON responses, the body
-//! limit, the request id, and the one log line every request gets.
+//! HTTP glue between `lambda_http` and the handlers: every response the API
+//! sends is built here (JSON, error bodies, the docs page), and here are the
+//! body limit, the request id, and the one log line every request gets.
 
 use std::future::Future;
 use std::time::Instant;
@@ -14,6 +15,12 @@ use crate::routes::{self, Route};
 
 /// The largest request body accepted (the contract's 64 KiB).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// Seconds a client should wait before retrying a 503.
+pub const RETRY_AFTER_SECONDS: &str = "2";
+
+/// `Cache-Control` of what is public and the same for everyone (the docs).
+const PUBLIC_CACHE: &str = "public, max-age=300";
 
 /// A JSON response. User data must not be cached by browsers or proxies.
 pub fn json(status: StatusCode, value: &impl Serialize) -> Response<Body> {
@@ -42,6 +49,53 @@ pub fn json_text(status: StatusCode, body: String) -> Response<Body> {
 /// holds no raw control characters; serde_json has already escaped them.)
 pub fn enveloped_len(json: &str) -> usize {
     json.len() + json.bytes().filter(|b| matches!(b, b'"' | b'\\')).count()
+}
+
+/// The error's contract-shaped response: its status, `{"error": {...}}`
+/// body, and the headers its status calls for.
+pub fn error(error: &ApiError, request_id: &str) -> Response<Body> {
+    let mut response = json(error.status(), &error.body(request_id));
+    let headers = response.headers_mut();
+    match error {
+        ApiError::Unauthorized => {
+            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        ApiError::MethodNotAllowed(allow) => {
+            if let Ok(value) = HeaderValue::try_from(allow.as_str()) {
+                headers.insert(header::ALLOW, value);
+            }
+        }
+        ApiError::ServiceUnavailable => retry_later(&mut response),
+        _ => {}
+    }
+    response
+}
+
+/// Adds `Retry-After` to a 503.
+pub fn retry_later(response: &mut Response<Body>) {
+    response.headers_mut().insert(
+        header::RETRY_AFTER,
+        HeaderValue::from_static(RETRY_AFTER_SECONDS),
+    );
+}
+
+/// Marks a response as public and cacheable (the docs, not user data).
+pub fn public(mut response: Response<Body>) -> Response<Body> {
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static(PUBLIC_CACHE),
+    );
+    response
+}
+
+/// An HTML page, public.
+pub fn html(page: String) -> Response<Body> {
+    let mut response = Response::new(Body::Text(page));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    public(response)
 }
 
 /// An empty response (204 on delete).
@@ -109,7 +163,7 @@ where
     };
     let response = match outcome {
         Ok(response) => response,
-        Err(error) => error.into_response(&request_id),
+        Err(error) => self::error(&error, &request_id),
     };
     tracing::info!(
         method = %request.method(),
@@ -145,6 +199,19 @@ mod tests {
     fn json_goes_out_as_text_not_base64() {
         let response = json(StatusCode::OK, &serde_json::json!({"a": 1}));
         assert!(matches!(response.body(), Body::Text(t) if t == r#"{"a":1}"#));
+    }
+
+    #[test]
+    fn error_headers_per_status() {
+        let r = error(&ApiError::Unauthorized, "x");
+        assert_eq!(r.status(), 401);
+        assert_eq!(r.headers()["www-authenticate"], "Bearer");
+        let r = error(&ApiError::ServiceUnavailable, "x");
+        assert_eq!(r.status(), 503);
+        assert_eq!(r.headers()["retry-after"], RETRY_AFTER_SECONDS);
+        let r = error(&ApiError::MethodNotAllowed("GET, POST".into()), "x");
+        assert_eq!(r.headers()["allow"], "GET, POST");
+        assert_eq!(r.headers()["content-type"], "application/json");
     }
 
     #[test]

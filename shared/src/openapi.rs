@@ -19,7 +19,7 @@ use utoipa::{Modify, OpenApi};
 use crate::error::{ApiError, ErrorBody, ErrorCode, ErrorDetail, FieldErrors};
 use crate::handlers::{docs, health, tasks_collection, tasks_item};
 use crate::tasks::{Task, TaskList};
-use crate::validate::{NewTask, StatusFilter, TaskUpdate};
+use crate::validate::{NewTask, StatusFilter, TITLE_ERROR, TaskUpdate};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -177,10 +177,7 @@ fn add_common_errors(operation: &mut Operation) {
         );
     }
     if has_input {
-        let example = ApiError::Validation(FieldErrors::from([(
-            "title",
-            "Title is required and must be between 1 and 200 characters",
-        )]));
+        let example = ApiError::Validation(FieldErrors::from([("title", TITLE_ERROR)]));
         add(
             "422",
             error_response(
@@ -298,37 +295,58 @@ mod tests {
         assert_eq!(link["parameters"]["id"], "$response.body#/id");
     }
 
+    /// Each limit and pattern is one constant; where utoipa's attributes
+    /// need a literal, this holds the document to the constant.
     #[test]
-    fn limits_are_schema_constraints() {
-        let doc = serde_json::to_value(document()).unwrap();
+    fn limits_and_patterns_are_the_constants() {
+        use crate::auth::USER_ID_MAX_CHARS;
+        use crate::validate::{
+            CURSOR_PATTERN, DESCRIPTION_MAX_CHARS, IDEMPOTENCY_KEY_MAX, IDEMPOTENCY_KEY_PATTERN,
+            LIMIT_MAX, NO_NUL_PATTERN, TITLE_MAX_CHARS, TITLE_PATTERN,
+        };
+        let doc = document_json();
         let schemas = &doc["components"]["schemas"];
-        assert_eq!(
-            schemas["NewTask"]["properties"]["description"]["maxLength"],
-            10000
-        );
-        assert!(
-            schemas["NewTask"]["properties"]["title"]["pattern"]
-                .as_str()
-                .unwrap()
-                .contains("{0,198}")
-        );
+        for input in ["NewTask", "TaskUpdate"] {
+            let properties = &schemas[input]["properties"];
+            assert_eq!(properties["title"]["pattern"], TITLE_PATTERN, "{input}");
+            let description = &properties["description"];
+            assert_eq!(description["maxLength"], DESCRIPTION_MAX_CHARS, "{input}");
+            assert_eq!(description["pattern"], NO_NUL_PATTERN, "{input}");
+            assert_eq!(description["type"], json!(["string", "null"]), "{input}");
+        }
+        // One character, then at most TITLE_MAX_CHARS - 2, then one more.
+        let middle = format!("{{0,{}}}", TITLE_MAX_CHARS - 2);
+        assert!(TITLE_PATTERN.contains(&middle), "{middle}");
         assert_eq!(schemas["NewTask"]["required"], json!(["title"]));
         assert_eq!(
             schemas["TaskUpdate"]["required"],
             json!(["title", "completed"])
         );
-        assert_eq!(schemas["Task"]["properties"]["title"]["maxLength"], 200);
-        let params = doc["paths"]["/api/tasks"]["get"]["parameters"]
+        let task = &schemas["Task"]["properties"];
+        assert_eq!(task["title"]["maxLength"], TITLE_MAX_CHARS);
+        assert_eq!(task["description"]["maxLength"], DESCRIPTION_MAX_CHARS);
+        assert_eq!(task["user_id"]["maxLength"], USER_ID_MAX_CHARS);
+        assert_eq!(
+            schemas["TaskList"]["properties"]["next_cursor"]["pattern"],
+            CURSOR_PATTERN
+        );
+        let list = doc["paths"]["/api/tasks"]["get"]["parameters"]
             .as_array()
             .unwrap();
-        let limit = params.iter().find(|p| p["name"] == "limit").unwrap();
-        assert_eq!(
-            (
-                limit["schema"]["minimum"].as_i64(),
-                limit["schema"]["maximum"].as_i64()
-            ),
-            (Some(1), Some(1000))
-        );
+        let param = |name: &str| list.iter().find(|p| p["name"] == name).unwrap();
+        assert_eq!(param("limit")["schema"]["minimum"], 1);
+        assert_eq!(param("limit")["schema"]["maximum"], LIMIT_MAX);
+        assert_eq!(param("cursor")["schema"]["pattern"], CURSOR_PATTERN);
+        let create = doc["paths"]["/api/tasks"]["post"]["parameters"]
+            .as_array()
+            .unwrap();
+        let key = create
+            .iter()
+            .find(|p| p["name"] == "Idempotency-Key")
+            .unwrap();
+        assert_eq!(key["schema"]["pattern"], IDEMPOTENCY_KEY_PATTERN);
+        let max = format!("{{1,{IDEMPOTENCY_KEY_MAX}}}");
+        assert!(IDEMPOTENCY_KEY_PATTERN.contains(&max), "{max}");
         assert_eq!(
             doc["components"]["securitySchemes"]["bearer"]["scheme"],
             "bearer"

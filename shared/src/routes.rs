@@ -19,6 +19,18 @@ pub struct Route {
     pub methods: &'static [Method],
 }
 
+/// The names of the functions that serve routes: the binaries under
+/// `functions/`, the `cargo lambda watch` router's targets and the template's
+/// `Binary` properties (tests hold those two to these).
+pub mod function {
+    pub const TASKS_COLLECTION: &str = "tasks-collection";
+    pub const TASKS_ITEM: &str = "tasks-item";
+    pub const HEALTH: &str = "health";
+    pub const DOCS: &str = "docs";
+    /// Every function above.
+    pub const ALL: [&str; 4] = [TASKS_COLLECTION, TASKS_ITEM, HEALTH, DOCS];
+}
+
 pub const TASKS: &str = "/api/tasks";
 pub const TASK: &str = "/api/tasks/{id}";
 pub const TASK_COMPLETE: &str = "/api/tasks/{id}/complete";
@@ -29,32 +41,32 @@ pub const DOCS: &str = "/docs";
 /// Every route of the contract (`shared/spec/API.md`, "Routes and route groups").
 pub const ROUTES: &[Route] = &[
     Route {
-        function: "tasks-collection",
+        function: function::TASKS_COLLECTION,
         path: TASKS,
         methods: &[Method::GET, Method::POST],
     },
     Route {
-        function: "tasks-item",
+        function: function::TASKS_ITEM,
         path: TASK,
         methods: &[Method::GET, Method::PUT, Method::DELETE],
     },
     Route {
-        function: "tasks-item",
+        function: function::TASKS_ITEM,
         path: TASK_COMPLETE,
         methods: &[Method::PATCH],
     },
     Route {
-        function: "health",
+        function: function::HEALTH,
         path: HEALTH,
         methods: &[Method::GET],
     },
     Route {
-        function: "docs",
+        function: function::DOCS,
         path: OPENAPI,
         methods: &[Method::GET],
     },
     Route {
-        function: "docs",
+        function: function::DOCS,
         path: DOCS,
         methods: &[Method::GET],
     },
@@ -126,7 +138,7 @@ mod tests {
 
     #[test]
     fn every_function_has_a_route() {
-        for f in ["tasks-collection", "tasks-item", "health", "docs"] {
+        for f in function::ALL {
             assert!(ROUTES.iter().any(|r| r.function == f), "{f}");
         }
     }

@@ -7,6 +7,7 @@ use lambda_http::aws_lambda_events::query_map::QueryMap;
 use lambda_http::http::HeaderMap;
 use serde::Deserialize;
 use serde_json::{Map, Value};
+use utoipa::openapi::schema::{Object, ObjectBuilder, SchemaType, Type};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::error::{ApiError, FieldErrors};
@@ -16,30 +17,59 @@ pub const DESCRIPTION_MAX_CHARS: usize = 10_000;
 pub const LIMIT_MAX: u32 = 1000;
 pub const IDEMPOTENCY_KEY_MAX: usize = 255;
 
-const TITLE_ERROR: &str = "Title is required and must be between 1 and 200 characters";
+pub const TITLE_ERROR: &str = "Title is required and must be between 1 and 200 characters";
 const TITLE_NUL: &str = "Title must not contain NUL characters";
 const DESCRIPTION_ERROR: &str = "Description must be a string of at most 10000 characters, or null";
 const DESCRIPTION_NUL: &str = "Description must not contain NUL characters";
 const COMPLETED_ERROR: &str = "Completed is required and must be a boolean";
 
-// Titles in the OpenAPI document: 1–200 characters once trimmed of
-// surrounding whitespace, no NUL. `maxLength` cannot say "after trimming", so
-// the pattern says all of it. Whitespace is spelled out character by
-// character (the 29 that Python's `str.strip()` removes, as the original API
-// did, see `is_python_whitespace`), not `\s`, which means different things
-// to ECMA, Python and Rust regular expressions.
+/// Titles in the OpenAPI document: 1–200 characters once trimmed of
+/// surrounding whitespace, no NUL. `maxLength` cannot say "after trimming", so
+/// the pattern says all of it. Whitespace is spelled out character by
+/// character (the 29 that Python's `str.strip()` removes, as the original API
+/// did, see `is_python_whitespace`), not `\s`, which means different things
+/// to ECMA, Python and Rust regular expressions.
+pub const TITLE_PATTERN: &str = r"^[\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[^\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\x00](?:[^\x00]{0,198}[^\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\x00])?[\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$";
+
+/// No NUL anywhere (PostgreSQL text cannot hold one).
+pub const NO_NUL_PATTERN: &str = r"^[^\x00]*$";
+
+/// A cursor (a task id): a positive integer of at most 18 digits, no leading zero.
+pub const CURSOR_PATTERN: &str = "^[1-9][0-9]{0,17}$";
+
+/// An `Idempotency-Key`: 1 to [`IDEMPOTENCY_KEY_MAX`] visible ASCII characters.
+pub const IDEMPOTENCY_KEY_PATTERN: &str = "^[!-~]{1,255}$";
+
+/// The `title` property of [`NewTask`] and [`TaskUpdate`] in the document.
+fn title_schema() -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .description(Some(
+            "1–200 characters after trimming surrounding whitespace; no NUL.",
+        ))
+        .pattern(Some(TITLE_PATTERN))
+        .build()
+}
+
+/// The `description` property of [`NewTask`] and [`TaskUpdate`] in the document.
+fn description_schema() -> Object {
+    ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+        .description(Some(
+            "At most 10,000 characters; no NUL. Absent means null (on PUT too: PUT replaces).",
+        ))
+        .max_length(Some(DESCRIPTION_MAX_CHARS))
+        .pattern(Some(NO_NUL_PATTERN))
+        .build()
+}
 
 /// A task as created by `POST /api/tasks`. Unknown fields are ignored.
 #[derive(Debug, Clone, PartialEq, Eq, ToSchema)]
 #[schema(example = json!({"title": "Complete backend API", "description": "Lambda + Neon"}))]
 pub struct NewTask {
-    /// 1–200 characters after trimming surrounding whitespace; no NUL.
-    #[schema(
-        pattern = r"^[\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[^\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\x00](?:[^\x00]{0,198}[^\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\x00])?[\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$"
-    )]
+    #[schema(schema_with = title_schema)]
     pub title: String,
-    /// At most 10,000 characters; no NUL.
-    #[schema(max_length = 10000, pattern = r"^[^\x00]*$")]
+    #[schema(schema_with = description_schema)]
     pub description: Option<String>,
 }
 
@@ -47,13 +77,9 @@ pub struct NewTask {
 #[derive(Debug, Clone, PartialEq, Eq, ToSchema)]
 #[schema(example = json!({"title": "Complete backend API", "description": null, "completed": true}))]
 pub struct TaskUpdate {
-    /// 1–200 characters after trimming surrounding whitespace; no NUL.
-    #[schema(
-        pattern = r"^[\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[^\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\x00](?:[^\x00]{0,198}[^\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\x00])?[\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$"
-    )]
+    #[schema(schema_with = title_schema)]
     pub title: String,
-    /// At most 10,000 characters; no NUL. Absent means null: PUT replaces.
-    #[schema(max_length = 10000, pattern = r"^[^\x00]*$")]
+    #[schema(schema_with = description_schema)]
     pub description: Option<String>,
     pub completed: bool,
 }
@@ -271,7 +297,7 @@ pub fn encode_cursor(last_id: i64) -> String {
 }
 
 /// A positive decimal of at most 18 digits (so always below `i64::MAX`), no
-/// leading zero: the OpenAPI pattern `^[1-9][0-9]{0,17}$`.
+/// leading zero: [`CURSOR_PATTERN`].
 fn decode_cursor(raw: &str) -> Option<i64> {
     let bytes = raw.as_bytes();
     let well_formed =

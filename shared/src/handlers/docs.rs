@@ -1,15 +1,12 @@
 //! `docs`: `GET /openapi.json` (the document) and `GET /docs` (a page that
 //! renders it with Swagger UI). Both public.
 
-use lambda_http::http::{HeaderValue, StatusCode, header};
+use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 
 use crate::error::ApiError;
 use crate::http;
-use crate::openapi;
-use crate::routes::{DOCS, OPENAPI};
-
-pub const FUNCTION: &str = "docs";
+use crate::routes::{DOCS, OPENAPI, function};
 
 /// Swagger UI, pinned, from a CDN with Subresource Integrity: the browser
 /// refuses the files if they are not exactly the release these hashes name.
@@ -19,21 +16,23 @@ const SWAGGER_UI_JS_SRI: &str =
 const SWAGGER_UI_CSS_SRI: &str =
     "sha384-3nuX7df3EaAoiqLBeyS1Ola0Gpg9ryJKVtarubwfnA1cOH8AWHUdbPSIvEqPZ9VH";
 
-/// What the docs function builds once per container: the serialised document.
+/// What the docs function builds once per container: the serialised
+/// document. The function passes it in (from `crate::openapi`), so this
+/// module, whose operations the document describes, does not depend on it.
 pub struct Docs {
     json: String,
 }
 
 impl Docs {
-    pub fn new() -> Result<Self, serde_json::Error> {
-        Ok(Docs {
-            json: serde_json::to_string(&openapi::document_json())?,
-        })
+    pub fn new(document: &serde_json::Value) -> Self {
+        Docs {
+            json: document.to_string(),
+        }
     }
 }
 
 pub async fn handle(docs: &Docs, request: Request) -> Response<Body> {
-    http::serve(FUNCTION, &request, |route| async move {
+    http::serve(function::DOCS, &request, |route| async move {
         match route.path {
             OPENAPI => document(docs).await,
             DOCS => page().await,
@@ -47,13 +46,11 @@ pub async fn handle(docs: &Docs, request: Request) -> Response<Body> {
 #[utoipa::path(get, path = "/openapi.json", tag = "docs", operation_id = "openapi",
     responses((status = 200, description = "The OpenAPI document", content_type = "application/json", body = Object)))]
 pub(crate) async fn document(docs: &Docs) -> Result<Response<Body>, ApiError> {
-    let mut response = http::json_text(StatusCode::OK, docs.json.clone());
     // Public and the same for everyone: cacheable, unlike the task responses.
-    response.headers_mut().insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("public, max-age=300"),
-    );
-    Ok(response)
+    Ok(http::public(http::json_text(
+        StatusCode::OK,
+        docs.json.clone(),
+    )))
 }
 
 /// Interactive documentation (Swagger UI) of this document.
@@ -79,16 +76,5 @@ pub(crate) async fn page() -> Result<Response<Body>, ApiError> {
 </html>
 "##
     );
-    let mut response = Response::new(Body::Text(html));
-    *response.status_mut() = StatusCode::OK;
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
-    );
-    headers.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("public, max-age=300"),
-    );
-    Ok(response)
+    Ok(http::html(html))
 }

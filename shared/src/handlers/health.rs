@@ -2,15 +2,14 @@
 
 use std::time::Duration;
 
-use lambda_http::http::{HeaderValue, StatusCode, header};
+use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::db::Db;
 use crate::http;
-
-pub const FUNCTION: &str = "health";
+use crate::routes::function;
 
 /// The contract wants a degraded answer within 3 seconds; this leaves room
 /// for the rest of the request.
@@ -31,7 +30,7 @@ pub struct Health {
 }
 
 pub async fn handle(db: &Db, request: Request) -> Response<Body> {
-    http::serve(FUNCTION, &request, |_route| check(db)).await
+    http::serve(function::HEALTH, &request, |_route| check(db)).await
 }
 
 /// Whether the API and its database answer. Public.
@@ -42,31 +41,27 @@ pub async fn handle(db: &Db, request: Request) -> Response<Body> {
             headers(("Retry-After" = String, description = "Seconds to wait"))),
     ))]
 pub(crate) async fn check(db: &Db) -> Result<Response<Body>, crate::error::ApiError> {
-    {
-        let budget = DATABASE_BUDGET.min(db.timeout());
-        let answered = db
-            .run_within(budget, async |client| {
-                client.query_typed("SELECT 1", &[]).await.map(drop)
-            })
-            .await
-            .is_ok();
-        let (status, database) = if answered {
-            (StatusCode::OK, "ok")
-        } else {
-            (StatusCode::SERVICE_UNAVAILABLE, "unreachable")
-        };
-        let state = if answered { "ok" } else { "degraded" };
-        let body = Health {
-            status: state.into(),
-            database: database.into(),
-            version: crate::VERSION.into(),
-        };
-        let mut response = http::json(status, &body);
-        if !answered {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("2"));
-        }
-        Ok(response)
+    let budget = DATABASE_BUDGET.min(db.timeout());
+    let answered = db
+        .run_within(budget, async |client| {
+            client.query_typed("SELECT 1", &[]).await.map(drop)
+        })
+        .await
+        .is_ok();
+    let (status, database) = if answered {
+        (StatusCode::OK, "ok")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "unreachable")
+    };
+    let state = if answered { "ok" } else { "degraded" };
+    let body = Health {
+        status: state.into(),
+        database: database.into(),
+        version: crate::VERSION.into(),
+    };
+    let mut response = http::json(status, &body);
+    if !answered {
+        http::retry_later(&mut response);
     }
+    Ok(response)
 }

@@ -6,10 +6,9 @@ use lambda_http::{Body, Request, RequestExt, Response};
 use super::TasksState;
 use crate::error::{ApiError, ErrorBody};
 use crate::http;
+use crate::routes::function;
 use crate::tasks::{self, Created, Task, TaskList};
 use crate::validate::{self, ListParams, NewTask};
-
-pub const FUNCTION: &str = "tasks-collection";
 
 /// A list response never exceeds this many bytes of JSON (API Gateway and
 /// Lambda cap a response at 6 MB). Counted as the body will be embedded in
@@ -19,7 +18,7 @@ pub const MAX_LIST_BYTES: usize = 5 * 1024 * 1024;
 
 pub async fn handle(state: &TasksState, request: Request) -> Response<Body> {
     let request = &request;
-    http::serve(FUNCTION, request, |route| async move {
+    http::serve(function::TASKS_COLLECTION, request, |route| async move {
         match *request.method() {
             Method::GET => list(state, request).await,
             Method::POST => create(state, request).await,

@@ -8,17 +8,15 @@ use super::TasksState;
 use crate::auth::UserId;
 use crate::error::{ApiError, ErrorBody};
 use crate::http;
-use crate::routes::{TASK, TASK_COMPLETE};
+use crate::routes::{TASK, TASK_COMPLETE, function};
 use crate::tasks::{self, Task};
 use crate::validate::{self, TaskUpdate};
-
-pub const FUNCTION: &str = "tasks-item";
 
 type Reply = Result<Response<Body>, ApiError>;
 
 pub async fn handle(state: &TasksState, request: Request) -> Response<Body> {
     let request = &request;
-    http::serve(FUNCTION, request, |route| async move {
+    http::serve(function::TASKS_ITEM, request, |route| async move {
         let user = state.verifier.authenticate(request.headers()).await?;
         let id = validate::task_id(request.path_parameters().first("id"))?;
         match (route.path, request.method().clone()) {
