@@ -1,22 +1,31 @@
-# The two commands of the README, and the token helper.
-.PHONY: dev test test-full deploy-check conformance bench-cold-start token
+# The two commands of the README (`make dev`, `make test-full`), the quick
+# inner loop, and the token helper.
+.PHONY: dev test test-full unit check deploy-check conformance bench-cold-start token
 
 ## make dev: run the whole API locally on http://localhost:9000
 dev:
 	@scripts/dev.sh
 
-## make test: fmt, clippy, unit, integration, schemathesis and end-to-end tests
+## make test: check, build, unit, integration, schemathesis and end-to-end tests
 test:
 	@scripts/test.sh
 
 ## make test-full: make test, then the offline deployment checks (what CI runs)
 test-full: test deploy-check
 
+## make unit: the unit tests only (no services; seconds)
+unit:
+	@cargo test --workspace --lib --bins --quiet
+
+## make check: cargo fmt --check and clippy with warnings as errors
+check:
+	@scripts/check.sh
+
 ## make deploy-check: cfn-lint, sam validate --lint, sam build, bootstrap checks
 deploy-check:
 	@scripts/deploy-check.sh
 
-## make conformance: only schemathesis, against the API under cargo lambda watch
+## make conformance: only schemathesis, against the handlers behind a local server
 conformance:
 	@CONFORMANCE_ONLY=1 scripts/test.sh
 

@@ -71,20 +71,26 @@ pg_stop() {
 # ensure_tools COMMAND...: installs what provides each command into the
 # project's own virtualenv (versions pinned in scripts/requirements.txt), and
 # puts the venv first on PATH (cargo-zigbuild finds Zig via `python3 -m ziglang`).
+# A tool whose pin changed since it was installed is installed again.
 ensure_tools() {
-    local missing=()
-    local tool
+    local missing=() packages=()
+    local tool pin
     for tool in "$@"; do
-        [ -x "$VENV/bin/$tool" ] || missing+=("$tool")
+        pin=$(grep -E "^# provides $tool\$" -A1 "$ROOT/scripts/requirements.txt" | tail -n1)
+        [ -n "$pin" ] || { echo "scripts/requirements.txt pins nothing that provides $tool" >&2; return 1; }
+        if [ ! -x "$VENV/bin/$tool" ] || [ "$(cat "$VENV/.pins/$tool" 2>/dev/null)" != "$pin" ]; then
+            missing+=("$tool")
+            packages+=("$pin")
+        fi
     done
     if [ ${#missing[@]} -gt 0 ]; then
-        echo "Installing ${missing[*]} into $VENV ..." >&2
+        echo "Installing ${packages[*]} into $VENV ..." >&2
         [ -x "$VENV/bin/pip" ] || python3 -m venv "$VENV"
-        local packages=()
-        for tool in "${missing[@]}"; do
-            packages+=("$(grep -E "^# provides $tool\$" -A1 "$ROOT/scripts/requirements.txt" | tail -n1)")
-        done
         "$VENV/bin/pip" install --quiet --disable-pip-version-check "${packages[@]}" >&2
+        mkdir -p "$VENV/.pins"
+        for tool in "${missing[@]}"; do
+            grep -E "^# provides $tool\$" -A1 "$ROOT/scripts/requirements.txt" | tail -n1 > "$VENV/.pins/$tool"
+        done
     fi
     export PATH="$VENV/bin:$PATH"
 }

@@ -16,6 +16,8 @@ use serde_json::{Value, json};
 use todo_shared::config::{AuthConfig, DbConfig};
 use todo_shared::handlers::TasksState;
 
+pub mod server;
+
 /// The HS256 secret of in-process tests (a test value, not a credential).
 pub const SECRET: &str = "in-process-test-secret-0123456789abcdef";
 
@@ -293,17 +295,11 @@ impl Reply {
 /// matches its path, in process, as Lambda would.
 pub async fn call(state: &TasksState, event: &Event) -> Reply {
     use todo_shared::handlers::{tasks_collection, tasks_item};
+    use todo_shared::routes::function;
     let request = event.request();
-    let path = event.json()["rawPath"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
-    let function = todo_shared::routes::ROUTES
-        .iter()
-        .find(|route| route.matches(&path))
-        .map_or("tasks-item", |route| route.function);
+    let function = server::route(todo_shared::http::path(&request)).map(|route| route.function);
     let response = match function {
-        "tasks-collection" => tasks_collection::handle(state, request).await,
+        Some(function::TASKS_COLLECTION) => tasks_collection::handle(state, request).await,
         _ => tasks_item::handle(state, request).await,
     };
     Reply::new(response)

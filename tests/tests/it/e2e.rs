@@ -47,8 +47,11 @@ impl Api {
         });
         let secret =
             std::env::var("BETTER_AUTH_SECRET").expect("BETTER_AUTH_SECRET of the watch server");
+        // A bound on every request: a response the emulator holds back is a
+        // failure, not a hung test.
         let agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
+            .timeout_global(Some(std::time::Duration::from_secs(30)))
             .build()
             .into();
         Api {
@@ -79,30 +82,45 @@ impl Api {
         token: Option<&str>,
         body: Option<&str>,
     ) -> Http {
+        self.request(method, path, token, body)
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}"))
+    }
+
+    /// A body-less request whose network failure is an `Err`, not a panic.
+    fn try_send(&self, method: &str, path: &str, token: Option<&str>) -> Result<Http, String> {
+        self.request(method, path, token, None)
+            .map_err(|e| format!("{method} {path}: {e}"))
+    }
+
+    fn request(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&str>,
+    ) -> Result<Http, ureq::Error> {
         let url = format!("{}{path}", self.base);
         let mut request = ureq::http::Request::builder().method(method).uri(&url);
         if let Some(token) = token {
             request = request.header("authorization", format!("Bearer {token}"));
         }
         let request = request.header("content-type", "application/json");
-        let response = match body {
+        let mut response = match body {
             Some(body) => self.agent.run(request.body(body.to_owned()).unwrap()),
             None => self.agent.run(request.body(()).unwrap()),
-        };
-        let mut response = response.unwrap_or_else(|e| panic!("{method} {url}: {e}"));
+        }?;
         let status = response.status().as_u16();
         let headers = response.headers().clone();
         let body = response
             .body_mut()
             .with_config()
             .limit(16 * 1024 * 1024)
-            .read_to_string()
-            .unwrap_or_default();
-        Http {
+            .read_to_string()?;
+        Ok(Http {
             status,
             headers,
             body,
-        }
+        })
     }
 }
 
@@ -111,6 +129,67 @@ fn runtime() -> tokio::runtime::Runtime {
         .enable_all()
         .build()
         .unwrap()
+}
+
+/// `cargo lambda watch` 1.9.2 acknowledges a function's response before it
+/// reads the body; under parallel load about 0.2 % of bodies over ~16 KiB
+/// were lost (its own 500) or held back (docs/upstream-cargo-lambda-watch.md).
+/// The pinned 1.9.1 must deliver every one: 4,800 pages of about 22 KiB from
+/// six clients at once, each a 200 with all its tasks.
+#[test]
+#[ignore = "needs `cargo lambda watch`; run by `make test`"]
+fn large_responses_in_parallel_are_never_lost() {
+    const CLIENTS: usize = 6;
+    const REQUESTS: usize = 800;
+    let api = Api::new();
+    let user = unique_user("e2e-large");
+    let description = "d".repeat(1000);
+    for i in 0..20 {
+        let body = json!({"title": format!("large {i}"), "description": description}).to_string();
+        let reply = api.send("POST", "/api/tasks", Some(&user), Some(&body));
+        assert_eq!(reply.status, 201, "{}", reply.body);
+    }
+    let token = api.token(&user);
+    let outcomes: Vec<Result<usize, String>> = std::thread::scope(|scope| {
+        let clients: Vec<_> = (0..CLIENTS)
+            .map(|_| {
+                scope.spawn(|| {
+                    (0..REQUESTS)
+                        .map(|_| {
+                            let reply = api.try_send("GET", "/api/tasks?limit=20", Some(&token))?;
+                            let tasks = reply.json()["tasks"].as_array().map_or(0, Vec::len);
+                            if reply.status == 200 && tasks == 20 {
+                                Ok(reply.body.len())
+                            } else {
+                                Err(format!(
+                                    "{} with {tasks} tasks: {:.200}",
+                                    reply.status, reply.body
+                                ))
+                            }
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        clients
+            .into_iter()
+            .flat_map(|c| c.join().unwrap())
+            .collect()
+    });
+    let failures: Vec<&String> = outcomes.iter().filter_map(|o| o.as_ref().err()).collect();
+    assert!(
+        failures.is_empty(),
+        "{} of {} responses lost, e.g. {:?}",
+        failures.len(),
+        outcomes.len(),
+        &failures[..failures.len().min(3)]
+    );
+    assert_eq!(outcomes.len(), CLIENTS * REQUESTS);
+    let smallest = outcomes.iter().flatten().min().copied().unwrap_or(0);
+    assert!(
+        smallest > 16 * 1024,
+        "pages of {smallest} bytes prove nothing"
+    );
 }
 
 #[test]

@@ -1,0 +1,240 @@
+//! A local HTTP server over the real handlers, for tests that need a URL
+//! (schemathesis) but not the Lambda emulator.
+//!
+//! Each HTTP request becomes the API Gateway HTTP API (payload 2.0) event
+//! that API Gateway would send for it ([`event`]), which `lambda_http` then
+//! parses exactly as it does in Lambda; the route table picks the function,
+//! and that function's handler answers. So everything between the event and
+//! the response is the deployed code path; only the Lambda runtime (proven
+//! end to end through `cargo lambda watch`) is left out. A test holds
+//! [`event`] equal to the `events/` fixtures, so the two cannot drift.
+
+use std::convert::Infallible;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::{Bytes, Incoming};
+use hyper::server::conn::http1;
+use hyper_util::rt::TokioIo;
+use lambda_http::http::request::Parts;
+use lambda_http::http::{self as h, header};
+use lambda_http::{Body, Request, Response};
+use percent_encoding::percent_decode_str;
+use serde_json::{Map, Value, json};
+use todo_shared::config::ConfigError;
+use todo_shared::db::Db;
+use todo_shared::error::ApiError;
+use todo_shared::handlers::docs::{self, Docs};
+use todo_shared::handlers::{TasksState, health, tasks_collection, tasks_item};
+use todo_shared::routes::{self, Route, function};
+use todo_shared::{http, openapi};
+use tokio::net::TcpListener;
+
+/// API Gateway's own limit on a request body (10 MB); ours is far smaller.
+const GATEWAY_MAX_BODY: usize = 10 * 1024 * 1024;
+
+/// What every function builds at cold start, built once for all of them.
+pub struct Functions {
+    tasks: TasksState,
+    health: Db,
+    docs: Docs,
+}
+
+impl Functions {
+    pub fn new(tasks: TasksState) -> Self {
+        Functions {
+            health: tasks.db.clone(),
+            docs: Docs::new(&openapi::document_json()),
+            tasks,
+        }
+    }
+
+    /// From the environment, as the functions read it.
+    pub async fn from_env() -> Result<Self, ConfigError> {
+        Ok(Self::new(TasksState::from_env().await?))
+    }
+
+    /// The response of the function whose route matches the request's path;
+    /// a path no route serves gets the contract's 404.
+    pub async fn handle(&self, request: Request) -> Response<Body> {
+        match route(http::path(&request)).map(|route| route.function) {
+            Some(function::TASKS_COLLECTION) => {
+                tasks_collection::handle(&self.tasks, request).await
+            }
+            Some(function::TASKS_ITEM) => tasks_item::handle(&self.tasks, request).await,
+            Some(function::HEALTH) => health::handle(&self.health, request).await,
+            Some(function::DOCS) => docs::handle(&self.docs, request).await,
+            _ => http::error(&ApiError::RouteNotFound, &http::request_id(&request)),
+        }
+    }
+}
+
+/// The route whose pattern matches a request path, if any.
+pub fn route(path: &str) -> Option<&'static Route> {
+    routes::ROUTES.iter().find(|route| route.matches(path))
+}
+
+/// Serves `functions` on `listener` until the task is dropped.
+pub async fn serve(listener: TcpListener, functions: Arc<Functions>) -> std::io::Result<()> {
+    loop {
+        let (stream, peer) = listener.accept().await?;
+        let functions = functions.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |request| {
+                let functions = functions.clone();
+                async move { Ok::<_, Infallible>(answer(&functions, request, peer).await) }
+            });
+            // A client that goes away mid-request is its own business.
+            let _ = http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+async fn answer(
+    functions: &Functions,
+    request: h::Request<Incoming>,
+    peer: SocketAddr,
+) -> h::Response<Full<Bytes>> {
+    let (parts, body) = request.into_parts();
+    let response = match Limited::new(body, GATEWAY_MAX_BODY).collect().await {
+        Ok(body) => {
+            let event = event(&parts, &body.to_bytes(), peer.ip());
+            match lambda_http::request::from_str(&event.to_string()) {
+                Ok(request) => functions.handle(request).await,
+                Err(error) => http::error(&ApiError::internal(error), "-"),
+            }
+        }
+        Err(_) => http::error(&ApiError::PayloadTooLarge, "-"),
+    };
+    let (parts, body) = response.into_parts();
+    h::Response::from_parts(parts, Full::new(Bytes::copy_from_slice(body.as_ref())))
+}
+
+/// The API Gateway HTTP API (payload 2.0) event for one HTTP request:
+/// lower-case headers (repeats joined with commas), cookies in `cookies`,
+/// decoded query parameters (repeats joined with commas, as API Gateway
+/// does), the route's path parameters, a text body or a base64 one, and the
+/// request context with `routeKey` `ANY <route>` (the template routes ANY).
+pub fn event(parts: &Parts, body: &[u8], source: IpAddr) -> Value {
+    let path = parts.uri.path();
+    let query = parts.uri.query().unwrap_or_default();
+    let route = route(path);
+    let route_key = route.map_or_else(|| "$default".to_owned(), |r| format!("ANY {}", r.path));
+
+    let mut headers = Map::new();
+    let mut cookies = Vec::new();
+    for (name, value) in &parts.headers {
+        let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+        if name == header::COOKIE {
+            cookies.extend(
+                value
+                    .split(';')
+                    .map(str::trim)
+                    .filter(|c| !c.is_empty())
+                    .map(String::from),
+            );
+        } else {
+            join(&mut headers, name.as_str(), value);
+        }
+    }
+    let user_agent = headers.get("user-agent").cloned().unwrap_or(json!(""));
+    let host = headers
+        .get("host")
+        .and_then(Value::as_str)
+        .unwrap_or("localhost")
+        .to_owned();
+
+    let mut parameters = Map::new();
+    for pair in query.split('&').filter(|pair| !pair.is_empty()) {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        join(&mut parameters, &decode(name), decode(value));
+    }
+
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    static REQUESTS: AtomicU64 = AtomicU64::new(0);
+    let request_id = format!(
+        "local-{}-{}",
+        now.as_millis(),
+        REQUESTS.fetch_add(1, Ordering::Relaxed)
+    );
+    let mut event = json!({
+        "version": "2.0",
+        "routeKey": route_key,
+        "rawPath": path,
+        "rawQueryString": query,
+        "headers": headers,
+        "requestContext": {
+            "accountId": "000000000000",
+            "apiId": "local",
+            "domainName": host,
+            "domainPrefix": host.split('.').next().unwrap_or_default(),
+            "http": {
+                "method": parts.method.as_str(),
+                "path": path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": source.to_string(),
+                "userAgent": user_agent,
+            },
+            "requestId": request_id,
+            "routeKey": route_key,
+            "stage": "$default",
+            "time": chrono::Utc::now().format("%d/%b/%Y:%H:%M:%S %z").to_string(),
+            "timeEpoch": now.as_millis() as u64,
+        },
+        "isBase64Encoded": false,
+    });
+    if !cookies.is_empty() {
+        event["cookies"] = json!(cookies);
+    }
+    if !parameters.is_empty() {
+        event["queryStringParameters"] = Value::Object(parameters);
+    }
+    if let Some(route) = route {
+        event["pathParameters"] = Value::Object(path_parameters(route, path));
+    }
+    if !body.is_empty() {
+        match std::str::from_utf8(body) {
+            Ok(text) => event["body"] = json!(text),
+            Err(_) => {
+                event["body"] = json!(BASE64.encode(body));
+                event["isBase64Encoded"] = json!(true);
+            }
+        }
+    }
+    event
+}
+
+/// `{param}` segments of the route's pattern, decoded, by name.
+fn path_parameters(route: &Route, path: &str) -> Map<String, Value> {
+    route
+        .path
+        .split('/')
+        .zip(path.split('/'))
+        .filter_map(|(pattern, actual)| {
+            let name = pattern.strip_prefix('{')?.strip_suffix('}')?;
+            Some((name.to_owned(), json!(decode(actual))))
+        })
+        .collect()
+}
+
+/// Adds `value` under `name`, joining a repeated name's values with commas.
+fn join(map: &mut Map<String, Value>, name: &str, value: String) {
+    let joined = match map.get(name).and_then(Value::as_str) {
+        Some(previous) => format!("{previous},{value}"),
+        None => value,
+    };
+    map.insert(name.to_owned(), json!(joined));
+}
+
+fn decode(raw: &str) -> String {
+    percent_decode_str(raw).decode_utf8_lossy().into_owned()
+}

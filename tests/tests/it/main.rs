@@ -1,0 +1,17 @@
+//! The integration tests, one binary (each test binary links the whole API
+//! and the AWS SDK, so one link instead of a dozen). Each module is a suite;
+//! `e2e` is ignored in a plain `cargo test` and run by `make test` against
+//! `cargo lambda watch`.
+
+mod auth;
+mod better_auth;
+mod docs;
+mod e2e;
+mod failures;
+mod local_server;
+mod migrations;
+mod round_trips;
+mod routes;
+mod secrets;
+mod tasks;
+mod tls;
