@@ -456,6 +456,18 @@ impl BetterAuth {
     }
 }
 
+/// `future`'s output, or a failed test when it takes longer than `limit`: for
+/// tests whose claim is "answers, and does not hang".
+pub async fn within<F: std::future::Future>(
+    limit: std::time::Duration,
+    what: &str,
+    future: F,
+) -> F::Output {
+    tokio::time::timeout(limit, future)
+        .await
+        .unwrap_or_else(|_| panic!("{what}: no answer within {limit:?}, a hang"))
+}
+
 /// A server that accepts connections and never says a word: a dependency
 /// that hangs. Abort the handle to stop it.
 pub async fn silent_server() -> (u16, tokio::task::JoinHandle<()>) {

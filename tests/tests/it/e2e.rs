@@ -351,6 +351,10 @@ fn errors_over_http() {
     );
     let reply = api.send("POST", "/api/tasks", Some(&user), Some("{not json"));
     assert_eq!(
+        (reply.status, reply.code()),
+        (422, "VALIDATION_ERROR".into())
+    );
+    assert_eq!(
         reply.json()["error"]["details"]["body"],
         "The body is not valid JSON"
     );
@@ -415,6 +419,47 @@ fn one_json_log_line_per_request_without_tokens_or_bodies() {
     assert!(fields["latency_ms"].as_f64().is_some(), "{line}");
     let request_id = fields["request_id"].as_str().unwrap_or_default();
     assert!(request_id.len() >= 8 && request_id != "-", "{line}");
+}
+
+/// Exactly one line per request, counted where nothing else calls: the
+/// health function of the outage test's watch server (that test only lists
+/// tasks), so every `/health` line there is one of these requests.
+#[test]
+#[ignore = "needs `cargo lambda watch`; run by `make test`"]
+fn exactly_one_log_line_per_request() {
+    let api = Api::at("E2E_JWKS_OUTAGE_URL");
+    let log = std::env::var("E2E_OUTAGE_WATCH_LOG").expect("E2E_OUTAGE_WATCH_LOG");
+    let count = |status: u64| {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+            .filter(|line| {
+                let f = &line["fields"];
+                f["message"] == "request" && f["route"] == "/health" && f["status"] == status
+            })
+            .count()
+    };
+    let (ok_before, not_allowed_before) = (count(200), count(405));
+    for _ in 0..5 {
+        assert_eq!(api.send("GET", "/health", None, None).status, 200);
+    }
+    for _ in 0..3 {
+        assert_eq!(api.send("POST", "/health", None, None).status, 405);
+    }
+    let expected = (ok_before + 5, not_allowed_before + 3);
+    // The lines reach the log through the watch server; allow them a moment,
+    // then a little more, so that a second line per request would show.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while (count(200), count(405)) != expected && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert_eq!(
+        (count(200), count(405)),
+        expected,
+        "request lines for 5 GETs and 3 POSTs"
+    );
 }
 
 #[test]
