@@ -10,6 +10,7 @@ mod e2e;
 mod failures;
 mod local_server;
 mod migrations;
+mod readme;
 mod round_trips;
 mod routes;
 mod secrets;

@@ -1,0 +1,200 @@
+//! The README may name only what exists: every `make` target it mentions is
+//! in the Makefile, every environment variable is used by the code or the
+//! scripts and documented in `.env.example`, every route is in the route
+//! table, and every linked file exists. The other way round, every variable
+//! the functions' configuration reads is in the README and `.env.example`.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use todo_shared::routes::ROUTES;
+use todo_tests::root;
+
+/// Read by `lambda_runtime`'s log setup, not by our code.
+const READ_BY_THE_RUNTIME: [&str; 3] =
+    ["RUST_LOG", "AWS_LAMBDA_LOG_FORMAT", "AWS_LAMBDA_LOG_LEVEL"];
+
+fn read(path: &str) -> String {
+    std::fs::read_to_string(root().join(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// The text of every file under `dir` (recursively) whose name ends in one of `endings`.
+fn sources(dir: &Path, endings: &[&str], text: &mut String) {
+    for entry in std::fs::read_dir(dir).unwrap().map(Result::unwrap) {
+        let path = entry.path();
+        if path.is_dir() {
+            sources(&path, endings, text);
+        } else if endings.iter().any(|e| path.to_string_lossy().ends_with(e))
+            // Not this file: naming a variable here does not make it exist.
+            && !path.ends_with("tests/it/readme.rs")
+        {
+            text.push_str(&std::fs::read_to_string(&path).unwrap());
+        }
+    }
+}
+
+/// Every `` `code` `` span of a Markdown text.
+fn code_spans(markdown: &str) -> Vec<&str> {
+    markdown.split('`').skip(1).step_by(2).collect()
+}
+
+fn is_variable(name: &str) -> bool {
+    name.len() >= 3
+        && name.contains('_')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+}
+
+/// Environment variables the README names: every ALL_CAPS name with an
+/// underscore in a code span, and every name in the configuration table.
+fn readme_variables(readme: &str) -> BTreeSet<String> {
+    let mut names: BTreeSet<String> = code_spans(readme)
+        .into_iter()
+        .flat_map(|span| span.split([' ', '=', '$', '{', '}', '"', '/', '(', ')']))
+        .filter(|word| is_variable(word))
+        .map(str::to_owned)
+        .collect();
+    let table = readme.lines().filter(|line| line.starts_with("| `"));
+    for row in table {
+        let first = row.split('|').nth(1).unwrap_or_default();
+        names.extend(code_spans(first).into_iter().map(str::to_owned));
+    }
+    names
+}
+
+#[test]
+fn every_make_target_the_readme_names_exists() {
+    let readme = read("README.md");
+    let makefile = read("Makefile");
+    let targets: BTreeSet<&str> = makefile
+        .lines()
+        .filter(|line| !line.starts_with(['\t', '#', '.', ' ']))
+        .filter_map(|line| line.split_once(':').map(|(target, _)| target))
+        .collect();
+    let mut named = BTreeSet::new();
+    let words: Vec<&str> = readme.split_whitespace().collect();
+    for (i, word) in words.iter().enumerate() {
+        if word.trim_start_matches(['`', '(', '$']) != "make" {
+            continue;
+        }
+        let Some(target) = words[i + 1..].iter().find(|w| !w.starts_with('-')) else {
+            continue;
+        };
+        let target: String = target
+            .trim_start_matches('`')
+            .chars()
+            .take_while(|c| c.is_ascii_lowercase() || *c == '-')
+            .collect();
+        if !target.is_empty() {
+            named.insert(target);
+        }
+    }
+    assert!(named.len() >= 8, "found only {named:?}");
+    let missing: Vec<&String> = named
+        .iter()
+        .filter(|t| !targets.contains(t.as_str()))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "the README names make targets that do not exist: {missing:?}"
+    );
+}
+
+#[test]
+fn every_variable_the_readme_names_is_used_and_documented() {
+    let readme = read("README.md");
+    let env_example = read(".env.example");
+    let mut code = read("Makefile") + &read("template.yaml");
+    for dir in [
+        "shared/src",
+        "functions",
+        "scripts",
+        "tests/src",
+        "tests/tests",
+    ] {
+        sources(&root().join(dir), &[".rs", ".sh", ".mjs"], &mut code);
+    }
+    let named = readme_variables(&readme);
+    assert!(
+        named.contains("DATABASE_URL") && named.len() >= 15,
+        "{named:?}"
+    );
+    for name in &named {
+        let used = code.contains(name.as_str()) || READ_BY_THE_RUNTIME.contains(&name.as_str());
+        assert!(used, "the README names {name}, which nothing reads");
+        assert!(
+            env_example.contains(name.as_str()),
+            "{name} is missing from .env.example"
+        );
+    }
+    // What the functions' configuration reads, the README documents.
+    let mut config = read("shared/src/config.rs");
+    config.push_str(&read("shared/src/secrets.rs"));
+    let read_by_config: BTreeSet<&str> = config
+        .split('"')
+        .skip(1)
+        .step_by(2)
+        .filter(|s| is_variable(s))
+        .collect();
+    assert!(read_by_config.len() >= 10, "{read_by_config:?}");
+    for name in read_by_config {
+        assert!(
+            named.contains(name),
+            "{name} is read by the functions but not in the README"
+        );
+        assert!(
+            env_example.contains(name),
+            "{name} is missing from .env.example"
+        );
+    }
+}
+
+#[test]
+fn every_route_the_readme_names_exists() {
+    let readme = read("README.md");
+    let mut checked = 0;
+    // `GET /health`, `POST /api/tasks`, and URLs such as localhost:9000/api/tasks?status=x.
+    for (i, _) in readme.match_indices(['/']) {
+        let rest = &readme[i..];
+        let before = &readme[..i];
+        let after_host = before.ends_with("9000") || before.ends_with(' ') || before.ends_with('`');
+        if !after_host
+            || !(rest.starts_with("/api")
+                || rest.starts_with("/health")
+                || rest.starts_with("/docs")
+                || rest.starts_with("/openapi"))
+        {
+            continue;
+        }
+        let path: String = rest
+            .chars()
+            .take_while(|c| !matches!(c, ' ' | '`' | '"' | '?' | ')' | ','))
+            .collect();
+        let path = path.trim_end_matches(['.', ':']);
+        let known = ROUTES
+            .iter()
+            .any(|route| route.path == path || route.matches(path));
+        assert!(known, "the README names {path}, which no route serves");
+        checked += 1;
+    }
+    assert!(checked >= 4, "only {checked} routes found in the README");
+}
+
+#[test]
+fn every_file_the_readme_links_exists() {
+    let readme = read("README.md");
+    let mut checked = 0;
+    for (i, _) in readme.match_indices("](") {
+        let target: String = readme[i + 2..].chars().take_while(|&c| c != ')').collect();
+        if target.starts_with("http") || target.starts_with("../") {
+            continue;
+        }
+        assert!(
+            root().join(&target).exists(),
+            "the README links {target}, which does not exist"
+        );
+        checked += 1;
+    }
+    assert!(checked >= 5, "{checked} links");
+}
