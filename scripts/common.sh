@@ -29,6 +29,30 @@ dev_secret() {
     cat "$file"
 }
 
+# step NAME: starts a phase of a script (its name printed as a heading);
+# print_phases (from the script's EXIT trap) lists each phase's duration.
+phase_names=()
+phase_seconds=()
+phase_start=$SECONDS
+step() {
+    if [ ${#phase_names[@]} -gt 0 ]; then
+        phase_seconds+=($((SECONDS - phase_start)))
+    fi
+    phase_names+=("$*")
+    phase_start=$SECONDS
+    printf '\n==> %s\n' "$*"
+}
+print_phases() {
+    [ ${#phase_names[@]} -gt 0 ] || return 0
+    phase_seconds+=($((SECONDS - phase_start)))
+    printf '\nPhases of %s (seconds):\n' "$(basename "$0")"
+    local i
+    for i in "${!phase_names[@]}"; do
+        printf '%6d  %s\n' "${phase_seconds[$i]}" "${phase_names[$i]}"
+    done
+    printf '%6d  total\n' "$SECONDS"
+}
+
 free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }

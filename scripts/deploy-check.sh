@@ -9,8 +9,9 @@ source "$(dirname "$0")/common.sh"
 cd "$ROOT"
 export SAM_CLI_TELEMETRY=0
 
-step() { printf '\n==> %s\n' "$*"; }
+trap print_phases EXIT
 
+step "the tools (SAM CLI, cfn-lint, cargo-lambda), pinned, into .local/venv"
 ensure_tools sam cfn-lint cargo-lambda
 
 step "cfn-lint template.yaml"
@@ -22,9 +23,14 @@ sam validate --lint
 step "the arm64 Rust target, installed once before any build"
 ensure_rust_target aarch64-unknown-linux-gnu
 
+step "the functions for arm64, release: one cargo build for the workspace"
+# One process compiles every dependency once and links the five binaries
+# side by side. Every function resolves its dependencies' features exactly
+# as this build does, so each of sam build's per-function builds below finds
+# its binary up to date and only copies it.
+cargo lambda build --release --arm64 --workspace --exclude todo-tests
+
 step "sam build (arm64, release)"
-# samconfig.toml builds the functions one after another: they share one
-# target directory, so the first compiles the dependencies for all of them.
 sam build
 
 step "the built bootstraps"

@@ -15,29 +15,6 @@ cd "$ROOT"
 # True unless this is `make conformance`, which skips everything but schemathesis.
 full() { [ "${CONFORMANCE_ONLY:-0}" != 1 ]; }
 
-# Phases and their durations, printed when the script ends (pass or fail).
-phase_names=()
-phase_seconds=()
-phase_start=$SECONDS
-step() {
-    if [ ${#phase_names[@]} -gt 0 ]; then
-        phase_seconds+=($((SECONDS - phase_start)))
-    fi
-    phase_names+=("$*")
-    phase_start=$SECONDS
-    printf '\n==> %s\n' "$*"
-}
-print_phases() {
-    [ ${#phase_names[@]} -gt 0 ] || return 0
-    phase_seconds+=($((SECONDS - phase_start)))
-    printf '\nPhases (seconds):\n'
-    local i
-    for i in "${!phase_names[@]}"; do
-        printf '%6d  %s\n' "${phase_seconds[$i]}" "${phase_names[$i]}"
-    done
-    printf '%6d  total\n' "$SECONDS"
-}
-
 cleanup() {
     local status=$?
     for pid in "${moto_pid:-}" "${fixture_pid:-}" "${local_api_pid:-}"; do
