@@ -47,6 +47,10 @@ pub struct DbConfig {
     /// `DB_TIMEOUT_MS` (default 5000): the whole database part of a request
     /// (checkout, connect if needed, query); past it the answer is a 503.
     pub timeout: Duration,
+    /// `DB_MAX_IDLE_MS` (default 120000): a pooled connection idle longer is
+    /// replaced before use, well before a NAT's idle timeout (350 s on AWS)
+    /// can have dropped it silently.
+    pub max_idle: Duration,
 }
 
 /// How to verify bearer tokens: HS256 with a shared secret, Better Auth's
@@ -98,6 +102,12 @@ impl DbConfig {
             pool_size: number(&lookup, "DB_POOL_SIZE", 1, 1..=32)?,
             connect_timeout: millis(&lookup, "DB_CONNECT_TIMEOUT_MS", 3000)?,
             timeout: millis(&lookup, "DB_TIMEOUT_MS", 5000)?,
+            max_idle: Duration::from_millis(number(
+                &lookup,
+                "DB_MAX_IDLE_MS",
+                120_000,
+                1_000..=3_600_000,
+            )? as u64),
         })
     }
 }
@@ -242,14 +252,17 @@ mod tests {
         let c = DbConfig::from_lookup(env(&[("DATABASE_URL", "postgres://x/y")])).unwrap();
         assert_eq!(c.pool_size, 1);
         assert_eq!(c.timeout, Duration::from_secs(5));
+        assert_eq!(c.max_idle, Duration::from_secs(120));
         let c = DbConfig::from_lookup(env(&[
             ("DATABASE_URL", "postgres://x/y"),
             ("DB_POOL_SIZE", "4"),
             ("DB_TIMEOUT_MS", "250"),
+            ("DB_MAX_IDLE_MS", "60000"),
         ]))
         .unwrap();
         assert_eq!(c.pool_size, 4);
         assert_eq!(c.timeout, Duration::from_millis(250));
+        assert_eq!(c.max_idle, Duration::from_secs(60));
     }
 
     #[test]
@@ -258,6 +271,7 @@ mod tests {
             ("DB_POOL_SIZE", "0"),
             ("DB_POOL_SIZE", "lots"),
             ("DB_TIMEOUT_MS", "-1"),
+            ("DB_MAX_IDLE_MS", "500"),
         ] {
             let err =
                 DbConfig::from_lookup(env(&[("DATABASE_URL", "postgres://x/y"), (name, value)]))

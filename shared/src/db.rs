@@ -10,15 +10,32 @@
 //! Unnamed statements are planned with the actual parameter values, so the
 //! optional filters of the list query still get the right index.
 
-use std::time::Duration;
+use std::future::Future;
+use std::time::{Duration, Instant};
 
 use deadpool_postgres::{
-    Manager, ManagerConfig, Object, Pool, PoolError, RecyclingMethod, Runtime,
+    Hook, HookError, Manager, ManagerConfig, Object, Pool, PoolError, RecyclingMethod, Runtime,
 };
 use postgres_native_tls::MakeTlsConnector;
 
 use crate::config::{ConfigError, DbConfig};
 use crate::error::ApiError;
+
+tokio::task_local! {
+    /// When the current request must be answered by (the Lambda invocation's
+    /// deadline less a margin), set by `crate::http::serve`.
+    static DEADLINE: Instant;
+}
+
+/// Runs `future` with every database wait inside it bounded by `deadline`
+/// as well as by its own budget: a slow database then yields the contract's
+/// 503, never a Lambda timeout (which API Gateway answers with a bare 503).
+pub async fn within_deadline<F: Future>(deadline: Option<Instant>, future: F) -> F::Output {
+    match deadline {
+        Some(deadline) => DEADLINE.scope(deadline, future).await,
+        None => future.await,
+    }
+}
 
 /// The pool plus the time budget every database call gets.
 #[derive(Clone)]
@@ -61,9 +78,21 @@ impl Db {
                 recycling_method: RecyclingMethod::Fast,
             },
         );
+        let max_idle = config.max_idle;
         let pool = Pool::builder(manager)
             .max_size(config.pool_size)
             .runtime(Runtime::Tokio1)
+            // A connection idle for longer may have been dropped silently on
+            // the way (a NAT forgets an idle flow after 350 s on AWS): replace
+            // it before use instead of finding out by a timeout. It reads the
+            // pool's own timestamps only: no round trip on the warm path.
+            .pre_recycle(Hook::sync_fn(move |_, metrics| {
+                if metrics.last_used() > max_idle {
+                    Err(HookError::message("idle longer than DB_MAX_IDLE_MS"))
+                } else {
+                    Ok(())
+                }
+            }))
             .build()
             .map_err(|e| invalid(format!("could not build a pool ({e})")))?;
         Ok(Db {
@@ -83,18 +112,38 @@ impl Db {
         self.timeout
     }
 
-    /// Runs `work` on a pooled connection within `budget`; a database that is
-    /// unreachable or slow becomes a 503, anything else a 500.
+    /// Runs `work` on a pooled connection within `budget` (and the request's
+    /// deadline); a database that is unreachable or slow becomes a 503,
+    /// anything else a 500.
+    ///
+    /// A connection that timed out or failed at the connection level is
+    /// discarded, never returned to the pool: its server may be gone, hung
+    /// or unreachable, and the next request would wait on it too.
     pub async fn run_within<T>(
         &self,
         budget: Duration,
         work: impl AsyncFnOnce(&Object) -> Result<T, tokio_postgres::Error>,
     ) -> Result<T, ApiError> {
-        let attempt = async {
-            let client = self.pool.get().await.map_err(pool_error)?;
-            work(&client).await.map_err(query_error)
+        let budget = match DEADLINE.try_with(|deadline| *deadline) {
+            Ok(deadline) => budget.min(deadline.saturating_duration_since(Instant::now())),
+            Err(_) => budget,
         };
-        match tokio::time::timeout(budget, attempt).await {
+        let mut held: Option<Object> = None;
+        let mut broken = false;
+        let attempt = async {
+            let client = held.insert(self.pool.get().await.map_err(pool_error)?);
+            work(client).await.map_err(|error| {
+                broken = is_connection_failure(&error);
+                query_error(error)
+            })
+        };
+        let outcome = tokio::time::timeout(budget, attempt).await;
+        if (outcome.is_err() || broken)
+            && let Some(client) = held.take()
+        {
+            drop(Object::take(client));
+        }
+        match outcome {
             Ok(result) => result,
             Err(_) => Err(ApiError::unavailable(format!(
                 "database did not answer within {budget:?}"
@@ -116,6 +165,19 @@ fn pool_error(error: PoolError) -> ApiError {
         PoolError::Backend(e) => query_error(e),
         PoolError::Timeout(_) => ApiError::unavailable("timed out waiting for a connection"),
         other => ApiError::internal(format!("connection pool: {other}")),
+    }
+}
+
+/// Whether the connection itself failed (I/O, TLS, closed, protocol, the
+/// server ending the session), as opposed to a statement the server refused
+/// on a healthy connection.
+fn is_connection_failure(error: &tokio_postgres::Error) -> bool {
+    match error.as_db_error() {
+        None => true,
+        Some(db) => {
+            let code = db.code().code();
+            code.starts_with("08") || code.starts_with("57P")
+        }
     }
 }
 

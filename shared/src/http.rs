@@ -2,14 +2,19 @@
 //! sends is built here (JSON, error bodies, the docs page), and here are the
 //! body limit, the request id, and the one log line every request gets.
 
+use std::any::Any;
 use std::future::Future;
-use std::time::Instant;
+use std::panic::AssertUnwindSafe;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use futures_util::FutureExt;
 
 use lambda_http::http::{HeaderValue, Method, StatusCode, header};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde::Serialize;
 
+use crate::db;
 use crate::error::ApiError;
 use crate::routes::{self, Route};
 
@@ -144,6 +149,11 @@ pub fn request_id(request: &Request) -> String {
 /// sees only requests it serves. An error becomes its contract-shaped body,
 /// and one log line records method, route, status, latency and request id
 /// (never headers or bodies, which carry tokens and user data).
+///
+/// A panic in `dispatch` is a bug, but not the client's problem: it becomes
+/// the contract's 500 (with the request id, and the panic in the log) and
+/// the container keeps serving. Left to the runtime, it would fail the
+/// invocation, and API Gateway would answer its own bare 500.
 pub async fn serve<'r, F, Fut>(function: &str, request: &'r Request, dispatch: F) -> Response<Body>
 where
     F: FnOnce(&'static Route) -> Fut,
@@ -159,7 +169,12 @@ where
         // headers. Plain OPTIONS callers learn the methods from `Allow`.
         Some(route) if request.method() == Method::OPTIONS => Ok(options(route)),
         Some(route) if !route.methods.contains(request.method()) => Err(unsupported(route)),
-        Some(route) => dispatch(route).await,
+        Some(route) => {
+            let handled = AssertUnwindSafe(dispatch(route)).catch_unwind();
+            db::within_deadline(deadline(request), handled)
+                .await
+                .unwrap_or_else(|panic| Err(ApiError::internal(panic_message(&*panic))))
+        }
     };
     let response = match outcome {
         Ok(response) => response,
@@ -174,6 +189,32 @@ where
         "request"
     );
     response
+}
+
+/// Kept back from the invocation's deadline to finish the response: log it,
+/// serialise it, and hand it to Lambda.
+pub const DEADLINE_MARGIN: Duration = Duration::from_millis(500);
+
+/// When the request must be answered by: the Lambda invocation's deadline
+/// less [`DEADLINE_MARGIN`], when it runs under a Lambda runtime. A deadline
+/// already past when the request starts says nothing (Lambda never delivers
+/// such an invocation; `cargo lambda watch` sends the constant 600000, a
+/// moment in 1970) and bounds nothing.
+fn deadline(request: &Request) -> Option<Instant> {
+    let context = request.lambda_context_ref()?;
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).ok()?;
+    let left = Duration::from_millis(context.deadline).checked_sub(now)?;
+    Some(Instant::now() + left.saturating_sub(DEADLINE_MARGIN))
+}
+
+/// What a panic said, for the log.
+fn panic_message(panic: &(dyn Any + Send)) -> String {
+    let text = panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(no message)");
+    format!("handler panicked: {text}")
 }
 
 /// `204` with `Allow` listing the route's methods and OPTIONS.
@@ -199,6 +240,30 @@ mod tests {
     fn json_goes_out_as_text_not_base64() {
         let response = json(StatusCode::OK, &serde_json::json!({"a": 1}));
         assert!(matches!(response.body(), Body::Text(t) if t == r#"{"a":1}"#));
+    }
+
+    /// The `events/` fixture of `GET /health`, as a request.
+    fn health_request() -> Request {
+        lambda_http::request::from_str(include_str!("../../events/health.json")).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_panicking_handler_is_the_contracts_500_and_the_next_request_is_served() {
+        let request = health_request();
+        let response = serve(routes::function::HEALTH, &request, |_| async {
+            panic!("a bug");
+        })
+        .await;
+        assert_eq!(response.status(), 500);
+        let body: serde_json::Value = serde_json::from_slice(response.body().as_ref()).unwrap();
+        assert_eq!(body["error"]["code"], "INTERNAL_ERROR");
+        assert_eq!(body["error"]["details"]["request_id"], request_id(&request));
+        assert!(!body.to_string().contains("a bug"), "no internals: {body}");
+        let response = serve(routes::function::HEALTH, &request, |_| async {
+            Ok(json(StatusCode::OK, &serde_json::json!({"ok": true})))
+        })
+        .await;
+        assert_eq!(response.status(), 200);
     }
 
     #[test]

@@ -39,6 +39,7 @@ pub fn db_config() -> DbConfig {
         pool_size: 8,
         connect_timeout: std::time::Duration::from_secs(5),
         timeout: std::time::Duration::from_secs(10),
+        max_idle: std::time::Duration::from_secs(120),
     }
 }
 
@@ -466,6 +467,42 @@ pub async fn within<F: std::future::Future>(
     tokio::time::timeout(limit, future)
         .await
         .unwrap_or_else(|_| panic!("{what}: no answer within {limit:?}, a hang"))
+}
+
+/// A TCP proxy to `upstream` that holds each connection for `delay` before
+/// connecting it through, as a Neon compute that is waking up does. Returns
+/// its port; abort the handle to stop it.
+pub async fn delaying_proxy(
+    upstream: String,
+    delay: std::time::Duration,
+) -> (u16, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let task = tokio::spawn(async move {
+        while let Ok((mut client, _)) = listener.accept().await {
+            let upstream = upstream.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(delay).await;
+                if let Ok(mut server) = tokio::net::TcpStream::connect(&upstream).await {
+                    let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                }
+            });
+        }
+    });
+    (port, task)
+}
+
+/// `host:port` of the test database.
+pub fn database_address() -> String {
+    let config: tokio_postgres::Config = database_url().parse().expect("TEST_DATABASE_URL");
+    let host = match &config.get_hosts()[0] {
+        tokio_postgres::config::Host::Tcp(host) => host.clone(),
+        other => panic!("a TCP host, not {other:?}"),
+    };
+    format!(
+        "{host}:{}",
+        config.get_ports().first().copied().unwrap_or(5432)
+    )
 }
 
 /// A server that accepts connections and never says a word: a dependency

@@ -14,6 +14,7 @@ fn db_at(url: String) -> DbConfig {
         pool_size: 1,
         connect_timeout: Duration::from_secs(10),
         timeout: Duration::from_secs(5),
+        max_idle: Duration::from_secs(120),
     }
 }
 

@@ -5,6 +5,7 @@
 
 mod auth;
 mod better_auth;
+mod connections;
 mod docs;
 mod e2e;
 mod failures;

@@ -1,0 +1,241 @@
+//! Production conditions against the real server: a pooled connection whose
+//! backend hangs or is terminated, a database that is slow to accept, and a
+//! Lambda invocation whose deadline comes before the database budget.
+
+use std::process::Command;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use lambda_http::RequestExt;
+use todo_shared::config::DbConfig;
+use todo_shared::db::Db;
+use todo_shared::handlers::{TasksState, tasks_collection};
+use todo_tests::*;
+
+/// One connection, so that the connection under test is the one reused.
+fn one_connection(url: String, timeout: Duration) -> DbConfig {
+    DbConfig {
+        url,
+        pool_size: 1,
+        connect_timeout: Duration::from_secs(3),
+        timeout,
+        max_idle: Duration::from_secs(120),
+    }
+}
+
+/// The server process behind the pool's (only) connection.
+async fn backend_pid(db: &Db) -> i32 {
+    db.run(async |client| {
+        let row = client
+            .query_typed_one("SELECT pg_backend_pid()", &[])
+            .await?;
+        Ok(row.get(0))
+    })
+    .await
+    .expect("the backend's pid")
+}
+
+fn signal(pid: i32, signal: &str) {
+    let status = Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(pid.to_string())
+        .status()
+        .expect("kill");
+    assert!(
+        status.success(),
+        "kill -{signal} {pid}: the test server must be local"
+    );
+}
+
+/// Resumes and ends a stopped backend, also when the test fails.
+struct Stopped(i32);
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        signal(self.0, "CONT");
+        let pid = self.0;
+        // Best effort: the server ends the session it no longer needs.
+        let _ = std::thread::spawn(move || {
+            tokio::runtime::Runtime::new().unwrap().block_on(async {
+                pg().await
+                    .execute("SELECT pg_terminate_backend($1)", &[&pid])
+                    .await
+            })
+        })
+        .join();
+    }
+}
+
+fn list(user: &str) -> Event {
+    Event::fixture("tasks-list").as_user(user).query(&[])
+}
+
+/// A pooled connection whose backend stops answering (its process stopped,
+/// as a silently dropped network path looks): one request waits out the
+/// budget and gets a 503; the connection is discarded, not reused, and the
+/// next requests get 200 at once on a fresh one.
+#[tokio::test]
+async fn a_hung_connection_costs_one_503_then_a_fresh_one_serves() {
+    let state = TasksState::new(
+        &one_connection(database_url(), Duration::from_secs(1)),
+        &auth_config(),
+    )
+    .unwrap();
+    let user = unique_user("hung");
+    assert_eq!(call(&state, &list(&user)).await.status, 200);
+    let pid = backend_pid(&state.db).await;
+    signal(pid, "STOP");
+    let _resume = Stopped(pid);
+
+    let reply = within(
+        Duration::from_secs(10),
+        "the hung request",
+        call(&state, &list(&user)),
+    )
+    .await;
+    reply.expect_error(503, "SERVICE_UNAVAILABLE");
+    assert!(reply.header("retry-after").is_some());
+    for _ in 0..3 {
+        let reply = within(
+            Duration::from_secs(10),
+            "a later request",
+            call(&state, &list(&user)),
+        )
+        .await;
+        assert_eq!(reply.status, 200, "{}", reply.json);
+    }
+    assert_ne!(backend_pid(&state.db).await, pid, "a fresh connection");
+}
+
+/// Backends terminated between requests (a pooler or server restart): the
+/// next request is served on a fresh connection.
+#[tokio::test]
+async fn terminated_backends_between_requests_are_replaced() {
+    let state = TasksState::new(
+        &one_connection(database_url(), Duration::from_secs(5)),
+        &auth_config(),
+    )
+    .unwrap();
+    let user = unique_user("terminated");
+    let admin = pg().await;
+    for round in 0..3 {
+        let created = create_task(&state, &user, &format!("round {round}")).await;
+        let pid = backend_pid(&state.db).await;
+        let terminated: bool = admin
+            .query_one("SELECT pg_terminate_backend($1)", &[&pid])
+            .await
+            .unwrap()
+            .get(0);
+        assert!(terminated);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let id = created["id"].as_i64().unwrap();
+        let reply = call(
+            &state,
+            &Event::fixture("task-get").as_user(&user).task(id, false),
+        )
+        .await;
+        assert_eq!(reply.status, 200, "round {round}: {}", reply.json);
+        assert_ne!(backend_pid(&state.db).await, pid);
+    }
+    assert_eq!(count_tasks(&admin, &user).await, 3);
+}
+
+/// A database that takes 2 s to accept (a Neon compute waking up): within
+/// the 5 s budget the request is served. The connect timeout (3 s) bounds
+/// the TCP connect, the budget everything.
+#[tokio::test]
+async fn a_database_waking_up_for_2_seconds_still_serves() {
+    let (port, proxy) = delaying_proxy(database_address(), Duration::from_secs(2)).await;
+    let url = database_url().replace(&database_address(), &format!("127.0.0.1:{port}"));
+    let state =
+        TasksState::new(&one_connection(url, Duration::from_secs(5)), &auth_config()).unwrap();
+    let started = Instant::now();
+    let reply = within(
+        Duration::from_secs(10),
+        "a waking database",
+        call(&state, &list(&unique_user("waking"))),
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.json);
+    assert!(
+        started.elapsed() >= Duration::from_secs(2),
+        "the proxy did delay"
+    );
+    proxy.abort();
+}
+
+/// Under a Lambda runtime the invocation's deadline bounds every database
+/// wait, less a margin: with 1.5 s left and a 20 s budget, a silent database
+/// is a 503 before the deadline, never a Lambda timeout.
+#[tokio::test]
+async fn the_invocation_deadline_bounds_the_database_wait() {
+    let (port, server) = silent_server().await;
+    let state = TasksState::new(
+        &one_connection(
+            format!("postgres://postgres@127.0.0.1:{port}/postgres"),
+            Duration::from_secs(20),
+        ),
+        &auth_config(),
+    )
+    .unwrap();
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+    let mut context = lambda_http::Context::default();
+    context.request_id = "deadline-test".into();
+    context.deadline = (now + Duration::from_millis(1500)).as_millis() as u64;
+    let request = list(&unique_user("deadline"))
+        .request()
+        .with_lambda_context(context);
+    let started = Instant::now();
+    let response = within(
+        Duration::from_secs(10),
+        "a request with 1.5 s left",
+        tasks_collection::handle(&state, request),
+    )
+    .await;
+    let elapsed = started.elapsed();
+    let reply = Reply::new(response);
+    reply.expect_error(503, "SERVICE_UNAVAILABLE");
+    assert!(
+        elapsed < Duration::from_millis(1500),
+        "answered after the deadline: {elapsed:?}"
+    );
+    server.abort();
+}
+
+/// A connection idle longer than `max_idle` is replaced before use (a NAT
+/// may have dropped it silently); one used within it is reused as it is.
+#[tokio::test]
+async fn a_connection_idle_too_long_is_replaced_before_use() {
+    let config = DbConfig {
+        max_idle: Duration::from_millis(600),
+        ..one_connection(database_url(), Duration::from_secs(5))
+    };
+    let state = TasksState::new(&config, &auth_config()).unwrap();
+    let user = unique_user("idle");
+    assert_eq!(call(&state, &list(&user)).await.status, 200);
+    let first = backend_pid(&state.db).await;
+    assert_eq!(call(&state, &list(&user)).await.status, 200);
+    assert_eq!(backend_pid(&state.db).await, first, "reused while fresh");
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    assert_eq!(call(&state, &list(&user)).await.status, 200);
+    assert_ne!(backend_pid(&state.db).await, first, "replaced after idling");
+}
+
+/// A deadline already past when the request starts is no deadline (Lambda
+/// never sends one; `cargo lambda watch` sends a constant that is): the
+/// request is served with its own budget.
+#[tokio::test]
+async fn a_deadline_already_past_bounds_nothing() {
+    let state = TasksState::new(
+        &one_connection(database_url(), Duration::from_secs(5)),
+        &auth_config(),
+    )
+    .unwrap();
+    let mut context = lambda_http::Context::default();
+    context.request_id = "past-deadline".into();
+    context.deadline = 600_000;
+    let request = list(&unique_user("past"))
+        .request()
+        .with_lambda_context(context);
+    let reply = Reply::new(tasks_collection::handle(&state, request).await);
+    assert_eq!(reply.status, 200, "{}", reply.json);
+}
