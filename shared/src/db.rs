@@ -17,6 +17,8 @@ use deadpool_postgres::{
     Hook, HookError, Manager, ManagerConfig, Object, Pool, PoolError, RecyclingMethod, Runtime,
 };
 use postgres_native_tls::MakeTlsConnector;
+use tokio_postgres::Row;
+use tokio_postgres::types::{ToSql, Type};
 
 use crate::config::{ConfigError, DbConfig};
 use crate::error::ApiError;
@@ -112,51 +114,103 @@ impl Db {
         self.timeout
     }
 
-    /// Runs `work` on a pooled connection within `budget` (and the request's
-    /// deadline); a database that is unreachable or slow becomes a 503,
-    /// anything else a 500.
+    /// Runs one statement on a pooled connection within `budget` (and the
+    /// request's deadline) and returns its rows; a database that is
+    /// unreachable or slow becomes a 503, anything else a 500.
     ///
     /// A connection that timed out or failed at the connection level is
     /// discarded, never returned to the pool: its server may be gone, hung
-    /// or unreachable, and the next request would wait on it too.
-    pub async fn run_within<T>(
+    /// or unreachable, and the next request would wait on it too. When the
+    /// connection failed under the statement and `retry` allows it, the
+    /// statement runs once more on a fresh connection, within what is left
+    /// of the same budget.
+    pub async fn query_within(
         &self,
         budget: Duration,
-        work: impl AsyncFnOnce(&Object) -> Result<T, tokio_postgres::Error>,
-    ) -> Result<T, ApiError> {
+        retry: Retry,
+        sql: &str,
+        params: &Params<'_>,
+    ) -> Result<Vec<Row>, ApiError> {
         let budget = match DEADLINE.try_with(|deadline| *deadline) {
             Ok(deadline) => budget.min(deadline.saturating_duration_since(Instant::now())),
             Err(_) => budget,
         };
-        let mut held: Option<Object> = None;
-        let mut broken = false;
-        let attempt = async {
-            let client = held.insert(self.pool.get().await.map_err(pool_error)?);
-            work(client).await.map_err(|error| {
-                broken = is_connection_failure(&error);
-                query_error(error)
-            })
-        };
-        let outcome = tokio::time::timeout(budget, attempt).await;
-        if (outcome.is_err() || broken)
-            && let Some(client) = held.take()
-        {
-            drop(Object::take(client));
-        }
-        match outcome {
-            Ok(result) => result,
-            Err(_) => Err(ApiError::unavailable(format!(
-                "database did not answer within {budget:?}"
-            ))),
+        let until = tokio::time::Instant::now() + budget;
+        let mut retried = false;
+        loop {
+            let mut held: Option<Object> = None;
+            let attempt = async {
+                let pooled = self.pool.get().await;
+                let client = held.insert(pooled.map_err(|e| Failure::Other(pool_error(e)))?);
+                client.query_typed(sql, params).await.map_err(|error| {
+                    if is_connection_failure(&error) {
+                        Failure::Connection(error)
+                    } else {
+                        Failure::Other(query_error(error))
+                    }
+                })
+            };
+            let outcome = tokio::time::timeout_at(until, attempt)
+                .await
+                .unwrap_or(Err(Failure::TimedOut));
+            if matches!(outcome, Err(Failure::Connection(_) | Failure::TimedOut))
+                && let Some(client) = held.take()
+            {
+                drop(Object::take(client));
+            }
+            match outcome {
+                Err(Failure::Connection(error)) if retry == Retry::Once && !retried => {
+                    tracing::info!(%error, "connection failed under a statement; once more on a fresh one");
+                    retried = true;
+                }
+                outcome => return outcome.map_err(Failure::into_api),
+            }
         }
     }
 
-    /// [`Db::run_within`] with the configured budget.
-    pub async fn run<T>(
+    /// [`Db::query_within`] with the configured budget.
+    pub async fn query(
         &self,
-        work: impl AsyncFnOnce(&Object) -> Result<T, tokio_postgres::Error>,
-    ) -> Result<T, ApiError> {
-        self.run_within(self.timeout, work).await
+        retry: Retry,
+        sql: &str,
+        params: &Params<'_>,
+    ) -> Result<Vec<Row>, ApiError> {
+        self.query_within(self.timeout, retry, sql, params).await
+    }
+}
+
+/// A statement's parameters, each with its type (sent with `query_typed`).
+pub type Params<'a> = [(&'a (dyn ToSql + Sync), Type)];
+
+/// Whether a statement may run a second time after its connection failed
+/// under it, when nobody can know whether the server received it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retry {
+    /// It reads, or running it twice is running it once (a full
+    /// replacement; a create under an `Idempotency-Key`, whose second run
+    /// finds the first one's task): once more, on a fresh connection.
+    Once,
+    /// A second run could apply it twice (a toggle, a create without a key)
+    /// or answer for the first one (a delete would say 404): never.
+    Never,
+}
+
+/// How one attempt failed.
+enum Failure {
+    /// The connection failed under the statement (I/O, closed, protocol,
+    /// the server ending the session).
+    Connection(tokio_postgres::Error),
+    TimedOut,
+    Other(ApiError),
+}
+
+impl Failure {
+    fn into_api(self) -> ApiError {
+        match self {
+            Failure::Connection(error) => query_error(error),
+            Failure::TimedOut => ApiError::unavailable("database did not answer within the budget"),
+            Failure::Other(error) => error,
+        }
     }
 }
 

@@ -8,11 +8,11 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize, Serializer};
 use tokio_postgres::Row;
-use tokio_postgres::types::{ToSql, Type};
+use tokio_postgres::types::Type;
 use utoipa::ToSchema;
 
 use crate::auth::UserId;
-use crate::db::Db;
+use crate::db::{Db, Params, Retry};
 use crate::error::ApiError;
 use crate::validate::{ListQuery, NewTask, TaskUpdate};
 
@@ -123,20 +123,28 @@ const TOGGLE: &str = concat!(
 );
 const DELETE: &str = "DELETE FROM tasks WHERE id = $1 AND user_id = $2 RETURNING id";
 
-type Params<'a> = [(&'a (dyn ToSql + Sync), Type)];
-
 /// Runs one statement and reads every row it returns as a task.
-async fn query_tasks(db: &Db, sql: &str, params: &Params<'_>) -> Result<Vec<Task>, ApiError> {
-    db.run(async |client| {
-        let rows = client.query_typed(sql, params).await?;
-        rows.iter().map(Task::from_row).collect()
-    })
-    .await
+async fn query_tasks(
+    db: &Db,
+    retry: Retry,
+    sql: &str,
+    params: &Params<'_>,
+) -> Result<Vec<Task>, ApiError> {
+    let rows = db.query(retry, sql, params).await?;
+    rows.iter()
+        .map(Task::from_row)
+        .collect::<Result<_, _>>()
+        .map_err(ApiError::internal)
 }
 
 /// Runs one statement that returns at most one task; none is a 404.
-async fn query_task(db: &Db, sql: &str, params: &Params<'_>) -> Result<Task, ApiError> {
-    query_tasks(db, sql, params)
+async fn query_task(
+    db: &Db,
+    retry: Retry,
+    sql: &str,
+    params: &Params<'_>,
+) -> Result<Task, ApiError> {
+    query_tasks(db, retry, sql, params)
         .await?
         .into_iter()
         .next()
@@ -154,6 +162,7 @@ pub async fn list(db: &Db, user: &UserId, query: &ListQuery) -> Result<Vec<Task>
     } = ListParameters::of(query);
     query_tasks(
         db,
+        Retry::Once,
         LIST,
         &[
             (&user.as_str(), Type::VARCHAR),
@@ -195,6 +204,7 @@ impl ListParameters {
 pub async fn get(db: &Db, user: &UserId, id: i64) -> Result<Task, ApiError> {
     query_task(
         db,
+        Retry::Once,
         GET,
         &[(&id, Type::INT8), (&user.as_str(), Type::VARCHAR)],
     )
@@ -222,7 +232,10 @@ pub async fn create(
             (&task.title, Type::VARCHAR),
             (&task.description, Type::TEXT),
         ];
-        return query_task(db, INSERT, params).await.map(Created::New);
+        // Without a key, a second run would create a second task.
+        return query_task(db, Retry::Never, INSERT, params)
+            .await
+            .map(Created::New);
     };
     // A concurrent request holding the same key makes our statement wait for
     // it and then see neither its key nor its task (they are newer than our
@@ -275,28 +288,23 @@ async fn create_idempotent(
     task: &NewTask,
     key: &str,
 ) -> Result<Option<Created>, ApiError> {
-    let row = db
-        .run(async |client| {
-            let rows = client
-                .query_typed(
-                    CREATE_IDEMPOTENT,
-                    &[
-                        (&user.as_str(), Type::VARCHAR),
-                        (&task.title, Type::TEXT),
-                        (&task.description, Type::TEXT),
-                        (&key, Type::VARCHAR),
-                    ],
-                )
-                .await?;
-            rows.first()
-                .map(|row| {
-                    let created: bool = row.try_get("created")?;
-                    let same: bool = row.try_get("same_request")?;
-                    Ok((created, same, Task::from_row(row)?))
-                })
-                .transpose()
+    // A second run finds the key, and the first run's task if it made one.
+    let params: &Params = &[
+        (&user.as_str(), Type::VARCHAR),
+        (&task.title, Type::TEXT),
+        (&task.description, Type::TEXT),
+        (&key, Type::VARCHAR),
+    ];
+    let rows = db.query(Retry::Once, CREATE_IDEMPOTENT, params).await?;
+    let row = rows
+        .first()
+        .map(|row| {
+            let created: bool = row.try_get("created")?;
+            let same: bool = row.try_get("same_request")?;
+            Ok::<_, tokio_postgres::Error>((created, same, Task::from_row(row)?))
         })
-        .await?;
+        .transpose()
+        .map_err(ApiError::internal)?;
     match row {
         None => Ok(None),
         Some((true, _, task)) => Ok(Some(Created::New(task))),
@@ -319,13 +327,16 @@ pub async fn replace(
         (&update.description, Type::TEXT),
         (&update.completed, Type::BOOL),
     ];
-    query_task(db, REPLACE, params).await
+    // The same replacement twice leaves the task as once.
+    query_task(db, Retry::Once, REPLACE, params).await
 }
 
 /// `PATCH .../complete`: flips `completed`.
 pub async fn toggle(db: &Db, user: &UserId, id: i64) -> Result<Task, ApiError> {
+    // Twice would flip it back.
     query_task(
         db,
+        Retry::Never,
         TOGGLE,
         &[(&id, Type::INT8), (&user.as_str(), Type::VARCHAR)],
     )
@@ -333,17 +344,9 @@ pub async fn toggle(db: &Db, user: &UserId, id: i64) -> Result<Task, ApiError> {
 }
 
 pub async fn delete(db: &Db, user: &UserId, id: i64) -> Result<(), ApiError> {
-    let deleted = db
-        .run(async |client| {
-            let rows = client
-                .query_typed(
-                    DELETE,
-                    &[(&id, Type::INT8), (&user.as_str(), Type::VARCHAR)],
-                )
-                .await?;
-            Ok(!rows.is_empty())
-        })
-        .await?;
+    // A second run would answer 404 for a task the first one deleted.
+    let params: &Params = &[(&id, Type::INT8), (&user.as_str(), Type::VARCHAR)];
+    let deleted = !db.query(Retry::Never, DELETE, params).await?.is_empty();
     if deleted {
         Ok(())
     } else {

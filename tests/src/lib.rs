@@ -492,6 +492,74 @@ pub async fn delaying_proxy(
     (port, task)
 }
 
+/// A TCP proxy to `upstream` whose open connections can be cut: after
+/// [`CuttingProxy::cut`], a connection opened before it closes both ends when
+/// its client next sends anything, without passing it on. That is a
+/// statement sent on a connection that has died under it (a pooler restart,
+/// a dropped path), seen by the client only once it has sent. New
+/// connections pass through.
+pub struct CuttingProxy {
+    pub port: u16,
+    generation: std::sync::Arc<AtomicU64>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl CuttingProxy {
+    pub async fn start(upstream: String) -> Self {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let generation = std::sync::Arc::new(AtomicU64::new(0));
+        let current = generation.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let Ok(server) = tokio::net::TcpStream::connect(&upstream).await else {
+                    continue;
+                };
+                let born = current.load(Ordering::SeqCst);
+                let current = current.clone();
+                tokio::spawn(async move {
+                    let (mut client_read, mut client_write) = client.into_split();
+                    let (mut server_read, mut server_write) = server.into_split();
+                    let back = tokio::spawn(async move {
+                        let _ = tokio::io::copy(&mut server_read, &mut client_write).await;
+                    });
+                    let mut chunk = [0u8; 8192];
+                    loop {
+                        let n = match client_read.read(&mut chunk).await {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => n,
+                        };
+                        if current.load(Ordering::SeqCst) != born
+                            || server_write.write_all(&chunk[..n]).await.is_err()
+                        {
+                            break;
+                        }
+                    }
+                    // Dropping every half closes both connections.
+                    back.abort();
+                });
+            }
+        });
+        CuttingProxy {
+            port,
+            generation,
+            task,
+        }
+    }
+
+    /// Cuts every connection open now.
+    pub fn cut(&self) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+impl Drop for CuttingProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
 /// `host:port` of the test database.
 pub fn database_address() -> String {
     let config: tokio_postgres::Config = database_url().parse().expect("TEST_DATABASE_URL");

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use lambda_http::RequestExt;
 use todo_shared::config::DbConfig;
-use todo_shared::db::Db;
+use todo_shared::db::{Db, Retry};
 use todo_shared::handlers::{TasksState, tasks_collection};
 use todo_tests::*;
 
@@ -24,14 +24,11 @@ fn one_connection(url: String, timeout: Duration) -> DbConfig {
 
 /// The server process behind the pool's (only) connection.
 async fn backend_pid(db: &Db) -> i32 {
-    db.run(async |client| {
-        let row = client
-            .query_typed_one("SELECT pg_backend_pid()", &[])
-            .await?;
-        Ok(row.get(0))
-    })
-    .await
-    .expect("the backend's pid")
+    let rows = db
+        .query(Retry::Once, "SELECT pg_backend_pid()", &[])
+        .await
+        .expect("the backend's pid");
+    rows[0].get(0)
 }
 
 fn signal(pid: i32, signal: &str) {
@@ -238,4 +235,91 @@ async fn a_deadline_already_past_bounds_nothing() {
         .with_lambda_context(context);
     let reply = Reply::new(tasks_collection::handle(&state, request).await);
     assert_eq!(reply.status, 200, "{}", reply.json);
+}
+
+/// A connection that dies under a statement (sent, never passed on): what
+/// can run twice safely runs once more on a fresh connection within the
+/// same budget (reads, a full replacement, a create under an
+/// Idempotency-Key); what cannot (a toggle, a delete, a create without a
+/// key) is a 503 and nothing is applied twice.
+#[tokio::test]
+async fn a_connection_dying_under_a_statement_retries_only_what_is_safe_to_repeat() {
+    let proxy = CuttingProxy::start(database_address()).await;
+    let url = database_url().replace(&database_address(), &format!("127.0.0.1:{}", proxy.port));
+    let state =
+        TasksState::new(&one_connection(url, Duration::from_secs(5)), &auth_config()).unwrap();
+    let pg = pg().await;
+    let user = unique_user("cut");
+    let id = create_task(&state, &user, "cut").await["id"]
+        .as_i64()
+        .unwrap();
+    let item =
+        |fixture: &str, complete: bool| Event::fixture(fixture).as_user(&user).task(id, complete);
+
+    proxy.cut();
+    let reply = call(&state, &item("task-get", false)).await;
+    assert_eq!(reply.status, 200, "a read runs once more: {}", reply.json);
+
+    proxy.cut();
+    let put = item("task-update", false)
+        .body_json(&serde_json::json!({"title": "replaced", "completed": false}));
+    let reply = call(&state, &put).await;
+    assert_eq!(
+        reply.status, 200,
+        "a replacement runs once more: {}",
+        reply.json
+    );
+
+    proxy.cut();
+    let keyed = Event::fixture("tasks-create")
+        .as_user(&user)
+        .header("idempotency-key", &unique_user("key"))
+        .body_json(&serde_json::json!({"title": "keyed"}));
+    let reply = call(&state, &keyed).await;
+    assert_eq!(
+        reply.status, 201,
+        "a keyed create runs once more: {}",
+        reply.json
+    );
+    assert_eq!(
+        count_tasks(&pg, &user).await,
+        2,
+        "one task for the keyed create"
+    );
+
+    proxy.cut();
+    let reply = call(&state, &item("task-complete", true)).await;
+    reply.expect_error(503, "SERVICE_UNAVAILABLE");
+    assert_eq!(
+        task_row(&pg, id).await.unwrap()["completed"],
+        false,
+        "never toggled twice, here not at all"
+    );
+
+    // A pooled connection again (the failed one was discarded), then cut it.
+    assert_eq!(call(&state, &item("task-get", false)).await.status, 200);
+    proxy.cut();
+    let reply = call(&state, &item("task-delete", false)).await;
+    reply.expect_error(503, "SERVICE_UNAVAILABLE");
+    assert!(
+        task_row(&pg, id).await.is_some(),
+        "the delete was not passed on"
+    );
+
+    assert_eq!(call(&state, &item("task-get", false)).await.status, 200);
+    proxy.cut();
+    let plain = Event::fixture("tasks-create")
+        .as_user(&user)
+        .body_json(&serde_json::json!({"title": "plain"}));
+    call(&state, &plain)
+        .await
+        .expect_error(503, "SERVICE_UNAVAILABLE");
+    assert_eq!(
+        count_tasks(&pg, &user).await,
+        2,
+        "a plain create is not run twice"
+    );
+
+    // And the connection after is a fresh one that works.
+    assert_eq!(call(&state, &item("task-get", false)).await.status, 200);
 }

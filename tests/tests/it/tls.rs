@@ -6,7 +6,7 @@
 
 use todo_shared::config::AuthConfig;
 use todo_shared::config::DbConfig;
-use todo_shared::db::Db;
+use todo_shared::db::{Db, Retry};
 use todo_shared::handlers::TasksState;
 use todo_shared::handlers::health;
 use todo_shared::jwks::JwksSource;
@@ -44,18 +44,15 @@ async fn verified_tls_to_postgres_and_to_the_jwks() {
     };
 
     let db = Db::new(&config(&url)).unwrap();
-    let (ssl, user): (bool, String) = db
-        .run(async |client| {
-            let row = client
-                .query_typed_one(
-                    "SELECT ssl, current_user::text FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
-                    &[],
-                )
-                .await?;
-            Ok((row.get(0), row.get(1)))
-        })
+    let rows = db
+        .query(
+            Retry::Once,
+            "SELECT ssl, current_user::text FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+            &[],
+        )
         .await
         .expect("query over TLS");
+    let (ssl, user): (bool, String) = (rows[0].get(0), rows[0].get(1));
     assert!(ssl, "the connection is encrypted");
     assert_eq!(user, "tls_user");
     let reply = Reply::new(health::handle(&db, Event::fixture("health").request()).await);
