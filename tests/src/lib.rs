@@ -306,6 +306,131 @@ pub async fn call(state: &TasksState, event: &Event) -> Reply {
     Reply::new(response)
 }
 
+/// One request of `user`'s to each task route (the item routes name task 1).
+pub fn every_task_route(user: &str) -> Vec<Event> {
+    vec![
+        Event::fixture("tasks-list").query(&[]),
+        Event::fixture("tasks-create").body_json(&json!({"title": "lost?"})),
+        Event::fixture("task-get").task(1, false),
+        Event::fixture("task-update").task(1, false),
+        Event::fixture("task-delete").task(1, false),
+        Event::fixture("task-complete").task(1, true),
+    ]
+    .into_iter()
+    .map(|event| event.as_user(user))
+    .collect()
+}
+
+/// A PostgreSQL server of one test's own, to stop and start again: a fresh
+/// cluster in a temporary folder on a free port (through `runuser -u
+/// postgres` as root, since `initdb` refuses root), removed when dropped.
+pub struct ScratchServer {
+    dir: PathBuf,
+    pub port: u16,
+}
+
+impl ScratchServer {
+    pub fn start() -> Self {
+        let dir = std::env::temp_dir().join(unique_user("todo-scratch-pg"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let port = {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            listener.local_addr().unwrap().port()
+        };
+        let server = ScratchServer { dir, port };
+        if server.as_root() {
+            let status = std::process::Command::new("chown")
+                .args(["postgres:", &server.dir.to_string_lossy()])
+                .status()
+                .unwrap();
+            assert!(status.success(), "chown");
+        }
+        let data = server.dir.join("data");
+        server.run(
+            "initdb",
+            &[
+                "-D",
+                &data.to_string_lossy(),
+                "-U",
+                "postgres",
+                "--auth=trust",
+            ],
+        );
+        server.start_again();
+        server
+    }
+
+    fn as_root(&self) -> bool {
+        let id = std::process::Command::new("id").arg("-u").output().unwrap();
+        String::from_utf8_lossy(&id.stdout).trim() == "0"
+    }
+
+    /// A PostgreSQL server binary (from `PG_BIN`), run as `postgres` when root.
+    fn command(&self, binary: &str, args: &[&str]) -> std::process::Command {
+        let bin = std::env::var("PG_BIN").unwrap_or_else(|_| "/usr/lib/postgresql/15/bin".into());
+        let program = format!("{bin}/{binary}");
+        let mut command = if self.as_root() {
+            let mut runuser = std::process::Command::new("runuser");
+            runuser.args(["-u", "postgres", "--", &program]);
+            runuser
+        } else {
+            std::process::Command::new(&program)
+        };
+        command.args(args);
+        command
+    }
+
+    fn run(&self, binary: &str, args: &[&str]) {
+        let output = self
+            .command(binary, args)
+            .output()
+            .unwrap_or_else(|e| panic!("{binary}: {e}"));
+        assert!(
+            output.status.success(),
+            "{binary} {args:?}: {}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
+    fn pg_ctl(&self, args: &[&str]) {
+        let data = self.dir.join("data").to_string_lossy().into_owned();
+        let mut all = vec!["-D", &data];
+        all.extend_from_slice(args);
+        self.run("pg_ctl", &all);
+    }
+
+    /// Starts the server (again), and waits until it accepts connections.
+    pub fn start_again(&self) {
+        let options = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
+            self.port,
+            self.dir.to_string_lossy()
+        );
+        let log = self.dir.join("server.log").to_string_lossy().into_owned();
+        self.pg_ctl(&["-l", &log, "-w", "-t", "30", "-o", &options, "start"]);
+    }
+
+    /// Stops the server (its connections end), and waits until it has.
+    pub fn stop(&self) {
+        self.pg_ctl(&["-m", "fast", "-w", "stop"]);
+    }
+
+    pub fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+}
+
+impl Drop for ScratchServer {
+    fn drop(&mut self) {
+        let data = self.dir.join("data").to_string_lossy().into_owned();
+        let _ = self
+            .command("pg_ctl", &["-D", &data, "-m", "immediate", "-w", "stop"])
+            .output();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
 /// Creates a task through the API as `user` and returns its JSON.
 pub async fn create_task(state: &TasksState, user: &str, title: &str) -> Value {
     let reply = call(

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use lambda_http::RequestExt;
 use todo_shared::config::DbConfig;
 use todo_shared::db::{Db, Retry};
-use todo_shared::handlers::{TasksState, tasks_collection};
+use todo_shared::handlers::{TasksState, health, tasks_collection};
 use todo_tests::*;
 
 /// One connection, so that the connection under test is the one reused.
@@ -322,4 +322,69 @@ async fn a_connection_dying_under_a_statement_retries_only_what_is_safe_to_repea
 
     // And the connection after is a fresh one that works.
     assert_eq!(call(&state, &item("task-get", false)).await.status, 200);
+}
+
+/// The database stopped: every task route answers 503 with Retry-After
+/// within its budget and /health is degraded. Started again: 200, with
+/// nothing restarted.
+#[tokio::test]
+async fn a_database_stopped_then_started_again_needs_nothing_restarted() {
+    let server = tokio::task::spawn_blocking(ScratchServer::start)
+        .await
+        .unwrap();
+    let db = Db::new(&one_connection(server.url(), Duration::from_secs(2))).unwrap();
+    todo_shared::migrations::run_on(&db)
+        .await
+        .expect("migrations");
+    let state = TasksState::new(
+        &one_connection(server.url(), Duration::from_secs(2)),
+        &auth_config(),
+    )
+    .unwrap();
+    let user = unique_user("restart");
+    let id = create_task(&state, &user, "before").await["id"]
+        .as_i64()
+        .unwrap();
+    let get = Event::fixture("task-get").as_user(&user).task(id, false);
+    let health =
+        || async { Reply::new(health::handle(&db, Event::fixture("health").request()).await) };
+    assert_eq!(health().await.status, 200);
+
+    let server = tokio::task::spawn_blocking(move || {
+        server.stop();
+        server
+    })
+    .await
+    .unwrap();
+    for event in every_task_route(&user).iter().chain([&get]) {
+        let reply = within(
+            Duration::from_secs(6),
+            "a route while the database is down",
+            call(&state, event),
+        )
+        .await;
+        reply.expect_error(503, "SERVICE_UNAVAILABLE");
+        assert_eq!(reply.header("retry-after"), Some("2"));
+    }
+    let reply = within(
+        Duration::from_secs(6),
+        "health while the database is down",
+        health(),
+    )
+    .await;
+    assert_eq!(
+        (reply.status, &reply.json["status"]),
+        (503, &serde_json::json!("degraded"))
+    );
+
+    let _server = tokio::task::spawn_blocking(move || {
+        server.start_again();
+        server
+    })
+    .await
+    .unwrap();
+    let reply = call(&state, &get).await;
+    assert_eq!(reply.status, 200, "{}", reply.json);
+    assert_eq!(reply.json["title"], "before");
+    assert_eq!(health().await.status, 200);
 }

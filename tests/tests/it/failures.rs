@@ -25,20 +25,6 @@ fn closed_port() -> u16 {
 }
 
 /// One request to every task route, as `user`.
-fn every_task_route(user: &str) -> Vec<Event> {
-    vec![
-        Event::fixture("tasks-list").query(&[]),
-        Event::fixture("tasks-create").body_json(&json!({"title": "lost?"})),
-        Event::fixture("task-get").task(1, false),
-        Event::fixture("task-update").task(1, false),
-        Event::fixture("task-delete").task(1, false),
-        Event::fixture("task-complete").task(1, true),
-    ]
-    .into_iter()
-    .map(|event| event.as_user(user))
-    .collect()
-}
-
 async fn health_of(db: &Db) -> Reply {
     Reply::new(health::handle(db, Event::fixture("health").request()).await)
 }
