@@ -11,6 +11,7 @@ mod e2e;
 mod failures;
 mod local_server;
 mod migrations;
+mod properties;
 mod readme;
 mod round_trips;
 mod routes;
