@@ -32,6 +32,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "idempotency_keys",
         sql: include_str!("../migrations/0002_idempotency_keys.sql"),
     },
+    Migration {
+        version: 3,
+        name: "idempotency_keys_created_at",
+        sql: include_str!("../migrations/0003_idempotency_keys_created_at.sql"),
+    },
 ];
 
 /// An arbitrary constant naming this runner's advisory lock.

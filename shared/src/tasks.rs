@@ -252,10 +252,24 @@ pub async fn create(
 
 /// One statement: claim the key (new, or expired and taken over) and insert
 /// the task under an id drawn up front, or else return the task the key
-/// already names together with whether the request bodies match.
+/// already names, if it has not expired, together with whether the request
+/// bodies match. A concurrent request that took the expired key over is
+/// newer than this statement's snapshot: the old row then matches nothing
+/// here (rather than answering the day-old task or a stale 409), and the
+/// caller runs the statement once more, which finds the new one.
+///
+/// It also deletes up to 16 expired keys (anyone's, skipping rows others
+/// hold), so that expired keys do not pile up without a scheduler.
 const CREATE_IDEMPOTENT: &str = concat!(
     "
-WITH request AS (
+WITH purged AS (
+    DELETE FROM idempotency_keys WHERE ctid IN (
+        SELECT ctid FROM idempotency_keys
+        WHERE created_at <= now() - interval '24 hours'
+          AND NOT (user_id = $1 AND idempotency_key = $4)
+        LIMIT 16
+        FOR UPDATE SKIP LOCKED)
+), request AS (
     SELECT sha256(convert_to(json_build_array($2::text, $3::text)::text, 'UTF8')) AS hash
 ), claimed AS (
     INSERT INTO idempotency_keys AS k (user_id, idempotency_key, request_hash, task_id)
@@ -279,6 +293,7 @@ FROM idempotency_keys k
 JOIN tasks t ON t.id = k.task_id
 CROSS JOIN request
 WHERE k.user_id = $1 AND k.idempotency_key = $4
+  AND k.created_at > now() - interval '24 hours'
   AND NOT EXISTS (SELECT 1 FROM claimed)"
 );
 

@@ -787,6 +787,118 @@ async fn idempotency_key_replays_and_conflicts() {
     assert_eq!(count_tasks(&pg, &user).await, 2);
 }
 
+/// Concurrent creates under a key that has just expired: exactly one new
+/// task; every other request gets that task (a replay), never the day-old
+/// task and never a stale 409. Twenty rounds of eight at once, each with a
+/// key aged past 24 hours first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_creates_under_an_expired_key_take_it_over_once() {
+    let state = Arc::new(state());
+    let pg = pg().await;
+    let user = unique_user("idem-expired");
+    for round in 0..20 {
+        let key = format!("expired-{round}");
+        let create = Event::fixture("tasks-create")
+            .as_user(&user)
+            .header("idempotency-key", &key)
+            .body_json(&json!({"title": "daily"}));
+        let old = call(&state, &create).await;
+        assert_eq!(old.status, 201, "{}", old.json);
+        pg.execute(
+            "UPDATE idempotency_keys SET created_at = now() - interval '25 hours'
+             WHERE user_id = $1 AND idempotency_key = $2",
+            &[&user, &key],
+        )
+        .await
+        .unwrap();
+        let before = count_tasks(&pg, &user).await;
+        let replies: Vec<Reply> = futures_join(
+            (0..8)
+                .map(|_| {
+                    let (state, create) = (state.clone(), create.clone());
+                    tokio::spawn(async move { call(&state, &create).await })
+                })
+                .collect(),
+        )
+        .await;
+        let ids: std::collections::HashSet<i64> = replies
+            .iter()
+            .map(|reply| {
+                assert_eq!(reply.status, 201, "round {round}: {}", reply.json);
+                id_of(&reply.json)
+            })
+            .collect();
+        assert_eq!(ids.len(), 1, "round {round}: one task for all: {ids:?}");
+        assert!(
+            !ids.contains(&id_of(&old.json)),
+            "round {round}: the day-old task was answered"
+        );
+        assert_eq!(count_tasks(&pg, &user).await, before + 1, "round {round}");
+    }
+}
+
+/// Expired keys are deleted, not only taken over: each keyed create deletes
+/// a few (anyone's), so they do not pile up without a scheduler.
+#[tokio::test]
+async fn expired_keys_are_deleted_by_later_keyed_creates() {
+    let state = state();
+    let pg = pg().await;
+    let user = unique_user("purged");
+    let keyed = |user: &str, key: &str| {
+        Event::fixture("tasks-create")
+            .as_user(user)
+            .header("idempotency-key", key)
+            .body_json(&json!({"title": "keyed"}))
+    };
+    for i in 0..3 {
+        assert_eq!(
+            call(&state, &keyed(&user, &format!("old-{i}")))
+                .await
+                .status,
+            201
+        );
+    }
+    pg.execute(
+        "UPDATE idempotency_keys SET created_at = now() - interval '25 hours' WHERE user_id = $1",
+        &[&user],
+    )
+    .await
+    .unwrap();
+    let keys_left = async || -> i64 {
+        pg.query_one(
+            "SELECT count(*) FROM idempotency_keys WHERE user_id = $1",
+            &[&user],
+        )
+        .await
+        .unwrap()
+        .get(0)
+    };
+    assert_eq!(keys_left().await, 3);
+    // Other users' keyed creates; other tests' expired keys may go first.
+    let other = unique_user("purger");
+    for i in 0..20 {
+        assert_eq!(
+            call(&state, &keyed(&other, &format!("new-{i}")))
+                .await
+                .status,
+            201
+        );
+        if keys_left().await == 0 {
+            break;
+        }
+    }
+    assert_eq!(keys_left().await, 0, "expired keys deleted");
+    assert_eq!(count_tasks(&pg, &user).await, 3, "their tasks stay");
+}
+
+async fn futures_join(handles: Vec<tokio::task::JoinHandle<Reply>>) -> Vec<Reply> {
+    let mut replies = Vec::new();
+    for handle in handles {
+        replies.push(handle.await.unwrap());
+    }
+    replies
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_retries_with_one_key_create_one_task() {
     let state = Arc::new(state());
