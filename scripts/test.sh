@@ -242,6 +242,12 @@ step "end-to-end tests over HTTP"
 E2E_BASE_URL="http://127.0.0.1:$watch_port" cargo test --quiet -p todo-tests --test it -- --ignored e2e:: \
     || { echo "--- cargo lambda watch log (tail) ---" >&2; tail -n 60 "$watch_log" >&2; exit 1; }
 
+step "end to end under faults: a frozen function, and a soak with a model check"
+# Each on a stack of its own (tests/src/stack.rs), one after the other: the
+# soak's fault windows must not overlap another test's load.
+cargo test --quiet -p todo-tests --test it -- --ignored --test-threads=1 --nocapture faults:: \
+    || { echo "--- the fault stacks' watch logs (tail) ---" >&2; tail -n 40 "$ROOT"/target/e2e-freeze-watch.log "$ROOT"/target/e2e-soak-watch.log >&2; exit 1; }
+
 step "make dev: starts its own PostgreSQL, serves, stops on Ctrl-C, keeps tasks"
 dev_data=$(mktemp -d /tmp/todo-api-dev.XXXXXX)
 [ "$(id -u)" = 0 ] && chown postgres: "$dev_data"

@@ -17,6 +17,7 @@ use todo_shared::config::{AuthConfig, DbConfig};
 use todo_shared::handlers::TasksState;
 
 pub mod server;
+pub mod stack;
 
 /// The HS256 secret of in-process tests (a test value, not a credential).
 pub const SECRET: &str = "in-process-test-secret-0123456789abcdef";
@@ -34,8 +35,13 @@ pub fn database_url() -> String {
 }
 
 pub fn db_config() -> DbConfig {
+    db_config_for(&database_url())
+}
+
+/// The tests' pool settings for the database at `url`.
+pub fn db_config_for(url: &str) -> DbConfig {
     DbConfig {
-        url: database_url(),
+        url: url.to_owned(),
         pool_size: 8,
         connect_timeout: std::time::Duration::from_secs(5),
         timeout: std::time::Duration::from_secs(10),
@@ -87,9 +93,14 @@ pub async fn drop_database(admin: &tokio_postgres::Client, name: &str) {
 
 /// A direct connection for assertions on the table.
 pub async fn pg() -> tokio_postgres::Client {
-    let (client, connection) = tokio_postgres::connect(&database_url(), tokio_postgres::NoTls)
+    pg_at(&database_url()).await
+}
+
+/// A direct connection to the database at `url`.
+pub async fn pg_at(url: &str) -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
         .await
-        .expect("connect to TEST_DATABASE_URL");
+        .unwrap_or_else(|e| panic!("connect to {url}: {e}"));
     tokio::spawn(connection);
     client
 }

@@ -8,20 +8,20 @@
 use serde_json::{Value, json};
 use todo_tests::{count_tasks, now, pg, sign, task_row, unique_user};
 
-struct Api {
+pub(crate) struct Api {
     base: String,
     agent: ureq::Agent,
     secret: String,
 }
 
-struct Http {
-    status: u16,
+pub(crate) struct Http {
+    pub(crate) status: u16,
     headers: ureq::http::HeaderMap,
-    body: String,
+    pub(crate) body: String,
 }
 
 impl Http {
-    fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         serde_json::from_str(&self.body).unwrap_or(Value::Null)
     }
     fn code(&self) -> String {
@@ -47,6 +47,11 @@ impl Api {
         });
         let secret =
             std::env::var("BETTER_AUTH_SECRET").expect("BETTER_AUTH_SECRET of the watch server");
+        Self::with(base, secret)
+    }
+
+    /// The API at `base`, whose functions verify HS256 tokens with `secret`.
+    pub(crate) fn with(base: String, secret: String) -> Self {
         // A bound on every request: a response the emulator holds back is a
         // failure, not a hung test.
         let agent = ureq::Agent::config_builder()
@@ -61,7 +66,7 @@ impl Api {
         }
     }
 
-    fn token(&self, user: &str) -> String {
+    pub(crate) fn token(&self, user: &str) -> String {
         sign(
             &self.secret,
             &json!({"sub": user, "iat": now(), "exp": now() + 900}),
@@ -69,13 +74,19 @@ impl Api {
     }
 
     /// As `user` (an HS256 token signed with the server's secret), or anonymous.
-    fn send(&self, method: &str, path: &str, user: Option<&str>, body: Option<&str>) -> Http {
+    pub(crate) fn send(
+        &self,
+        method: &str,
+        path: &str,
+        user: Option<&str>,
+        body: Option<&str>,
+    ) -> Http {
         let token = user.map(|user| self.token(user));
         self.send_token(method, path, token.as_deref(), body)
     }
 
     /// With `Authorization: Bearer <token>` when a token is given.
-    fn send_token(
+    pub(crate) fn send_token(
         &self,
         method: &str,
         path: &str,
@@ -86,13 +97,39 @@ impl Api {
             .unwrap_or_else(|e| panic!("{method} {path}: {e}"))
     }
 
+    /// `POST /api/tasks` as `user` with an `Idempotency-Key`.
+    pub(crate) fn send_keyed(&self, key: &str, user: &str, body: &str) -> Http {
+        let request = ureq::http::Request::builder()
+            .method("POST")
+            .uri(format!("{}/api/tasks", self.base))
+            .header("authorization", format!("Bearer {}", self.token(user)))
+            .header("idempotency-key", key)
+            .header("content-type", "application/json")
+            .body(body.to_owned())
+            .unwrap();
+        let mut response = self
+            .agent
+            .run(request)
+            .unwrap_or_else(|e| panic!("POST {key}: {e}"));
+        Http {
+            status: response.status().as_u16(),
+            headers: response.headers().clone(),
+            body: response.body_mut().read_to_string().unwrap_or_default(),
+        }
+    }
+
     /// A body-less request whose network failure is an `Err`, not a panic.
-    fn try_send(&self, method: &str, path: &str, token: Option<&str>) -> Result<Http, String> {
+    pub(crate) fn try_send(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+    ) -> Result<Http, String> {
         self.request(method, path, token, None)
             .map_err(|e| format!("{method} {path}: {e}"))
     }
 
-    fn request(
+    pub(crate) fn request(
         &self,
         method: &str,
         path: &str,

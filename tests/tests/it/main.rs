@@ -9,6 +9,7 @@ mod connections;
 mod docs;
 mod e2e;
 mod failures;
+mod faults;
 mod local_server;
 mod migrations;
 mod properties;
