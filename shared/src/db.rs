@@ -13,6 +13,7 @@
 use std::future::Future;
 use std::time::{Duration, Instant};
 
+use chrono::{DateTime, Utc};
 use deadpool_postgres::{
     Hook, HookError, Manager, ManagerConfig, Object, Pool, PoolError, RecyclingMethod, Runtime,
 };
@@ -127,7 +128,7 @@ impl Db {
     pub async fn query_within(
         &self,
         budget: Duration,
-        retry: Retry,
+        kind: Kind,
         sql: &str,
         params: &Params<'_>,
     ) -> Result<Vec<Row>, ApiError> {
@@ -136,6 +137,19 @@ impl Db {
             Err(_) => budget,
         };
         let until = tokio::time::Instant::now() + budget;
+        // A write's last parameter is the moment this request stops waiting
+        // for it, in the server's terms; see `Kind::Write`.
+        let fence: DateTime<Utc>;
+        let mut fenced: Vec<(&(dyn ToSql + Sync), Type)>;
+        let (params, retry) = match kind {
+            Kind::Read => (params, Retry::Once),
+            Kind::Write(retry) => {
+                fence = Utc::now() + budget;
+                fenced = params.to_vec();
+                fenced.push((&fence, Type::TIMESTAMPTZ));
+                (&fenced[..], retry)
+            }
+        };
         let mut retried = false;
         loop {
             let mut held: Option<Object> = None;
@@ -171,16 +185,32 @@ impl Db {
     /// [`Db::query_within`] with the configured budget.
     pub async fn query(
         &self,
-        retry: Retry,
+        kind: Kind,
         sql: &str,
         params: &Params<'_>,
     ) -> Result<Vec<Row>, ApiError> {
-        self.query_within(self.timeout, retry, sql, params).await
+        self.query_within(self.timeout, kind, sql, params).await
     }
 }
 
 /// A statement's parameters, each with its type (sent with `query_typed`).
 pub type Params<'a> = [(&'a (dyn ToSql + Sync), Type)];
+
+/// What a statement does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// It only reads: retried once when its connection fails under it.
+    Read,
+    /// It writes. Its SQL must take one more parameter than `params` holds,
+    /// the last one (a `timestamptz`, added by [`Db`]), and apply nothing
+    /// unless `clock_timestamp()` is before it: the moment this request
+    /// stops waiting. A statement that reaches a server only later (held in
+    /// a hung connection, a stopped backend) then changes nothing, instead
+    /// of applying after the client was told 503 and may have gone on (the
+    /// soak test saw a create held 5 s in a stopped backend apply after its
+    /// retry had been answered and deleted).
+    Write(Retry),
+}
 
 /// Whether a statement may run a second time after its connection failed
 /// under it, when nobody can know whether the server received it.

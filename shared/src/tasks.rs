@@ -12,7 +12,7 @@ use tokio_postgres::types::Type;
 use utoipa::ToSchema;
 
 use crate::auth::UserId;
-use crate::db::{Db, Params, Retry};
+use crate::db::{Db, Kind, Params, Retry};
 use crate::error::ApiError;
 use crate::validate::{ListQuery, NewTask, TaskUpdate};
 
@@ -106,31 +106,33 @@ const GET: &str = concat!(
     " FROM tasks WHERE id = $1 AND user_id = $2"
 );
 const INSERT: &str = concat!(
-    "INSERT INTO tasks (user_id, title, description) VALUES ($1, $2, $3) RETURNING ",
+    "INSERT INTO tasks (user_id, title, description) SELECT $1, $2, $3
+     WHERE clock_timestamp() < $4 RETURNING ",
     columns!()
 );
 const REPLACE: &str = concat!(
     "UPDATE tasks SET title = $3, description = $4, completed = $5, updated_at = now()
-     WHERE id = $1 AND user_id = $2 RETURNING ",
+     WHERE id = $1 AND user_id = $2 AND clock_timestamp() < $6 RETURNING ",
     columns!()
 );
 // Flips `completed` in the same statement that checks ownership, so two
 // toggles can never both read the old value.
 const TOGGLE: &str = concat!(
     "UPDATE tasks SET completed = NOT completed, updated_at = now()
-     WHERE id = $1 AND user_id = $2 RETURNING ",
+     WHERE id = $1 AND user_id = $2 AND clock_timestamp() < $3 RETURNING ",
     columns!()
 );
-const DELETE: &str = "DELETE FROM tasks WHERE id = $1 AND user_id = $2 RETURNING id";
+const DELETE: &str =
+    "DELETE FROM tasks WHERE id = $1 AND user_id = $2 AND clock_timestamp() < $3 RETURNING id";
 
 /// Runs one statement and reads every row it returns as a task.
 async fn query_tasks(
     db: &Db,
-    retry: Retry,
+    kind: Kind,
     sql: &str,
     params: &Params<'_>,
 ) -> Result<Vec<Task>, ApiError> {
-    let rows = db.query(retry, sql, params).await?;
+    let rows = db.query(kind, sql, params).await?;
     rows.iter()
         .map(Task::from_row)
         .collect::<Result<_, _>>()
@@ -138,13 +140,8 @@ async fn query_tasks(
 }
 
 /// Runs one statement that returns at most one task; none is a 404.
-async fn query_task(
-    db: &Db,
-    retry: Retry,
-    sql: &str,
-    params: &Params<'_>,
-) -> Result<Task, ApiError> {
-    query_tasks(db, retry, sql, params)
+async fn query_task(db: &Db, kind: Kind, sql: &str, params: &Params<'_>) -> Result<Task, ApiError> {
+    query_tasks(db, kind, sql, params)
         .await?
         .into_iter()
         .next()
@@ -162,7 +159,7 @@ pub async fn list(db: &Db, user: &UserId, query: &ListQuery) -> Result<Vec<Task>
     } = ListParameters::of(query);
     query_tasks(
         db,
-        Retry::Once,
+        Kind::Read,
         LIST,
         &[
             (&user.as_str(), Type::VARCHAR),
@@ -204,7 +201,7 @@ impl ListParameters {
 pub async fn get(db: &Db, user: &UserId, id: i64) -> Result<Task, ApiError> {
     query_task(
         db,
-        Retry::Once,
+        Kind::Read,
         GET,
         &[(&id, Type::INT8), (&user.as_str(), Type::VARCHAR)],
     )
@@ -233,7 +230,7 @@ pub async fn create(
             (&task.description, Type::TEXT),
         ];
         // Without a key, a second run would create a second task.
-        return query_task(db, Retry::Never, INSERT, params)
+        return query_task(db, Kind::Write(Retry::Never), INSERT, params)
             .await
             .map(Created::New);
     };
@@ -267,6 +264,7 @@ WITH purged AS (
         SELECT ctid FROM idempotency_keys
         WHERE created_at <= now() - interval '24 hours'
           AND NOT (user_id = $1 AND idempotency_key = $4)
+          AND clock_timestamp() < $5
         LIMIT 16
         FOR UPDATE SKIP LOCKED)
 ), request AS (
@@ -274,6 +272,7 @@ WITH purged AS (
 ), claimed AS (
     INSERT INTO idempotency_keys AS k (user_id, idempotency_key, request_hash, task_id)
     SELECT $1, $4, request.hash, nextval(pg_get_serial_sequence('tasks', 'id')) FROM request
+    WHERE clock_timestamp() < $5
     ON CONFLICT (user_id, idempotency_key) DO UPDATE
         SET request_hash = EXCLUDED.request_hash, task_id = EXCLUDED.task_id, created_at = now()
         WHERE k.created_at <= now() - interval '24 hours'
@@ -310,7 +309,9 @@ async fn create_idempotent(
         (&task.description, Type::TEXT),
         (&key, Type::VARCHAR),
     ];
-    let rows = db.query(Retry::Once, CREATE_IDEMPOTENT, params).await?;
+    let rows = db
+        .query(Kind::Write(Retry::Once), CREATE_IDEMPOTENT, params)
+        .await?;
     let row = rows
         .first()
         .map(|row| {
@@ -343,7 +344,7 @@ pub async fn replace(
         (&update.completed, Type::BOOL),
     ];
     // The same replacement twice leaves the task as once.
-    query_task(db, Retry::Once, REPLACE, params).await
+    query_task(db, Kind::Write(Retry::Once), REPLACE, params).await
 }
 
 /// `PATCH .../complete`: flips `completed`.
@@ -351,7 +352,7 @@ pub async fn toggle(db: &Db, user: &UserId, id: i64) -> Result<Task, ApiError> {
     // Twice would flip it back.
     query_task(
         db,
-        Retry::Never,
+        Kind::Write(Retry::Never),
         TOGGLE,
         &[(&id, Type::INT8), (&user.as_str(), Type::VARCHAR)],
     )
@@ -361,7 +362,10 @@ pub async fn toggle(db: &Db, user: &UserId, id: i64) -> Result<Task, ApiError> {
 pub async fn delete(db: &Db, user: &UserId, id: i64) -> Result<(), ApiError> {
     // A second run would answer 404 for a task the first one deleted.
     let params: &Params = &[(&id, Type::INT8), (&user.as_str(), Type::VARCHAR)];
-    let deleted = !db.query(Retry::Never, DELETE, params).await?.is_empty();
+    let deleted = !db
+        .query(Kind::Write(Retry::Never), DELETE, params)
+        .await?
+        .is_empty();
     if deleted {
         Ok(())
     } else {

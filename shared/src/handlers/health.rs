@@ -7,7 +7,7 @@ use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::db::{Db, Retry};
+use crate::db::{Db, Kind};
 use crate::http;
 use crate::routes::function;
 
@@ -43,7 +43,7 @@ pub async fn handle(db: &Db, request: Request) -> Response<Body> {
 pub(crate) async fn check(db: &Db) -> Result<Response<Body>, crate::error::ApiError> {
     let budget = DATABASE_BUDGET.min(db.timeout());
     let answered = db
-        .query_within(budget, Retry::Once, "SELECT 1", &[])
+        .query_within(budget, Kind::Read, "SELECT 1", &[])
         .await
         .is_ok();
     let (status, database) = if answered {

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use lambda_http::RequestExt;
 use todo_shared::config::DbConfig;
-use todo_shared::db::{Db, Retry};
+use todo_shared::db::{Db, Kind};
 use todo_shared::handlers::{TasksState, health, tasks_collection};
 use todo_tests::*;
 
@@ -25,7 +25,7 @@ fn one_connection(url: String, timeout: Duration) -> DbConfig {
 /// The server process behind the pool's (only) connection.
 async fn backend_pid(db: &Db) -> i32 {
     let rows = db
-        .query(Retry::Once, "SELECT pg_backend_pid()", &[])
+        .query(Kind::Read, "SELECT pg_backend_pid()", &[])
         .await
         .expect("the backend's pid");
     rows[0].get(0)
@@ -48,7 +48,10 @@ struct Stopped(i32);
 
 impl Drop for Stopped {
     fn drop(&mut self) {
-        signal(self.0, "CONT");
+        // Best effort: the backend may have ended already.
+        let _ = Command::new("kill")
+            .args(["-CONT", &self.0.to_string()])
+            .status();
         let pid = self.0;
         // Best effort: the server ends the session it no longer needs.
         let _ = std::thread::spawn(move || {
@@ -387,4 +390,43 @@ async fn a_database_stopped_then_started_again_needs_nothing_restarted() {
     assert_eq!(reply.status, 200, "{}", reply.json);
     assert_eq!(reply.json["title"], "before");
     assert_eq!(health().await.status, 200);
+}
+
+/// A write held up on its way (here in a stopped backend) until after its
+/// request gave up and answered 503 changes nothing when it finally runs:
+/// the client was told it failed, and may have gone on.
+#[tokio::test]
+async fn a_write_reaching_the_server_after_its_request_gave_up_changes_nothing() {
+    let state = TasksState::new(
+        &one_connection(database_url(), Duration::from_secs(1)),
+        &auth_config(),
+    )
+    .unwrap();
+    let pg = pg().await;
+    let user = unique_user("late");
+    let id = create_task(&state, &user, "late").await["id"]
+        .as_i64()
+        .unwrap();
+    let pid = backend_pid(&state.db).await;
+    signal(pid, "STOP");
+    let stopped = Stopped(pid);
+    let toggle = Event::fixture("task-complete")
+        .as_user(&user)
+        .task(id, true);
+    let reply = within(
+        Duration::from_secs(10),
+        "a held-up toggle",
+        call(&state, &toggle),
+    )
+    .await;
+    reply.expect_error(503, "SERVICE_UNAVAILABLE");
+    // The backend runs the toggle it holds, after the request's fence.
+    signal(pid, "CONT");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        task_row(&pg, id).await.unwrap()["completed"],
+        false,
+        "applied after the 503"
+    );
+    drop(stopped);
 }

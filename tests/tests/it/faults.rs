@@ -230,7 +230,38 @@ fn client(
                             (task["id"].as_i64().unwrap(), fields(task))
                         })
                         .collect();
-                    assert_eq!(listed, model.tasks, "the list is the model");
+                    if listed != model.tasks {
+                        let history: Vec<String> = outcomes
+                            .lock()
+                            .unwrap()
+                            .iter()
+                            .filter(|o| {
+                                listed.iter().chain(&model.tasks).any(|(id, task)| {
+                                    (listed.get(id) != model.tasks.get(id))
+                                        && (o.what.contains(&id.to_string())
+                                            || task["title"].as_str().is_some_and(|t| {
+                                                o.what.ends_with(&format!(
+                                                    "-{}",
+                                                    t.trim_start_matches("task ")
+                                                ))
+                                            }))
+                                })
+                            })
+                            .map(|o| format!("{} -> {} after {:?}", o.what, o.status, o.took))
+                            .collect();
+                        panic!(
+                            "the list is not the model: listed {:?}, model {:?}; history {history:#?}",
+                            listed
+                                .keys()
+                                .filter(|id| !model.tasks.contains_key(id))
+                                .collect::<Vec<_>>(),
+                            model
+                                .tasks
+                                .keys()
+                                .filter(|id| !listed.contains_key(id))
+                                .collect::<Vec<_>>(),
+                        );
+                    }
                 }
             }
             (3, Some(id)) => {

@@ -190,10 +190,29 @@ fn every_file_the_readme_links_exists() {
         if target.starts_with("http") || target.starts_with("../") {
             continue;
         }
+        let (file, anchor) = target.split_once('#').unwrap_or((&target, ""));
         assert!(
-            root().join(&target).exists(),
+            root().join(file).exists(),
             "the README links {target}, which does not exist"
         );
+        if !anchor.is_empty() {
+            // GitHub's heading anchors: lower case, spaces as hyphens.
+            let headings: Vec<String> = read(file)
+                .lines()
+                .filter_map(|line| line.strip_prefix('#'))
+                .map(|heading| {
+                    heading
+                        .trim_start_matches('#')
+                        .trim()
+                        .to_lowercase()
+                        .replace(' ', "-")
+                })
+                .collect();
+            assert!(
+                headings.iter().any(|h| h == anchor),
+                "the README links {target}, but {file} has no such heading: {headings:?}"
+            );
+        }
         checked += 1;
     }
     assert!(checked >= 5, "{checked} links");

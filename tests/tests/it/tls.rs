@@ -6,7 +6,7 @@
 
 use todo_shared::config::AuthConfig;
 use todo_shared::config::DbConfig;
-use todo_shared::db::{Db, Retry};
+use todo_shared::db::{Db, Kind};
 use todo_shared::handlers::TasksState;
 use todo_shared::handlers::health;
 use todo_shared::jwks::JwksSource;
@@ -46,7 +46,7 @@ async fn verified_tls_to_postgres_and_to_the_jwks() {
     let db = Db::new(&config(&url)).unwrap();
     let rows = db
         .query(
-            Retry::Once,
+            Kind::Read,
             "SELECT ssl, current_user::text FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
             &[],
         )
