@@ -593,6 +593,27 @@ impl BetterAuth {
     }
 }
 
+/// Sends `signal` (`STOP`, `CONT`...) to a process of this machine's.
+pub fn signal(pid: i32, signal: &str) {
+    let status = std::process::Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(pid.to_string())
+        .status()
+        .expect("kill");
+    assert!(
+        status.success(),
+        "kill -{signal} {pid}: the process must be local and alive"
+    );
+}
+
+/// A runtime for the async parts of a synchronous test.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
 /// `future`'s output, or a failed test when it takes longer than `limit`: for
 /// tests whose claim is "answers, and does not hang".
 pub async fn within<F: std::future::Future>(

@@ -31,18 +31,6 @@ async fn backend_pid(db: &Db) -> i32 {
     rows[0].get(0)
 }
 
-fn signal(pid: i32, signal: &str) {
-    let status = Command::new("kill")
-        .arg(format!("-{signal}"))
-        .arg(pid.to_string())
-        .status()
-        .expect("kill");
-    assert!(
-        status.success(),
-        "kill -{signal} {pid}: the test server must be local"
-    );
-}
-
 /// Resumes and ends a stopped backend, also when the test fails.
 struct Stopped(i32);
 

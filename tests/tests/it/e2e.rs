@@ -6,7 +6,7 @@
 //! `BETTER_AUTH_SECRET`.
 
 use serde_json::{Value, json};
-use todo_tests::{count_tasks, now, pg, sign, task_row, unique_user};
+use todo_tests::{count_tasks, now, pg, runtime, sign, task_row, unique_user};
 
 pub(crate) struct Api {
     base: String,
@@ -159,13 +159,6 @@ impl Api {
             body,
         })
     }
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
 }
 
 /// `cargo lambda watch` 1.9.2 acknowledges a function's response before it

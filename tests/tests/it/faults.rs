@@ -5,31 +5,14 @@
 //! restarts. Ignored in a plain `cargo test`; `make test` runs them.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::process::Command;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use todo_tests::stack::FaultStack;
-use todo_tests::{pg_at, unique_user};
+use todo_tests::{pg_at, runtime, signal, unique_user};
 
 use crate::e2e::Api;
-
-fn signal(pid: i32, signal: &str) {
-    let status = Command::new("kill")
-        .arg(format!("-{signal}"))
-        .arg(pid.to_string())
-        .status()
-        .expect("kill");
-    assert!(status.success(), "kill -{signal} {pid}");
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
 
 /// Ends every session the functions hold on the stack's server; returns how many.
 fn terminate_backends(stack: &FaultStack) -> i64 {
