@@ -63,12 +63,8 @@ impl Verifier {
                         variable: "BETTER_AUTH_JWKS",
                         problem,
                     })?;
-                let default = config.better_auth_url.as_deref();
-                let validation = validation(
-                    Algorithm::EdDSA,
-                    config.issuer.as_deref().or(default),
-                    config.audience.as_deref().or(default),
-                );
+                let (issuer, audience) = config.jwks_claims()?;
+                let validation = validation(Algorithm::EdDSA, Some(issuer), Some(audience));
                 Some((jwks, validation))
             }
         };
@@ -151,11 +147,17 @@ pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
 }
 
 /// The first present of [`USER_ID_CLAIMS`]; it must be a non-empty string of
-/// at most 255 characters with no NUL (which PostgreSQL cannot store).
+/// at most 255 characters, with no leading or trailing whitespace and no
+/// control character (NUL included, which PostgreSQL cannot store). Refused,
+/// not trimmed: `"alice"` and `"alice "` can never be two owners, nor the
+/// same one by accident.
 pub fn user_id(claims: &Map<String, Value>) -> Option<UserId> {
     let value = USER_ID_CLAIMS.iter().find_map(|name| claims.get(*name))?;
     let id = value.as_str()?;
-    let valid = !id.is_empty() && !id.contains('\0') && id.chars().count() <= USER_ID_MAX_CHARS;
+    let valid = !id.is_empty()
+        && id.trim() == id
+        && !id.chars().any(char::is_control)
+        && id.chars().count() <= USER_ID_MAX_CHARS;
     valid.then(|| UserId(id.to_owned()))
 }
 
@@ -204,6 +206,27 @@ mod tests {
         assert!(user_id(&claims(json!({"sub": "", "id": "d"}))).is_none());
         assert!(user_id(&claims(json!({"sub": 5}))).is_none());
         assert!(user_id(&claims(json!({"sub": "a\u{0}b"}))).is_none());
+        for refused in [
+            "   ",
+            "alice ",
+            " alice",
+            "alice\n",
+            "\u{a0}alice",
+            "al\tice",
+            "al\u{7f}ice",
+            "al\u{85}ice",
+        ] {
+            assert!(
+                user_id(&claims(json!({"sub": refused}))).is_none(),
+                "{refused:?}"
+            );
+        }
+        assert_eq!(
+            user_id(&claims(json!({"sub": "alice smith"})))
+                .unwrap()
+                .as_str(),
+            "alice smith"
+        );
         assert!(user_id(&claims(json!({"sub": "é".repeat(256)}))).is_none());
         assert!(user_id(&claims(json!({"sub": "é".repeat(255)}))).is_some());
         assert!(user_id(&claims(json!({}))).is_none());

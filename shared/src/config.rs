@@ -70,8 +70,8 @@ pub struct AuthConfig {
     pub issuer: Option<String>,
     /// `JWT_AUDIENCE`: when set, the `aud` claim must contain it.
     pub audience: Option<String>,
-    /// `BETTER_AUTH_URL`, when the JWKS comes from it: Better Auth signs its
-    /// tokens with `iss` = `aud` = this URL, so JWKS tokens are held to it
+    /// `BETTER_AUTH_URL`: Better Auth signs its tokens with `iss` = `aud` =
+    /// this URL, so JWKS tokens (wherever the keys come from) are held to it
     /// unless `JWT_ISSUER`/`JWT_AUDIENCE` say otherwise.
     pub better_auth_url: Option<String>,
 }
@@ -128,22 +128,15 @@ impl AuthConfig {
             });
         }
         let url = optional(&lookup, "BETTER_AUTH_URL").map(|u| u.trim_end_matches('/').to_owned());
-        let (jwks, better_auth_url) = if let Some(document) = optional(&lookup, "BETTER_AUTH_JWKS")
-        {
-            (
-                Some((JwksSource::Inline(document), "BETTER_AUTH_JWKS")),
-                None,
-            )
+        let jwks = if let Some(document) = optional(&lookup, "BETTER_AUTH_JWKS") {
+            Some((JwksSource::Inline(document), "BETTER_AUTH_JWKS"))
         } else if let Some(jwks_url) = optional(&lookup, "BETTER_AUTH_JWKS_URL") {
-            (
-                Some((JwksSource::Url(jwks_url), "BETTER_AUTH_JWKS_URL")),
-                None,
-            )
-        } else if let Some(url) = url {
-            let source = JwksSource::Url(format!("{url}/api/auth/jwks"));
-            (Some((source, "BETTER_AUTH_URL")), Some(url))
+            Some((JwksSource::Url(jwks_url), "BETTER_AUTH_JWKS_URL"))
         } else {
-            (None, None)
+            url.as_ref().map(|url| {
+                let source = JwksSource::Url(format!("{url}/api/auth/jwks"));
+                (source, "BETTER_AUTH_URL")
+            })
         };
         // Checked here so a bad value stops the function at start-up.
         if let Some((source, variable)) = &jwks {
@@ -158,14 +151,45 @@ impl AuthConfig {
                     .into(),
             });
         }
-        Ok(AuthConfig {
+        let config = AuthConfig {
             secret,
             jwks: jwks.map(|(source, _)| source),
             jwks_settings: JwksSettings::default(),
             issuer: optional(&lookup, "JWT_ISSUER"),
             audience: optional(&lookup, "JWT_AUDIENCE"),
-            better_auth_url,
-        })
+            better_auth_url: url,
+        };
+        if config.jwks.is_some() {
+            config.jwks_claims()?;
+        }
+        Ok(config)
+    }
+
+    /// The `iss` and `aud` that asymmetric (JWKS) tokens must carry:
+    /// `JWT_ISSUER`/`JWT_AUDIENCE`, else `BETTER_AUTH_URL` (Better Auth's
+    /// default for both). A JWKS source without both is refused: Better Auth
+    /// signs other tokens with the same keys (OAuth ID tokens, whose `aud` is
+    /// a client id), and the API must not take those for its own.
+    pub fn jwks_claims(&self) -> Result<(&str, &str), ConfigError> {
+        let default = self.better_auth_url.as_deref();
+        let missing = |variable: &'static str| ConfigError {
+            variable,
+            problem: "is not set, and neither is BETTER_AUTH_URL: tokens verified with a JWKS \
+                      (BETTER_AUTH_JWKS_URL, BETTER_AUTH_JWKS) must be held to an issuer and \
+                      an audience"
+                .into(),
+        };
+        let issuer = self
+            .issuer
+            .as_deref()
+            .or(default)
+            .ok_or_else(|| missing("JWT_ISSUER"))?;
+        let audience = self
+            .audience
+            .as_deref()
+            .or(default)
+            .ok_or_else(|| missing("JWT_AUDIENCE"))?;
+        Ok((issuer, audience))
     }
 
     /// Only the shared secret, as in the simplest deployment.
@@ -323,16 +347,62 @@ mod tests {
             Some(JwksSource::Url("https://keys.example.com/jwks".into()))
         );
         assert_eq!(
-            c.better_auth_url, None,
-            "no iss/aud default when the keys come from elsewhere"
+            c.jwks_claims().unwrap(),
+            ("https://app.example.com", "https://app.example.com"),
+            "the iss/aud default applies wherever the keys come from"
         );
         let doc = r#"{"keys":[{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo","kid":"k"}]}"#;
-        let c = AuthConfig::from_lookup(env(&[("BETTER_AUTH_JWKS", doc)])).unwrap();
+        let c = AuthConfig::from_lookup(env(&[
+            ("BETTER_AUTH_JWKS", doc),
+            ("JWT_ISSUER", "https://issuer.example.com"),
+            ("JWT_AUDIENCE", "todo-api"),
+        ]))
+        .unwrap();
         assert_eq!(c.jwks, Some(JwksSource::Inline(doc.into())));
+        assert_eq!(
+            c.jwks_claims().unwrap(),
+            ("https://issuer.example.com", "todo-api")
+        );
         // The short-secret rule applies only when the secret is set.
         assert!(
             AuthConfig::from_lookup(env(&[("BETTER_AUTH_URL", "http://localhost:3000")])).is_ok()
         );
+    }
+
+    /// A JWKS source is never left without an issuer and an audience: Better
+    /// Auth signs other tokens (OAuth ID tokens) with the same keys.
+    #[test]
+    fn a_jwks_source_without_issuer_and_audience_refuses_to_start() {
+        let jwks_url = ("BETTER_AUTH_JWKS_URL", "https://keys.example.com/jwks");
+        let err = AuthConfig::from_lookup(env(&[jwks_url])).unwrap_err();
+        assert_eq!(err.variable, "JWT_ISSUER");
+        assert!(err.to_string().contains("BETTER_AUTH_URL"), "{err}");
+        let err =
+            AuthConfig::from_lookup(env(&[jwks_url, ("JWT_ISSUER", "https://i")])).unwrap_err();
+        assert_eq!(err.variable, "JWT_AUDIENCE");
+        let err = AuthConfig::from_lookup(env(&[
+            jwks_url,
+            ("JWT_AUDIENCE", "a"),
+            ("BETTER_AUTH_SECRET", &"s".repeat(40)),
+        ]))
+        .unwrap_err();
+        assert_eq!(
+            err.variable, "JWT_ISSUER",
+            "a secret does not excuse the JWKS"
+        );
+        assert!(
+            AuthConfig::from_lookup(env(&[jwks_url, ("JWT_ISSUER", "i"), ("JWT_AUDIENCE", "a")]))
+                .is_ok()
+        );
+        assert!(
+            AuthConfig::from_lookup(env(&[
+                jwks_url,
+                ("BETTER_AUTH_URL", "https://app.example.com")
+            ]))
+            .is_ok()
+        );
+        // HS256 alone needs neither.
+        assert!(AuthConfig::from_lookup(env(&[("BETTER_AUTH_SECRET", &"s".repeat(40))])).is_ok());
     }
 
     #[test]

@@ -216,6 +216,34 @@ async fn accepted_tokens_and_the_user_claims() {
     assert_eq!(reply.json["user_id"], long.as_str());
 }
 
+/// A user id with surrounding whitespace or a control character is a 401,
+/// never trimmed: `alice` and `alice ` cannot be two owners. The same
+/// request with the clean id is the control.
+#[tokio::test]
+async fn user_ids_with_whitespace_or_control_characters_are_401() {
+    let state = state();
+    let pg = pg().await;
+    let user = unique_user("clean");
+    let create = |id: &str| {
+        Event::fixture("tasks-create")
+            .bearer(&sign(SECRET, &json!({"sub": id, "exp": now() + 900})))
+            .body_json(&json!({"title": "mine"}))
+    };
+    assert_eq!(call(&state, &create(&user)).await.status, 201);
+    for id in [
+        format!("{user} "),
+        format!(" {user}"),
+        format!("{user}\n"),
+        format!("{user}\u{a0}"),
+        format!("{user}\u{7}"),
+        "   ".to_owned(),
+    ] {
+        assert_opaque_401(&call(&state, &create(&id)).await);
+        assert_eq!(count_tasks(&pg, &id).await, 0, "{id:?}");
+    }
+    assert_eq!(count_tasks(&pg, &user).await, 1);
+}
+
 #[tokio::test]
 async fn issuer_and_audience_are_checked_when_configured() {
     let state = TasksState::new(
