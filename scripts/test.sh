@@ -132,6 +132,7 @@ if full; then
         DATABASE_URL=postgres://db/x BETTER_AUTH_SECRET=too-short
     expect_refusal "DB_POOL_SIZE must be a whole number" health DATABASE_URL=postgres://db/x DB_POOL_SIZE=0
     expect_refusal "DATABASE_URL is not set" migrate
+    expect_refusal "without sslmode=require" health DATABASE_URL=postgres://user:pw@db.example.com/app
     expect_refusal "JWT_ISSUER is not set, and neither is BETTER_AUTH_URL" tasks-item \
         DATABASE_URL=postgres://db/x BETTER_AUTH_JWKS_URL=https://keys.example.com/jwks
 fi

@@ -11,6 +11,7 @@
 //! optional filters of the list query still get the right index.
 
 use std::future::Future;
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -19,6 +20,7 @@ use deadpool_postgres::{
 };
 use postgres_native_tls::MakeTlsConnector;
 use tokio_postgres::Row;
+use tokio_postgres::config::{Host, SslMode};
 use tokio_postgres::types::{ToSql, Type};
 
 use crate::config::{ConfigError, DbConfig};
@@ -65,6 +67,16 @@ impl Db {
             .url
             .parse()
             .map_err(|e| invalid(format!("is not a valid PostgreSQL URL ({e})")))?;
+        if let Some(host) = remote_host(&pg)
+            && pg.get_ssl_mode() != SslMode::Require
+        {
+            return Err(invalid(format!(
+                "reaches {host} without sslmode=require: a database that is not on this machine \
+                 must be reached over TLS, or a password and every task could cross the network \
+                 in the clear (libpq's default, prefer, falls back to plaintext). Add \
+                 sslmode=require (Neon: sslmode=require&channel_binding=require)"
+            )));
+        }
         pg.connect_timeout(config.connect_timeout);
         pg.application_name("todo-api");
         // TLS is used whenever the URL's sslmode asks for it (Neon: require).
@@ -250,6 +262,18 @@ fn pool_error(error: PoolError) -> ApiError {
         PoolError::Timeout(_) => ApiError::unavailable("timed out waiting for a connection"),
         other => ApiError::internal(format!("connection pool: {other}")),
     }
+}
+
+/// The first host of `config` that is neither loopback nor a Unix socket.
+fn remote_host(config: &tokio_postgres::Config) -> Option<String> {
+    config.get_hosts().iter().find_map(|host| match host {
+        Host::Tcp(name) => {
+            let loopback = name.eq_ignore_ascii_case("localhost")
+                || name.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback());
+            (!loopback).then(|| name.clone())
+        }
+        Host::Unix(_) => None,
+    })
 }
 
 /// Whether the connection itself failed (I/O, TLS, closed, protocol, the

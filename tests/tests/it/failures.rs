@@ -129,3 +129,35 @@ fn a_bad_database_url_names_the_variable() {
         .unwrap();
     assert_eq!(err.variable, "DATABASE_URL");
 }
+
+/// No plaintext to a remote database: for any host that is not loopback or
+/// a Unix socket, sslmode must be require (libpq's default, prefer, falls
+/// back to plaintext and a cleartext password). Neon's setting passes.
+#[test]
+fn a_remote_database_without_tls_is_refused() {
+    for url in [
+        "postgres://user:pw@db.example.com/app",
+        "postgres://user:pw@db.example.com/app?sslmode=prefer",
+        "postgres://user:pw@db.example.com/app?sslmode=disable",
+        "postgres://user@10.0.0.5:5432/app",
+        "postgres://user@localhost,db.example.com/app",
+    ] {
+        let err = Db::new(&db_at(url.into())).err().expect(url);
+        assert_eq!(err.variable, "DATABASE_URL", "{url}");
+        assert!(err.to_string().contains("sslmode=require"), "{url}: {err}");
+        assert!(
+            !err.to_string().contains("pw"),
+            "the password is not repeated: {err}"
+        );
+    }
+    for url in [
+        "postgres://user:pw@db.example.com/app?sslmode=require",
+        "postgresql://user:pw@ep-x-pooler.us-east-1.aws.neon.tech/neondb?sslmode=require&channel_binding=require",
+        "postgres://user@127.0.0.1/app",
+        "postgres://user@localhost:5432/app",
+        "postgres://user@[::1]/app",
+        "postgres://user@%2Fvar%2Frun%2Fpostgresql/app",
+    ] {
+        assert!(Db::new(&db_at(url.into())).is_ok(), "{url}");
+    }
+}
