@@ -204,9 +204,11 @@ export E2E_WATCH_LOG=$watch_log
 # Its own process group, so cleanup stops the functions it started too.
 # JSON logs, as Lambda's JSON logging config gives; the e2e tests read them.
 # Both ways of verifying tokens at once: the secret, and Better Auth's JWKS.
+# The functions log at TRACE (--env-var: the emulator's own level stays), so
+# the e2e log test shows that no level lets a token or a body into the logs.
 env -u BETTER_AUTH_SECRET DATABASE_URL_SECRET_ARN="$database_url_arn" \
     BETTER_AUTH_SECRET_ARN="$auth_secret_arn" DB_POOL_SIZE=4 AWS_LAMBDA_LOG_FORMAT=JSON \
-    BETTER_AUTH_URL=$better_auth_url setsid cargo lambda watch \
+    BETTER_AUTH_URL=$better_auth_url setsid cargo lambda watch --env-var RUST_LOG=trace \
     --invoke-address 127.0.0.1 --invoke-port "$watch_port" --ignore-changes >"$watch_log" 2>&1 &
 watch_pid=$!
 # A second watch server for the JWKS outage test: its keys come only from its

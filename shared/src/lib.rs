@@ -13,6 +13,7 @@ pub mod error;
 pub mod handlers;
 pub mod http;
 pub mod jwks;
+pub mod logging;
 pub mod migrations;
 pub mod openapi;
 pub mod routes;

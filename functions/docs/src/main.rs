@@ -7,7 +7,7 @@ use todo_shared::openapi;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    lambda_http::tracing::init_default_subscriber();
+    todo_shared::logging::init();
     let docs = Docs::new(&openapi::document_json());
     let docs = &docs;
     run(service_fn(move |request| async move {

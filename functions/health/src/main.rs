@@ -6,7 +6,7 @@ use todo_shared::handlers::health;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    lambda_http::tracing::init_default_subscriber();
+    todo_shared::logging::init();
     let db = Db::from_env().await?;
     let db = &db;
     run(service_fn(move |request| async move {

@@ -41,7 +41,7 @@ async fn run_once() -> Result<(), Error> {
 }
 
 async fn serve() -> Result<(), Error> {
-    lambda_runtime::tracing::init_default_subscriber();
+    todo_shared::logging::init();
     let db = Db::from_env().await?;
     let db = &db;
     lambda_runtime::run(service_fn(move |_: LambdaEvent<Value>| async move {

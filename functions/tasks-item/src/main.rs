@@ -6,7 +6,7 @@ use todo_shared::handlers::{TasksState, tasks_item};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    lambda_http::tracing::init_default_subscriber();
+    todo_shared::logging::init();
     // Built once per container and shared by every invocation it serves.
     let state = TasksState::from_env().await?;
     let state = &state;

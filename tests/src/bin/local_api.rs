@@ -9,7 +9,7 @@ use todo_tests::server::{Functions, serve};
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    lambda_http::tracing::init_default_subscriber();
+    todo_shared::logging::init();
     let Some(address) = std::env::args().nth(1) else {
         eprintln!("usage: local_api HOST:PORT");
         return ExitCode::FAILURE;
