@@ -11,19 +11,20 @@ use std::str::FromStr;
 
 use lambda_http::tracing::subscriber::filter::{EnvFilter, LevelFilter};
 
-/// The crates whose logs follow the configured level: this library and the
-/// functions' binaries.
-const OWN_CRATES: [&str; 6] = [
-    "todo_shared",
-    "tasks_collection",
-    "tasks_item",
-    "health",
-    "docs",
-    "migrate",
-];
+use crate::routes::function;
+
+/// The crates whose logs follow the configured level: this library, the
+/// routed functions' binaries (their names from the route table) and
+/// `migrate`.
+fn own_crates() -> impl Iterator<Item = String> {
+    let binaries = function::ALL.into_iter().chain(["migrate"]);
+    ["todo_shared".to_owned()]
+        .into_iter()
+        .chain(binaries.map(|name| name.replace('-', "_")))
+}
 
 /// The filter for a configured level (`AWS_LAMBDA_LOG_LEVEL`, else
-/// `RUST_LOG`, else `INFO`): that level for [`OWN_CRATES`], at most `INFO`
+/// `RUST_LOG`, else `INFO`): that level for this project's crates, at most `INFO`
 /// for everything else. Only a level is read, never per-target directives,
 /// so no setting can open a dependency's `TRACE`.
 pub fn directives(configured: Option<&str>) -> String {
@@ -31,10 +32,7 @@ pub fn directives(configured: Option<&str>) -> String {
         .and_then(|raw| LevelFilter::from_str(raw.trim()).ok())
         .unwrap_or(LevelFilter::INFO);
     let others = level.min(LevelFilter::INFO);
-    let own: Vec<String> = OWN_CRATES
-        .iter()
-        .map(|name| format!("{name}={level}"))
-        .collect();
+    let own: Vec<String> = own_crates().map(|name| format!("{name}={level}")).collect();
     format!("{others},{}", own.join(","))
 }
 
@@ -71,7 +69,14 @@ mod tests {
         // Per-target directives are not honoured: a level or the default.
         assert!(directives(Some("lambda_runtime=trace")).starts_with("info,todo_shared=info"));
         assert!(directives(None).starts_with("info,todo_shared=info"));
-        for crate_name in OWN_CRATES {
+        for crate_name in [
+            "todo_shared",
+            "tasks_collection",
+            "tasks_item",
+            "health",
+            "docs",
+            "migrate",
+        ] {
             assert!(directives(Some("trace")).contains(&format!("{crate_name}=trace")));
         }
     }

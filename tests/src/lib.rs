@@ -338,6 +338,8 @@ pub fn every_task_route(user: &str) -> Vec<Event> {
 pub struct ScratchServer {
     dir: PathBuf,
     pub port: u16,
+    /// Whether this process is root (asked once: every command needs it).
+    root: bool,
 }
 
 impl ScratchServer {
@@ -348,8 +350,10 @@ impl ScratchServer {
             let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
             listener.local_addr().unwrap().port()
         };
-        let server = ScratchServer { dir, port };
-        if server.as_root() {
+        let id = std::process::Command::new("id").arg("-u").output().unwrap();
+        let root = String::from_utf8_lossy(&id.stdout).trim() == "0";
+        let server = ScratchServer { dir, port, root };
+        if server.root {
             let status = std::process::Command::new("chown")
                 .args(["postgres:", &server.dir.to_string_lossy()])
                 .status()
@@ -371,16 +375,11 @@ impl ScratchServer {
         server
     }
 
-    fn as_root(&self) -> bool {
-        let id = std::process::Command::new("id").arg("-u").output().unwrap();
-        String::from_utf8_lossy(&id.stdout).trim() == "0"
-    }
-
     /// A PostgreSQL server binary (from `PG_BIN`), run as `postgres` when root.
     fn command(&self, binary: &str, args: &[&str]) -> std::process::Command {
         let bin = std::env::var("PG_BIN").unwrap_or_else(|_| "/usr/lib/postgresql/15/bin".into());
         let program = format!("{bin}/{binary}");
-        let mut command = if self.as_root() {
+        let mut command = if self.root {
             let mut runuser = std::process::Command::new("runuser");
             runuser.args(["-u", "postgres", "--", &program]);
             runuser

@@ -22,6 +22,11 @@ fn one_connection(url: String, timeout: Duration) -> DbConfig {
     }
 }
 
+/// The task functions' state on one connection to `url`, with `budget`.
+fn one_connection_state(url: String, budget: Duration) -> TasksState {
+    TasksState::new(&one_connection(url, budget), &auth_config()).unwrap()
+}
+
 /// The server process behind the pool's (only) connection.
 async fn backend_pid(db: &Db) -> i32 {
     let rows = db
@@ -63,11 +68,7 @@ fn list(user: &str) -> Event {
 /// next requests get 200 at once on a fresh one.
 #[tokio::test]
 async fn a_hung_connection_costs_one_503_then_a_fresh_one_serves() {
-    let state = TasksState::new(
-        &one_connection(database_url(), Duration::from_secs(1)),
-        &auth_config(),
-    )
-    .unwrap();
+    let state = one_connection_state(database_url(), Duration::from_secs(1));
     let user = unique_user("hung");
     assert_eq!(call(&state, &list(&user)).await.status, 200);
     let pid = backend_pid(&state.db).await;
@@ -98,11 +99,7 @@ async fn a_hung_connection_costs_one_503_then_a_fresh_one_serves() {
 /// next request is served on a fresh connection.
 #[tokio::test]
 async fn terminated_backends_between_requests_are_replaced() {
-    let state = TasksState::new(
-        &one_connection(database_url(), Duration::from_secs(5)),
-        &auth_config(),
-    )
-    .unwrap();
+    let state = one_connection_state(database_url(), Duration::from_secs(5));
     let user = unique_user("terminated");
     let admin = pg().await;
     for round in 0..3 {
@@ -134,8 +131,7 @@ async fn terminated_backends_between_requests_are_replaced() {
 async fn a_database_waking_up_for_2_seconds_still_serves() {
     let (port, proxy) = delaying_proxy(database_address(), Duration::from_secs(2)).await;
     let url = database_url().replace(&database_address(), &format!("127.0.0.1:{port}"));
-    let state =
-        TasksState::new(&one_connection(url, Duration::from_secs(5)), &auth_config()).unwrap();
+    let state = one_connection_state(url, Duration::from_secs(5));
     let started = Instant::now();
     let reply = within(
         Duration::from_secs(10),
@@ -157,14 +153,10 @@ async fn a_database_waking_up_for_2_seconds_still_serves() {
 #[tokio::test]
 async fn the_invocation_deadline_bounds_the_database_wait() {
     let (port, server) = silent_server().await;
-    let state = TasksState::new(
-        &one_connection(
-            format!("postgres://postgres@127.0.0.1:{port}/postgres"),
-            Duration::from_secs(20),
-        ),
-        &auth_config(),
-    )
-    .unwrap();
+    let state = one_connection_state(
+        format!("postgres://postgres@127.0.0.1:{port}/postgres"),
+        Duration::from_secs(20),
+    );
     let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
     let mut context = lambda_http::Context::default();
     context.request_id = "deadline-test".into();
@@ -213,11 +205,7 @@ async fn a_connection_idle_too_long_is_replaced_before_use() {
 /// request is served with its own budget.
 #[tokio::test]
 async fn a_deadline_already_past_bounds_nothing() {
-    let state = TasksState::new(
-        &one_connection(database_url(), Duration::from_secs(5)),
-        &auth_config(),
-    )
-    .unwrap();
+    let state = one_connection_state(database_url(), Duration::from_secs(5));
     let mut context = lambda_http::Context::default();
     context.request_id = "past-deadline".into();
     context.deadline = 600_000;
@@ -237,8 +225,7 @@ async fn a_deadline_already_past_bounds_nothing() {
 async fn a_connection_dying_under_a_statement_retries_only_what_is_safe_to_repeat() {
     let proxy = CuttingProxy::start(database_address()).await;
     let url = database_url().replace(&database_address(), &format!("127.0.0.1:{}", proxy.port));
-    let state =
-        TasksState::new(&one_connection(url, Duration::from_secs(5)), &auth_config()).unwrap();
+    let state = one_connection_state(url, Duration::from_secs(5));
     let pg = pg().await;
     let user = unique_user("cut");
     let id = create_task(&state, &user, "cut").await["id"]
@@ -327,11 +314,7 @@ async fn a_database_stopped_then_started_again_needs_nothing_restarted() {
     todo_shared::migrations::run_on(&db)
         .await
         .expect("migrations");
-    let state = TasksState::new(
-        &one_connection(server.url(), Duration::from_secs(2)),
-        &auth_config(),
-    )
-    .unwrap();
+    let state = one_connection_state(server.url(), Duration::from_secs(2));
     let user = unique_user("restart");
     let id = create_task(&state, &user, "before").await["id"]
         .as_i64()
@@ -385,11 +368,7 @@ async fn a_database_stopped_then_started_again_needs_nothing_restarted() {
 /// the client was told it failed, and may have gone on.
 #[tokio::test]
 async fn a_write_reaching_the_server_after_its_request_gave_up_changes_nothing() {
-    let state = TasksState::new(
-        &one_connection(database_url(), Duration::from_secs(1)),
-        &auth_config(),
-    )
-    .unwrap();
+    let state = one_connection_state(database_url(), Duration::from_secs(1));
     let pg = pg().await;
     let user = unique_user("late");
     let id = create_task(&state, &user, "late").await["id"]

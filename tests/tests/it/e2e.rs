@@ -93,29 +93,16 @@ impl Api {
         token: Option<&str>,
         body: Option<&str>,
     ) -> Http {
-        self.request(method, path, token, body)
+        self.request(method, path, token, &[], body)
             .unwrap_or_else(|e| panic!("{method} {path}: {e}"))
     }
 
     /// `POST /api/tasks` as `user` with an `Idempotency-Key`.
     pub(crate) fn send_keyed(&self, key: &str, user: &str, body: &str) -> Http {
-        let request = ureq::http::Request::builder()
-            .method("POST")
-            .uri(format!("{}/api/tasks", self.base))
-            .header("authorization", format!("Bearer {}", self.token(user)))
-            .header("idempotency-key", key)
-            .header("content-type", "application/json")
-            .body(body.to_owned())
-            .unwrap();
-        let mut response = self
-            .agent
-            .run(request)
-            .unwrap_or_else(|e| panic!("POST {key}: {e}"));
-        Http {
-            status: response.status().as_u16(),
-            headers: response.headers().clone(),
-            body: response.body_mut().read_to_string().unwrap_or_default(),
-        }
+        let token = self.token(user);
+        let key = [("idempotency-key", key)];
+        self.request("POST", "/api/tasks", Some(&token), &key, Some(body))
+            .unwrap_or_else(|e| panic!("POST {key:?}: {e}"))
     }
 
     /// A body-less request whose network failure is an `Err`, not a panic.
@@ -125,21 +112,25 @@ impl Api {
         path: &str,
         token: Option<&str>,
     ) -> Result<Http, String> {
-        self.request(method, path, token, None)
+        self.request(method, path, token, &[], None)
             .map_err(|e| format!("{method} {path}: {e}"))
     }
 
-    pub(crate) fn request(
+    fn request(
         &self,
         method: &str,
         path: &str,
         token: Option<&str>,
+        headers: &[(&str, &str)],
         body: Option<&str>,
     ) -> Result<Http, ureq::Error> {
         let url = format!("{}{path}", self.base);
         let mut request = ureq::http::Request::builder().method(method).uri(&url);
         if let Some(token) = token {
             request = request.header("authorization", format!("Bearer {token}"));
+        }
+        for (name, value) in headers {
+            request = request.header(*name, *value);
         }
         let request = request.header("content-type", "application/json");
         let mut response = match body {
