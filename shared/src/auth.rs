@@ -58,11 +58,12 @@ impl Verifier {
         let jwks = match &config.jwks {
             None => None,
             Some(source) => {
-                let jwks =
-                    Jwks::new(source, config.jwks_settings).map_err(|problem| ConfigError {
+                let jwks = Jwks::new(source, config.jwks_settings.clone()).map_err(|problem| {
+                    ConfigError {
                         variable: "BETTER_AUTH_JWKS",
                         problem,
-                    })?;
+                    }
+                })?;
                 let (issuer, audience) = config.jwks_claims()?;
                 let validation = validation(Algorithm::EdDSA, Some(issuer), Some(audience));
                 Some((jwks, validation))

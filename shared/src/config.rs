@@ -63,8 +63,9 @@ pub struct AuthConfig {
     /// `BETTER_AUTH_JWKS` (inline), else `BETTER_AUTH_JWKS_URL`, else
     /// `BETTER_AUTH_URL` + `/api/auth/jwks`.
     pub jwks: Option<JwksSource>,
-    /// How often the JWKS URL may be fetched (fixed in production; tests
-    /// shorten it).
+    /// `JWKS_TTL_SECONDS` (default 600) and `JWKS_MAX_AGE_SECONDS` (default
+    /// 3600, at least the TTL): how long fetched keys are trusted. The fetch
+    /// intervals are fixed; tests shorten them and move the clock.
     pub jwks_settings: JwksSettings,
     /// `JWT_ISSUER`: when set, the `iss` claim must equal it.
     pub issuer: Option<String>,
@@ -154,7 +155,7 @@ impl AuthConfig {
         let config = AuthConfig {
             secret,
             jwks: jwks.map(|(source, _)| source),
-            jwks_settings: JwksSettings::default(),
+            jwks_settings: jwks_settings(&lookup)?,
             issuer: optional(&lookup, "JWT_ISSUER"),
             audience: optional(&lookup, "JWT_AUDIENCE"),
             better_auth_url: url,
@@ -203,6 +204,30 @@ impl AuthConfig {
             better_auth_url: None,
         }
     }
+}
+
+fn jwks_settings(lookup: &impl Fn(&str) -> Option<String>) -> Result<JwksSettings, ConfigError> {
+    let seconds = |name, default: Duration| {
+        let default = default.as_secs() as usize;
+        number(lookup, name, default, 1..=7 * 24 * 3600).map(|s| Duration::from_secs(s as u64))
+    };
+    let ttl = seconds("JWKS_TTL_SECONDS", crate::jwks::DEFAULT_TTL)?;
+    let max_age = seconds("JWKS_MAX_AGE_SECONDS", crate::jwks::DEFAULT_MAX_AGE)?;
+    if max_age < ttl {
+        return Err(ConfigError {
+            variable: "JWKS_MAX_AGE_SECONDS",
+            problem: format!(
+                "must be at least JWKS_TTL_SECONDS ({}), got {}",
+                ttl.as_secs(),
+                max_age.as_secs()
+            ),
+        });
+    }
+    Ok(JwksSettings {
+        ttl,
+        max_age,
+        ..JwksSettings::default()
+    })
 }
 
 fn optional(lookup: &impl Fn(&str) -> Option<String>, name: &str) -> Option<String> {
@@ -403,6 +428,39 @@ mod tests {
         );
         // HS256 alone needs neither.
         assert!(AuthConfig::from_lookup(env(&[("BETTER_AUTH_SECRET", &"s".repeat(40))])).is_ok());
+    }
+
+    #[test]
+    fn jwks_key_lifetimes() {
+        let url = ("BETTER_AUTH_URL", "https://app.example.com");
+        let c = AuthConfig::from_lookup(env(&[url])).unwrap();
+        assert_eq!(c.jwks_settings.ttl, Duration::from_secs(600));
+        assert_eq!(c.jwks_settings.max_age, Duration::from_secs(3600));
+        let c = AuthConfig::from_lookup(env(&[
+            url,
+            ("JWKS_TTL_SECONDS", "60"),
+            ("JWKS_MAX_AGE_SECONDS", "60"),
+        ]))
+        .unwrap();
+        assert_eq!(c.jwks_settings.ttl, Duration::from_secs(60));
+        assert_eq!(c.jwks_settings.max_age, Duration::from_secs(60));
+        for (pairs, variable) in [
+            (vec![("JWKS_TTL_SECONDS", "0")], "JWKS_TTL_SECONDS"),
+            (vec![("JWKS_TTL_SECONDS", "ten")], "JWKS_TTL_SECONDS"),
+            (
+                vec![("JWKS_MAX_AGE_SECONDS", "599")],
+                "JWKS_MAX_AGE_SECONDS",
+            ),
+            (
+                vec![("JWKS_TTL_SECONDS", "120"), ("JWKS_MAX_AGE_SECONDS", "60")],
+                "JWKS_MAX_AGE_SECONDS",
+            ),
+        ] {
+            let mut pairs = pairs;
+            pairs.push(url);
+            let err = AuthConfig::from_lookup(env(&pairs)).unwrap_err();
+            assert_eq!(err.variable, variable, "{err}");
+        }
     }
 
     #[test]

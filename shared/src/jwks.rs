@@ -1,9 +1,15 @@
 //! Better Auth's public keys (a JWKS), fetched lazily and cached per container.
 //!
 //! Keys come from an inline document or from a URL. A URL is fetched the
-//! first time a token needs a key, not at cold start, and the keys are kept
-//! for the life of the container. A token naming an unknown `kid` may trigger
-//! a refetch (that is how a key rotation is picked up), but at most once per
+//! first time a token needs a key, not at cold start. Fetched keys expire:
+//! once older than [`JwksSettings::ttl`] (10 min) they are fetched again
+//! before use, so a key Better Auth has removed stops verifying within the
+//! TTL. While the URL cannot be fetched, the keys already held keep serving
+//! until they are [`JwksSettings::max_age`] old (1 h); after that tokens get
+//! a 503, as when nothing was ever fetched.
+//!
+//! A token naming an unknown `kid` may trigger a refetch (that is how a key
+//! rotation is picked up), but at most once per
 //! [`JwksSettings::refetch_interval`] (60 s), so forged `kid`s cannot turn the
 //! API into a traffic amplifier against the auth server. After a failed
 //! fetch, the next attempt waits [`JwksSettings::retry_interval`] (10 s).
@@ -13,6 +19,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use http_body_util::{BodyExt, Empty, Limited};
@@ -45,21 +52,57 @@ pub enum JwksSource {
     Url(String),
 }
 
-/// How often the URL may be fetched.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How long fetched keys are trusted, and how often the URL may be fetched.
+#[derive(Debug, Clone)]
 pub struct JwksSettings {
-    /// Least time between fetches after a successful one.
+    /// `JWKS_TTL_SECONDS`: keys older than this are fetched again before use.
+    pub ttl: Duration,
+    /// `JWKS_MAX_AGE_SECONDS`: while the URL cannot be fetched, keys older
+    /// than this are no longer used.
+    pub max_age: Duration,
+    /// Least time between fetches after a successful one, for unknown `kid`s.
     pub refetch_interval: Duration,
     /// Least time between fetches after a failed one.
     pub retry_interval: Duration,
+    /// Where the cache reads the time.
+    pub clock: Clock,
 }
+
+/// Default of [`JwksSettings::ttl`].
+pub const DEFAULT_TTL: Duration = Duration::from_secs(10 * 60);
+/// Default of [`JwksSettings::max_age`].
+pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(60 * 60);
 
 impl Default for JwksSettings {
     fn default() -> Self {
         JwksSettings {
+            ttl: DEFAULT_TTL,
+            max_age: DEFAULT_MAX_AGE,
             refetch_interval: Duration::from_secs(60),
             retry_interval: Duration::from_secs(10),
+            clock: Clock::default(),
         }
+    }
+}
+
+/// The monotonic clock, plus an offset that only tests move: expiry is
+/// counted in minutes and hours, which a test cannot wait for, and the
+/// fetches it exercises are real HTTP (so tokio's paused time, which jumps
+/// ahead whenever the runtime waits on I/O, would fire the fetch timeout).
+#[derive(Debug, Clone, Default)]
+pub struct Clock {
+    offset_ms: Arc<AtomicU64>,
+}
+
+impl Clock {
+    pub fn now(&self) -> Instant {
+        Instant::now() + Duration::from_millis(self.offset_ms.load(Ordering::Relaxed))
+    }
+
+    /// Moves this clock, and every clone of it, forward.
+    pub fn advance(&self, by: Duration) {
+        let ms = u64::try_from(by.as_millis()).unwrap_or(u64::MAX);
+        self.offset_ms.fetch_add(ms, Ordering::Relaxed);
     }
 }
 
@@ -79,6 +122,8 @@ pub struct Jwks {
 #[derive(Default)]
 struct Cache {
     keys: Keys,
+    /// When the keys were fetched (`None`: never, or inline keys).
+    fetched_at: Option<Instant>,
     /// When the last fetch ended, and whether it succeeded.
     last_fetch: Option<(Instant, bool)>,
 }
@@ -103,42 +148,63 @@ impl Jwks {
             settings,
             cache: Mutex::new(Cache {
                 keys,
-                last_fetch: None,
+                ..Cache::default()
             }),
         })
     }
 
-    /// The key named `kid`, fetching the JWKS when it is not known yet and a
-    /// fetch is allowed. `Ok(None)`: no such key (the token is refused).
+    /// The key named `kid`, fetching the JWKS when the keys held are older
+    /// than the TTL, or `kid` is unknown, and a fetch is allowed. `Ok(None)`:
+    /// no such key (the token is refused).
     pub async fn key(&self, kid: &str) -> Result<Option<Arc<PublicKey>>, Unavailable> {
         // Held across the fetch: concurrent requests wait for one fetch
         // instead of starting their own.
         let mut cache = self.cache.lock().await;
-        if let Some(key) = cache.keys.get(kid) {
-            return Ok(Some(key.clone()));
-        }
         let Some(endpoint) = &self.endpoint else {
-            return Ok(None);
+            // Inline keys are configuration: they last as long as it does.
+            return Ok(cache.keys.get(kid).cloned());
         };
-        match cache.last_fetch {
-            Some((at, true)) if at.elapsed() < self.settings.refetch_interval => return Ok(None),
-            Some((at, false)) if at.elapsed() < self.settings.retry_interval => {
-                return Err(Unavailable);
-            }
-            _ => {}
+        let settings = &self.settings;
+        let now = settings.clock.now();
+        let age = cache.fetched_at.map(|at| now.saturating_duration_since(at));
+        let stale = age.is_none_or(|age| age >= settings.ttl);
+        let known = cache.keys.get(kid).cloned();
+        if known.is_some() && !stale {
+            return Ok(known);
         }
-        let fetched = endpoint.fetch().await;
-        cache.last_fetch = Some((Instant::now(), fetched.is_ok()));
-        match fetched {
-            Ok(keys) => {
-                tracing::info!(keys = keys.len(), "fetched the JWKS");
-                cache.keys = keys;
-                Ok(cache.keys.get(kid).cloned())
+        let may_fetch = match cache.last_fetch {
+            None => true,
+            Some((at, true)) => {
+                stale || now.saturating_duration_since(at) >= settings.refetch_interval
             }
-            Err(error) => {
-                tracing::warn!(%error, "could not fetch the JWKS");
-                Err(Unavailable)
+            Some((at, false)) => now.saturating_duration_since(at) >= settings.retry_interval,
+        };
+        if may_fetch {
+            let fetched = endpoint.fetch().await;
+            let now = settings.clock.now();
+            cache.last_fetch = Some((now, fetched.is_ok()));
+            match fetched {
+                Ok(keys) => {
+                    tracing::info!(keys = keys.len(), "fetched the JWKS");
+                    cache.keys = keys;
+                    cache.fetched_at = Some(now);
+                    return Ok(cache.keys.get(kid).cloned());
+                }
+                Err(error) => tracing::warn!(%error, "could not fetch the JWKS"),
             }
+        }
+        // No fresh keys: the ones held serve until they reach the maximum age.
+        if age.is_none_or(|age| age >= settings.max_age) {
+            if !cache.keys.is_empty() {
+                tracing::warn!("the JWKS keys held are past their maximum age: dropped");
+                cache.keys.clear();
+            }
+            return Err(Unavailable);
+        }
+        match (known, cache.last_fetch) {
+            (Some(key), _) => Ok(Some(key)),
+            (None, Some((_, false))) => Err(Unavailable),
+            (None, _) => Ok(None),
         }
     }
 }

@@ -13,6 +13,8 @@
 //   GET  <prefix>/api/auth/jwks     the keys of the `main` instances, plus the
 //                                   `rotated` ones once <prefix> is rotated
 //   POST <prefix>/control/rotate    publish the rotated keys under <prefix>
+//   POST <prefix>/control/retire    publish only the rotated keys under <prefix>
+//                                   (the original keys are removed)
 //   POST <prefix>/control/down      answer 503 under <prefix>
 //   POST <prefix>/control/up        answer normally again
 //   GET  <prefix>/control/hits      how many JWKS requests <prefix> has had
@@ -40,9 +42,9 @@ const ALGORITHMS = {
   RS256: { alg: "RS256", modulusLength: 2048 },
 };
 
-const state = new Map(); // prefix -> { hits, rotated, down }
+const state = new Map(); // prefix -> { hits, rotated, retired, down }
 const prefixState = (prefix) => {
-  if (!state.has(prefix)) state.set(prefix, { hits: 0, rotated: false, down: false });
+  if (!state.has(prefix)) state.set(prefix, { hits: 0, rotated: false, retired: false, down: false });
   return state.get(prefix);
 };
 
@@ -60,7 +62,10 @@ const handler = (req, res) => {
     const s = prefixState(match[1]);
     s.hits += 1;
     if (s.down) return reply(503, { error: "down" });
-    const keys = [...published.main, ...(s.rotated ? published.rotated : [])];
+    const keys = [
+      ...(s.retired ? [] : published.main),
+      ...(s.rotated || s.retired ? published.rotated : []),
+    ];
     return reply(200, { keys });
   }
   match = path.match(/^\/token\/(\w+)\/(\w+)$/);
@@ -68,10 +73,11 @@ const handler = (req, res) => {
     sessions[match[1]][match[2]]().then((t) => reply(200, t), (e) => reply(500, { error: String(e) }));
     return;
   }
-  match = path.match(/^(.*)\/control\/(rotate|down|up|hits)$/);
+  match = path.match(/^(.*)\/control\/(rotate|retire|down|up|hits)$/);
   if (match) {
     const s = prefixState(match[1]);
     if (match[2] === "rotate") s.rotated = true;
+    if (match[2] === "retire") s.retired = true;
     if (match[2] === "down") s.down = true;
     if (match[2] === "up") s.down = false;
     return reply(200, s);

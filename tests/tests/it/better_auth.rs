@@ -10,7 +10,7 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
 use serde_json::{Value, json};
 use todo_shared::config::AuthConfig;
 use todo_shared::handlers::TasksState;
-use todo_shared::jwks::{JwksSettings, JwksSource};
+use todo_shared::jwks::{Clock, JwksSettings, JwksSource};
 use todo_tests::*;
 
 const ALGORITHMS: [&str; 3] = ["EdDSA", "ES256", "RS256"];
@@ -332,6 +332,7 @@ async fn a_rotated_key_is_accepted_after_one_refetch() {
     let settings = JwksSettings {
         refetch_interval: Duration::from_millis(400),
         retry_interval: Duration::from_millis(400),
+        ..JwksSettings::default()
     };
     let state = jwks_state(&ba, &prefix, settings, false);
     assert_eq!(
@@ -389,6 +390,7 @@ async fn jwks_down_is_503_until_a_key_is_cached_then_cached_keys_serve() {
     let settings = JwksSettings {
         refetch_interval: Duration::ZERO,
         retry_interval: Duration::from_secs(60),
+        ..JwksSettings::default()
     };
     let state = jwks_state(&ba, &warm, settings, false);
     assert_eq!(list(&state, &alice.token).await.status, 200);
@@ -403,6 +405,75 @@ async fn jwks_down_is_503_until_a_key_is_cached_then_cached_keys_serve() {
         .await
         .expect_error(503, "SERVICE_UNAVAILABLE");
     assert_eq!(ba.control(&warm, "hits"), 2);
+}
+
+/// Default lifetimes (10 min TTL, 1 h maximum age) on a clock the test moves.
+fn clocked_state(ba: &BetterAuth, prefix: &str) -> (TasksState, Clock) {
+    let settings = JwksSettings::default();
+    let clock = settings.clock.clone();
+    (jwks_state(ba, prefix, settings, false), clock)
+}
+
+#[tokio::test]
+async fn a_key_removed_from_the_jwks_stops_verifying_within_the_ttl() {
+    let ba = BetterAuth::load();
+    let prefix = unique_prefix("retire");
+    let (state, clock) = clocked_state(&ba, &prefix);
+    let alice = ba.token("EdDSA", "alice");
+    assert_eq!(list(&state, &alice.token).await.status, 200);
+    // Better Auth rotates and removes the old key.
+    ba.control(&prefix, "retire");
+    clock.advance(Duration::from_secs(9 * 60));
+    assert_eq!(
+        list(&state, &alice.token).await.status,
+        200,
+        "within the TTL the cached key still serves"
+    );
+    assert_eq!(ba.control(&prefix, "hits"), 1);
+    clock.advance(Duration::from_secs(60));
+    list(&state, &alice.token)
+        .await
+        .expect_error(401, "UNAUTHORIZED");
+    assert_eq!(ba.control(&prefix, "hits"), 2, "one refetch at the TTL");
+    let carol = ba.token("EdDSA", "rotated");
+    assert_eq!(list(&state, &carol.token).await.status, 200);
+    list(&state, &alice.token)
+        .await
+        .expect_error(401, "UNAUTHORIZED");
+    assert_eq!(ba.control(&prefix, "hits"), 2);
+}
+
+#[tokio::test]
+async fn while_the_jwks_is_down_cached_keys_serve_up_to_their_maximum_age() {
+    let ba = BetterAuth::load();
+    let prefix = unique_prefix("max-age");
+    let (state, clock) = clocked_state(&ba, &prefix);
+    let alice = ba.token("ES256", "alice");
+    assert_eq!(list(&state, &alice.token).await.status, 200);
+    ba.control(&prefix, "down");
+    // Past the TTL: a refetch is tried, fails, and the cached key serves.
+    clock.advance(Duration::from_secs(11 * 60));
+    assert_eq!(list(&state, &alice.token).await.status, 200);
+    assert_eq!(ba.control(&prefix, "hits"), 2);
+    // Retries still wait the retry interval.
+    assert_eq!(list(&state, &alice.token).await.status, 200);
+    assert_eq!(ba.control(&prefix, "hits"), 2);
+    clock.advance(Duration::from_secs(48 * 60));
+    assert_eq!(list(&state, &alice.token).await.status, 200, "59 min old");
+    assert_eq!(ba.control(&prefix, "hits"), 3);
+    // An hour old: the keys are no longer trusted.
+    clock.advance(Duration::from_secs(60));
+    for _ in 0..2 {
+        let reply = list(&state, &alice.token).await;
+        reply.expect_error(503, "SERVICE_UNAVAILABLE");
+        assert!(reply.header("retry-after").is_some());
+    }
+    assert_eq!(ba.control(&prefix, "hits"), 4);
+    // The JWKS is back: the next fetch (after the retry interval) serves.
+    ba.control(&prefix, "up");
+    clock.advance(Duration::from_secs(10));
+    assert_eq!(list(&state, &alice.token).await.status, 200);
+    assert_eq!(ba.control(&prefix, "hits"), 5);
 }
 
 #[tokio::test]
