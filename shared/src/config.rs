@@ -206,6 +206,15 @@ impl AuthConfig {
     }
 }
 
+/// Default of `MAX_TASKS_PER_USER`.
+pub const DEFAULT_MAX_TASKS_PER_USER: i64 = 10_000;
+
+/// `MAX_TASKS_PER_USER` (1 to 1,000,000): how many tasks one user may hold.
+pub fn max_tasks_per_user(lookup: impl Fn(&str) -> Option<String>) -> Result<i64, ConfigError> {
+    let default = DEFAULT_MAX_TASKS_PER_USER as usize;
+    number(&lookup, "MAX_TASKS_PER_USER", default, 1..=1_000_000).map(|n| n as i64)
+}
+
 fn jwks_settings(lookup: &impl Fn(&str) -> Option<String>) -> Result<JwksSettings, ConfigError> {
     let seconds = |name, default: Duration| {
         let default = default.as_secs() as usize;
@@ -428,6 +437,16 @@ mod tests {
         );
         // HS256 alone needs neither.
         assert!(AuthConfig::from_lookup(env(&[("BETTER_AUTH_SECRET", &"s".repeat(40))])).is_ok());
+    }
+
+    #[test]
+    fn task_cap() {
+        assert_eq!(max_tasks_per_user(env(&[])).unwrap(), 10_000);
+        let cap = |v| max_tasks_per_user(env(&[("MAX_TASKS_PER_USER", v)]));
+        assert_eq!(cap("25").unwrap(), 25);
+        for bad in ["0", "-1", "many", "1000001"] {
+            assert_eq!(cap(bad).unwrap_err().variable, "MAX_TASKS_PER_USER");
+        }
     }
 
     #[test]

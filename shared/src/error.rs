@@ -30,7 +30,8 @@ pub struct ErrorDetail {
     pub code: ErrorCode,
     /// A human-readable summary; never internals.
     pub message: String,
-    /// For 422 the bad fields (name → problem); for 500 the `request_id`.
+    /// For 422 the bad fields (name → problem); for 500 the `request_id`;
+    /// for `TASK_LIMIT_REACHED` the limit (`max_tasks`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub details: Option<Map<String, Value>>,
@@ -46,6 +47,7 @@ pub enum ErrorCode {
     MethodNotAllowed,
     PayloadTooLarge,
     IdempotencyKeyReused,
+    TaskLimitReached,
     ServiceUnavailable,
     InternalError,
 }
@@ -64,6 +66,9 @@ pub enum ApiError {
     MethodNotAllowed(String),
     PayloadTooLarge,
     IdempotencyKeyReused,
+    /// The caller already holds `MAX_TASKS_PER_USER` tasks (carried here,
+    /// for `details`).
+    TaskLimitReached(i64),
     /// The database is unreachable or timing out.
     ServiceUnavailable,
     Internal,
@@ -94,7 +99,7 @@ impl ApiError {
             ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::IdempotencyKeyReused => StatusCode::CONFLICT,
+            ApiError::IdempotencyKeyReused | ApiError::TaskLimitReached(_) => StatusCode::CONFLICT,
             ApiError::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -108,6 +113,7 @@ impl ApiError {
             ApiError::MethodNotAllowed(_) => ErrorCode::MethodNotAllowed,
             ApiError::PayloadTooLarge => ErrorCode::PayloadTooLarge,
             ApiError::IdempotencyKeyReused => ErrorCode::IdempotencyKeyReused,
+            ApiError::TaskLimitReached(_) => ErrorCode::TaskLimitReached,
             ApiError::ServiceUnavailable => ErrorCode::ServiceUnavailable,
             ApiError::Internal => ErrorCode::InternalError,
         }
@@ -123,6 +129,9 @@ impl ApiError {
             ApiError::PayloadTooLarge => "Request body exceeds 64 KiB",
             ApiError::IdempotencyKeyReused => {
                 "Idempotency-Key was already used with a different request body"
+            }
+            ApiError::TaskLimitReached(_) => {
+                "Task limit reached: delete tasks before creating more"
             }
             ApiError::ServiceUnavailable => "Service temporarily unavailable, please retry",
             ApiError::Internal => "Internal server error",
@@ -143,6 +152,9 @@ impl ApiError {
                 "request_id".to_owned(),
                 json!(request_id),
             )])),
+            ApiError::TaskLimitReached(max) => {
+                Some(Map::from_iter([("max_tasks".to_owned(), json!(max))]))
+            }
             _ => None,
         };
         ErrorBody {

@@ -37,6 +37,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "idempotency_keys_created_at",
         sql: include_str!("../migrations/0003_idempotency_keys_created_at.sql"),
     },
+    Migration {
+        version: 4,
+        name: "task_slot",
+        sql: include_str!("../migrations/0004_task_slot.sql"),
+    },
 ];
 
 /// An arbitrary constant naming this runner's advisory lock.

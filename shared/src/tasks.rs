@@ -105,9 +105,11 @@ const GET: &str = concat!(
     columns!(),
     " FROM tasks WHERE id = $1 AND user_id = $2"
 );
+// `task_slot_free` (migration 0004) holds the user's creates to
+// `MAX_TASKS_PER_USER` ($4), race-free; no row back means the cap is reached.
 const INSERT: &str = concat!(
     "INSERT INTO tasks (user_id, title, description) SELECT $1, $2, $3
-     WHERE clock_timestamp() < $4 RETURNING ",
+     WHERE clock_timestamp() < $5 AND task_slot_free($1, $4) RETURNING ",
     columns!()
 );
 const REPLACE: &str = concat!(
@@ -217,29 +219,38 @@ pub enum Created {
     Replayed(Task),
 }
 
+/// Creates a task, unless the user already holds `max_tasks`.
 pub async fn create(
     db: &Db,
     user: &UserId,
     task: &NewTask,
     idempotency_key: Option<&str>,
+    max_tasks: i64,
 ) -> Result<Created, ApiError> {
     let Some(key) = idempotency_key else {
         let params: &Params = &[
             (&user.as_str(), Type::VARCHAR),
             (&task.title, Type::VARCHAR),
             (&task.description, Type::TEXT),
+            (&max_tasks, Type::INT8),
         ];
         // Without a key, a second run would create a second task.
-        return query_task(db, Kind::Write(Retry::Never), INSERT, params)
-            .await
-            .map(Created::New);
+        let created = query_tasks(db, Kind::Write(Retry::Never), INSERT, params).await?;
+        return created
+            .into_iter()
+            .next()
+            .map(Created::New)
+            .ok_or(ApiError::TaskLimitReached(max_tasks));
     };
     // A concurrent request holding the same key makes our statement wait for
     // it and then see neither its key nor its task (they are newer than our
-    // snapshot); trying once more then finds them.
-    for _ in 0..2 {
-        if let Some(created) = create_idempotent(db, user, task, key).await? {
-            return Ok(created);
+    // snapshot): no row, or (when its task filled the last slot) the limit.
+    // Trying once more then finds them.
+    for first in [true, false] {
+        match create_idempotent(db, user, task, key, max_tasks).await? {
+            None | Some(Err(ApiError::TaskLimitReached(_))) if first => continue,
+            Some(outcome) => return outcome,
+            None => break,
         }
     }
     Err(ApiError::internal(
@@ -255,6 +266,10 @@ pub async fn create(
 /// here (rather than answering the day-old task or a stale 409), and the
 /// caller runs the statement once more, which finds the new one.
 ///
+/// A new key is claimed only while `task_slot_free` ($5, `MAX_TASKS_PER_USER`)
+/// says the user has room; otherwise, unless the key replays, the one row
+/// back says so (`outcome` = `limit`). A replay is answered even at the cap.
+///
 /// It also deletes up to 16 expired keys (anyone's, skipping rows others
 /// hold), so that expired keys do not pile up without a scheduler.
 const CREATE_IDEMPOTENT: &str = concat!(
@@ -264,15 +279,17 @@ WITH purged AS (
         SELECT ctid FROM idempotency_keys
         WHERE created_at <= now() - interval '24 hours'
           AND NOT (user_id = $1 AND idempotency_key = $4)
-          AND clock_timestamp() < $5
+          AND clock_timestamp() < $6
         LIMIT 16
         FOR UPDATE SKIP LOCKED)
 ), request AS (
     SELECT sha256(convert_to(json_build_array($2::text, $3::text)::text, 'UTF8')) AS hash
+), slot AS (
+    SELECT task_slot_free($1, $5) AS free WHERE clock_timestamp() < $6
 ), claimed AS (
     INSERT INTO idempotency_keys AS k (user_id, idempotency_key, request_hash, task_id)
-    SELECT $1, $4, request.hash, nextval(pg_get_serial_sequence('tasks', 'id')) FROM request
-    WHERE clock_timestamp() < $5
+    SELECT $1, $4, request.hash, nextval(pg_get_serial_sequence('tasks', 'id'))
+    FROM request, slot WHERE slot.free
     ON CONFLICT (user_id, idempotency_key) DO UPDATE
         SET request_hash = EXCLUDED.request_hash, task_id = EXCLUDED.task_id, created_at = now()
         WHERE k.created_at <= now() - interval '24 hours'
@@ -283,50 +300,58 @@ WITH purged AS (
     RETURNING ",
     columns!(),
     "
+), replayed AS (
+    SELECT k.request_hash = request.hash AS same_request,
+           t.id, t.user_id, t.title, t.description, t.completed, t.created_at, t.updated_at
+    FROM idempotency_keys k
+    JOIN tasks t ON t.id = k.task_id
+    CROSS JOIN request
+    WHERE k.user_id = $1 AND k.idempotency_key = $4
+      AND k.created_at > now() - interval '24 hours'
+      AND NOT EXISTS (SELECT 1 FROM claimed)
 )
-SELECT true AS created, true AS same_request, inserted.* FROM inserted
+SELECT 'created' AS outcome, inserted.* FROM inserted
 UNION ALL
-SELECT false, k.request_hash = request.hash,
-       t.id, t.user_id, t.title, t.description, t.completed, t.created_at, t.updated_at
-FROM idempotency_keys k
-JOIN tasks t ON t.id = k.task_id
-CROSS JOIN request
-WHERE k.user_id = $1 AND k.idempotency_key = $4
-  AND k.created_at > now() - interval '24 hours'
-  AND NOT EXISTS (SELECT 1 FROM claimed)"
+SELECT CASE WHEN same_request THEN 'replayed' ELSE 'reused' END,
+       id, user_id, title, description, completed, created_at, updated_at
+FROM replayed
+UNION ALL
+SELECT 'limit', NULL, NULL, NULL, NULL, NULL, NULL, NULL
+FROM slot WHERE NOT slot.free AND NOT EXISTS (SELECT 1 FROM replayed)"
 );
 
+/// `None`: neither a new nor a visible existing task (run it again);
+/// `Some(Err)`: the limit, or the key reused with another body.
 async fn create_idempotent(
     db: &Db,
     user: &UserId,
     task: &NewTask,
     key: &str,
-) -> Result<Option<Created>, ApiError> {
+    max_tasks: i64,
+) -> Result<Option<Result<Created, ApiError>>, ApiError> {
     // A second run finds the key, and the first run's task if it made one.
     let params: &Params = &[
         (&user.as_str(), Type::VARCHAR),
         (&task.title, Type::TEXT),
         (&task.description, Type::TEXT),
         (&key, Type::VARCHAR),
+        (&max_tasks, Type::INT8),
     ];
     let rows = db
         .query(Kind::Write(Retry::Once), CREATE_IDEMPOTENT, params)
         .await?;
-    let row = rows
-        .first()
-        .map(|row| {
-            let created: bool = row.try_get("created")?;
-            let same: bool = row.try_get("same_request")?;
-            Ok::<_, tokio_postgres::Error>((created, same, Task::from_row(row)?))
-        })
-        .transpose()
-        .map_err(ApiError::internal)?;
-    match row {
-        None => Ok(None),
-        Some((true, _, task)) => Ok(Some(Created::New(task))),
-        Some((false, true, task)) => Ok(Some(Created::Replayed(task))),
-        Some((false, false, _)) => Err(ApiError::IdempotencyKeyReused),
-    }
+    let Some(row) = rows.first() else {
+        return Ok(None);
+    };
+    let outcome: &str = row.try_get("outcome").map_err(ApiError::internal)?;
+    let task = || Task::from_row(row).map_err(ApiError::internal);
+    Ok(Some(match outcome {
+        "created" => Ok(Created::New(task()?)),
+        "replayed" => Ok(Created::Replayed(task()?)),
+        "reused" => Err(ApiError::IdempotencyKeyReused),
+        "limit" => Err(ApiError::TaskLimitReached(max_tasks)),
+        other => return Err(ApiError::internal(format!("unknown outcome {other:?}"))),
+    }))
 }
 
 /// `PUT`: replaces title, description and completed.

@@ -8,7 +8,7 @@ pub mod tasks_collection;
 pub mod tasks_item;
 
 use crate::auth::Verifier;
-use crate::config::{AuthConfig, ConfigError, DbConfig};
+use crate::config::{self, AuthConfig, ConfigError, DbConfig};
 use crate::db::Db;
 use crate::secrets::Environment;
 
@@ -16,13 +16,17 @@ use crate::secrets::Environment;
 pub struct TasksState {
     pub db: Db,
     pub verifier: Verifier,
+    /// `MAX_TASKS_PER_USER`: a create beyond it is a 409.
+    pub max_tasks_per_user: i64,
 }
 
 impl TasksState {
+    /// With the default [`config::DEFAULT_MAX_TASKS_PER_USER`].
     pub fn new(db: &DbConfig, auth: &AuthConfig) -> Result<Self, ConfigError> {
         Ok(TasksState {
             db: Db::new(db)?,
             verifier: Verifier::new(auth)?,
+            max_tasks_per_user: config::DEFAULT_MAX_TASKS_PER_USER,
         })
     }
 
@@ -30,9 +34,12 @@ impl TasksState {
     /// variable.
     pub async fn from_env() -> Result<Self, ConfigError> {
         let env = Environment::load().await?;
-        Self::new(
-            &DbConfig::from_lookup(env.lookup())?,
-            &AuthConfig::from_lookup(env.lookup())?,
-        )
+        Ok(TasksState {
+            max_tasks_per_user: config::max_tasks_per_user(env.lookup())?,
+            ..Self::new(
+                &DbConfig::from_lookup(env.lookup())?,
+                &AuthConfig::from_lookup(env.lookup())?,
+            )?
+        })
     }
 }

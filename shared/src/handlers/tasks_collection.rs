@@ -87,7 +87,9 @@ fn list_body(tasks: &[Task], limit: usize) -> Result<String, ApiError> {
     responses(
         (status = 201, description = "Created (or the original task of a retried Idempotency-Key)", body = Task,
             headers(("Location" = String, description = "/api/tasks/{id}"))),
-        (status = 409, description = "The Idempotency-Key was used with a different body", body = ErrorBody),
+        (status = 409, description = "The Idempotency-Key was used with a different body \
+            (`IDEMPOTENCY_KEY_REUSED`), or the caller already holds `MAX_TASKS_PER_USER` tasks \
+            (default 10,000; `TASK_LIMIT_REACHED`)", body = ErrorBody),
     ))]
 pub(crate) async fn create(
     state: &TasksState,
@@ -96,7 +98,15 @@ pub(crate) async fn create(
     let user = state.verifier.authenticate(request.headers()).await?;
     let new_task = validate::new_task(http::body(request)?)?;
     let key = validate::idempotency_key(request.headers())?;
-    let (task, replayed) = match tasks::create(&state.db, &user, &new_task, key.as_deref()).await? {
+    let (task, replayed) = match tasks::create(
+        &state.db,
+        &user,
+        &new_task,
+        key.as_deref(),
+        state.max_tasks_per_user,
+    )
+    .await?
+    {
         Created::New(task) => (task, false),
         Created::Replayed(task) => (task, true),
     };

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use serde_json::{Value, json};
+use todo_shared::handlers::TasksState;
 use todo_tests::*;
 
 fn id_of(task: &Value) -> i64 {
@@ -976,5 +977,108 @@ async fn list_query_reads_the_index_in_order() {
             assert!(plan.contains("Index Scan"), "{query:?}: {plan}");
             assert!(!plan.contains("Sort"), "{query:?}, no sort needed: {plan}");
         }
+    }
+}
+
+fn capped_state(max_tasks: i64) -> TasksState {
+    TasksState {
+        max_tasks_per_user: max_tasks,
+        ..state()
+    }
+}
+
+/// `MAX_TASKS_PER_USER`: a create beyond it is a 409 that stores nothing (no
+/// task, no key); a replay is still answered; a delete makes room.
+#[tokio::test]
+async fn creates_beyond_the_task_cap_are_409_and_store_nothing() {
+    let state = capped_state(3);
+    let pg = pg().await;
+    let user = unique_user("capped");
+    let create = |key: Option<&str>, title: &str| {
+        let event = Event::fixture("tasks-create")
+            .as_user(&user)
+            .body_json(&json!({"title": title}));
+        match key {
+            Some(key) => event.header("idempotency-key", key),
+            None => event,
+        }
+    };
+    let first = call(&state, &create(Some("k1"), "one")).await;
+    assert_eq!(first.status, 201, "{}", first.json);
+    for (key, title) in [(None, "two"), (Some("k3"), "three")] {
+        assert_eq!(call(&state, &create(key, title)).await.status, 201);
+    }
+    for (key, title) in [(None, "four"), (Some("k4"), "four")] {
+        let reply = call(&state, &create(key, title)).await;
+        reply.expect_error(409, "TASK_LIMIT_REACHED");
+        assert_eq!(reply.json["error"]["details"], json!({"max_tasks": 3}));
+        assert_eq!(reply.header("cache-control"), Some("no-store"));
+    }
+    assert_eq!(count_tasks(&pg, &user).await, 3);
+    let keys: i64 = pg
+        .query_one(
+            "SELECT count(*) FROM idempotency_keys WHERE user_id = $1",
+            &[&user],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(keys, 2, "the refused key was not stored");
+    // At the cap, a retry of an earlier create still gets its task.
+    let replay = call(&state, &create(Some("k1"), "one")).await;
+    assert_eq!(replay.status, 201);
+    assert_eq!(replay.json, first.json);
+    // Someone else is not affected.
+    let other = Event::fixture("tasks-create")
+        .as_user(&unique_user("uncapped"))
+        .body_json(&json!({"title": "mine"}));
+    assert_eq!(call(&state, &other).await.status, 201);
+    // A delete makes room for one more.
+    let delete = Event::fixture("task-delete")
+        .as_user(&user)
+        .task(id_of(&first.json), false);
+    assert_eq!(call(&state, &delete).await.status, 204);
+    assert_eq!(call(&state, &create(Some("k4"), "four")).await.status, 201);
+    call(&state, &create(None, "five"))
+        .await
+        .expect_error(409, "TASK_LIMIT_REACHED");
+    assert_eq!(count_tasks(&pg, &user).await, 3);
+}
+
+/// Concurrent creates at the cap: never one task too many. Rounds of twelve
+/// creates at once (half with keys) for a user one short of a cap of five.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_creates_never_exceed_the_task_cap() {
+    let state = Arc::new(capped_state(5));
+    let pg = pg().await;
+    for round in 0..10 {
+        let user = unique_user("cap-race");
+        for _ in 0..4 {
+            let create = Event::fixture("tasks-create")
+                .as_user(&user)
+                .body_json(&json!({"title": "before"}));
+            assert_eq!(call(&state, &create).await.status, 201);
+        }
+        let replies = futures_join(
+            (0..12)
+                .map(|i| {
+                    let mut create = Event::fixture("tasks-create")
+                        .as_user(&user)
+                        .body_json(&json!({"title": format!("racer {i}")}));
+                    if i % 2 == 0 {
+                        create = create.header("idempotency-key", &format!("race-{i}"));
+                    }
+                    let state = state.clone();
+                    tokio::spawn(async move { call(&state, &create).await })
+                })
+                .collect(),
+        )
+        .await;
+        let created = replies.iter().filter(|r| r.status == 201).count();
+        for reply in replies.iter().filter(|r| r.status != 201) {
+            reply.expect_error(409, "TASK_LIMIT_REACHED");
+        }
+        assert_eq!(created, 1, "round {round}");
+        assert_eq!(count_tasks(&pg, &user).await, 5, "round {round}");
     }
 }
