@@ -19,7 +19,9 @@ if [ -z "${DATABASE_URL:-}" ]; then
     as_postgres "$PG_BIN/psql" -h 127.0.0.1 -p "$pg_port" -U postgres -qtAc \
         "SELECT 1 FROM pg_database WHERE datname = 'todo'" | grep -q 1 \
         || as_postgres "$PG_BIN/createdb" -h 127.0.0.1 -p "$pg_port" -U postgres todo
-    export DATABASE_URL="postgres://postgres@127.0.0.1:$pg_port/todo"
+    # As in AWS: migrate as the owner, serve as the restricted role it makes.
+    export MIGRATE_DATABASE_URL="postgres://postgres@127.0.0.1:$pg_port/todo"
+    export DATABASE_URL="postgres://todo_api@127.0.0.1:$pg_port/todo"
     echo "Local PostgreSQL: $DATABASE_URL (data in $pgdata)"
 fi
 # A local secret, so `make token` works even next to a configured Better Auth.

@@ -61,8 +61,9 @@ if [ -z "${TEST_DATABASE_URL:-}" ]; then
     pg_start "$pgdata" "$pg_port" -c fsync=off -c synchronous_commit=off -c full_page_writes=off \
         -c max_connections=200 -c ssl=on -c "ssl_cert_file=$scratch/tls/server.crt" \
         -c "ssl_key_file=$scratch/tls/server.key"
-    # A user that may only log in over TLS with SCRAM, as on Neon.
-    sed -i '1i hostssl all tls_user 127.0.0.1/32 scram-sha-256\nhostnossl all tls_user all reject' \
+    # A user that may only log in over TLS with SCRAM, as on Neon; and the
+    # API's role (made by migrate, below) only with its password.
+    sed -i '1i hostssl all tls_user 127.0.0.1/32 scram-sha-256\nhostnossl all tls_user all reject\nhost all todo_api 127.0.0.1/32 scram-sha-256' \
         "$pgdata/pg_hba.conf"
     as_postgres "$PG_BIN/pg_ctl" -D "$pgdata" reload >/dev/null
     as_postgres "$PG_BIN/psql" -h 127.0.0.1 -p "$pg_port" -U postgres -qc \
@@ -94,8 +95,21 @@ done
 [ -s "$BETTER_AUTH_FIXTURE" ] || { echo "the Better Auth fixture did not start" >&2; exit 1; }
 better_auth_url=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["base"])' "$BETTER_AUTH_FIXTURE")
 
-step "migrations"
-DATABASE_URL=$TEST_DATABASE_URL target/debug/migrate
+step "migrations, as the owner; the API's tests connect as its restricted role"
+# TEST_DATABASE_URL so far names the owner. The API (and every test of it)
+# connects as todo_api instead, with a password made for this run; migrate
+# creates that role from the API's DATABASE_URL, as it does in AWS.
+if [ -z "${TEST_ADMIN_DATABASE_URL:-}" ]; then
+    export TEST_ADMIN_DATABASE_URL=$TEST_DATABASE_URL
+    TEST_DATABASE_URL=$(python3 - "$TEST_ADMIN_DATABASE_URL" <<'PY'
+import secrets, sys, urllib.parse
+url = urllib.parse.urlsplit(sys.argv[1])
+host = url.netloc.rpartition("@")[2]
+print(url._replace(netloc=f"todo_api:{secrets.token_urlsafe(24)}@{host}").geturl())
+PY
+)
+fi
+MIGRATE_DATABASE_URL=$TEST_ADMIN_DATABASE_URL DATABASE_URL=$TEST_DATABASE_URL target/debug/migrate
 
 # A secret made for this run only: the local server, the watch server and
 # the tests that call them all use it.
@@ -132,6 +146,8 @@ if full; then
         DATABASE_URL=postgres://db/x BETTER_AUTH_SECRET=too-short
     expect_refusal "DB_POOL_SIZE must be a whole number" health DATABASE_URL=postgres://db/x DB_POOL_SIZE=0
     expect_refusal "DATABASE_URL is not set" migrate
+    expect_refusal "the API's role must be lower-case" migrate \
+        MIGRATE_DATABASE_URL=postgres://owner@db/x DATABASE_URL=postgres://Api-Role@db/x
     expect_refusal "without sslmode=require" health DATABASE_URL=postgres://user:pw@db.example.com/app
     expect_refusal "JWT_ISSUER is not set, and neither is BETTER_AUTH_URL" tasks-item \
         DATABASE_URL=postgres://db/x BETTER_AUTH_JWKS_URL=https://keys.example.com/jwks
@@ -190,13 +206,15 @@ ensure_cargo_lambda
 watch_port=$(free_port)
 # The functions get both secrets as in AWS: only ARNs, read from Secrets
 # Manager (moto) at cold start.
-read -r database_url_arn auth_secret_arn < <("$VENV/bin/python" - <<'PY'
+# migrate gets the owner's URL from a secret of its own, as in AWS.
+read -r database_url_arn auth_secret_arn migrate_url_arn < <("$VENV/bin/python" - <<'PY'
 import os, boto3
 client = boto3.client("secretsmanager", endpoint_url=os.environ["AWS_ENDPOINT_URL_SECRETS_MANAGER"])
 suffix = os.urandom(4).hex()
 db = client.create_secret(Name=f"todo-api/e2e/{suffix}/database-url", SecretString=os.environ["TEST_DATABASE_URL"])
 auth = client.create_secret(Name=f"todo-api/e2e/{suffix}/auth", SecretString=os.environ["BETTER_AUTH_SECRET"])
-print(db["ARN"], auth["ARN"])
+owner = client.create_secret(Name=f"todo-api/e2e/{suffix}/migrate-url", SecretString=os.environ["TEST_ADMIN_DATABASE_URL"])
+print(db["ARN"], auth["ARN"], owner["ARN"])
 PY
 )
 watch_log="$ROOT/target/e2e-watch.log"
@@ -207,7 +225,7 @@ export E2E_WATCH_LOG=$watch_log
 # The functions log at TRACE (--env-var: the emulator's own level stays), so
 # the e2e log test shows that no level lets a token or a body into the logs.
 env -u BETTER_AUTH_SECRET DATABASE_URL_SECRET_ARN="$database_url_arn" \
-    BETTER_AUTH_SECRET_ARN="$auth_secret_arn" DB_POOL_SIZE=4 AWS_LAMBDA_LOG_FORMAT=JSON \
+    BETTER_AUTH_SECRET_ARN="$auth_secret_arn" MIGRATE_DATABASE_URL_SECRET_ARN="$migrate_url_arn" DB_POOL_SIZE=4 AWS_LAMBDA_LOG_FORMAT=JSON \
     BETTER_AUTH_URL=$better_auth_url setsid cargo lambda watch --env-var RUST_LOG=trace \
     --invoke-address 127.0.0.1 --invoke-port "$watch_port" --ignore-changes >"$watch_log" 2>&1 &
 watch_pid=$!

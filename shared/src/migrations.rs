@@ -8,9 +8,15 @@
 //! concurrent run waits, then finds nothing left to do. Each applied file's
 //! checksum is recorded, and a file edited after it was applied stops the run
 //! instead of leaving the schema silently different from the code.
+//!
+//! Least privilege: migrations run as the owner (`MIGRATE_DATABASE_URL`),
+//! while the API functions connect as the login role of their own
+//! `DATABASE_URL`, which every run creates or updates and makes a member of
+//! `todo_app` (migration 0005): rows only, no DDL. See [`Target`].
 
 use tokio_postgres::Client;
 
+use crate::config::{ConfigError, DbConfig};
 use crate::db::Db;
 
 /// A migration: its version, name, and SQL (compiled into the binary).
@@ -42,6 +48,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "task_slot",
         sql: include_str!("../migrations/0004_task_slot.sql"),
     },
+    Migration {
+        version: 5,
+        name: "app_role",
+        sql: include_str!("../migrations/0005_app_role.sql"),
+    },
 ];
 
 /// An arbitrary constant naming this runner's advisory lock.
@@ -62,7 +73,10 @@ impl std::fmt::Display for MigrationError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             MigrationError::Connect(e) => write!(f, "could not connect to the database: {e}"),
-            MigrationError::Database(e) => write!(f, "migration failed: {e}"),
+            MigrationError::Database(e) => match e.as_db_error() {
+                Some(db) => write!(f, "migration failed: {}", db.message()),
+                None => write!(f, "migration failed: {e}"),
+            },
             MigrationError::Changed { version, name } => write!(
                 f,
                 "migration {version} ({name}) was changed after it was applied; add a new migration instead"
@@ -79,15 +93,154 @@ impl From<tokio_postgres::Error> for MigrationError {
     }
 }
 
-/// [`run`] on a connection of `db`'s pool.
-pub async fn run_on(db: &Db) -> Result<Vec<i32>, MigrationError> {
-    let mut client = db.connection().await.map_err(MigrationError::Connect)?;
-    run(&mut client).await
+/// Where `migrate` connects, and the API's login role it sets up.
+pub struct Target {
+    /// `MIGRATE_DATABASE_URL`, else `DATABASE_URL`.
+    pub db: DbConfig,
+    /// The user of `DATABASE_URL`, when it differs from the migrating one.
+    pub api_login: Option<ApiLogin>,
 }
 
-/// Applies every pending migration; returns the versions it applied (empty
-/// when the schema was already current).
-pub async fn run(client: &mut Client) -> Result<Vec<i32>, MigrationError> {
+impl Target {
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let set = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        let Some(owner_url) = set("MIGRATE_DATABASE_URL") else {
+            tracing::warn!(
+                "MIGRATE_DATABASE_URL is not set: migrating as DATABASE_URL's role, which the \
+                 API then shares (not least privilege)"
+            );
+            return Ok(Target {
+                db: DbConfig::from_lookup(lookup)?,
+                api_login: None,
+            });
+        };
+        let db = DbConfig::from_lookup(|name| match name {
+            "DATABASE_URL" => Some(owner_url.clone()),
+            _ => lookup(name),
+        })
+        .map_err(|e| ConfigError {
+            variable: if e.variable == "DATABASE_URL" {
+                "MIGRATE_DATABASE_URL"
+            } else {
+                e.variable
+            },
+            ..e
+        })?;
+        let api_login = match set("DATABASE_URL") {
+            None => None,
+            Some(api_url) => {
+                let login = ApiLogin::from_url(&api_url)?;
+                let owner = user_of(&owner_url).map_err(|problem| ConfigError {
+                    variable: "MIGRATE_DATABASE_URL",
+                    problem,
+                })?;
+                (login.name != owner).then_some(login)
+            }
+        };
+        Ok(Target { db, api_login })
+    }
+}
+
+/// The login role of the API's `DATABASE_URL`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ApiLogin {
+    name: String,
+    /// Its SCRAM-SHA-256 verifier; `None` when the URL has no password.
+    verifier: Option<String>,
+}
+
+impl std::fmt::Debug for ApiLogin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiLogin")
+            .field("name", &self.name)
+            .finish()
+    }
+}
+
+fn user_of(url: &str) -> Result<String, String> {
+    let config: tokio_postgres::Config = url.parse().map_err(|e| format!("is not valid: {e}"))?;
+    config
+        .get_user()
+        .map(str::to_owned)
+        .ok_or_else(|| "names no user".to_owned())
+}
+
+impl ApiLogin {
+    /// The user (a plain lower-case SQL name, so it can be written into the
+    /// statement unquoted) and password of `url` (`DATABASE_URL`).
+    pub fn from_url(url: &str) -> Result<Self, ConfigError> {
+        let problem = |problem: String| ConfigError {
+            variable: "DATABASE_URL",
+            problem,
+        };
+        let config: tokio_postgres::Config = url
+            .parse()
+            .map_err(|e| problem(format!("is not valid: {e}")))?;
+        let name = user_of(url).map_err(problem)?;
+        let plain = name.len() <= 63
+            && name.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+            && name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+        if !plain {
+            return Err(problem(format!(
+                "names the role {name:?}: the API's role must be lower-case letters, digits \
+                 and underscores"
+            )));
+        }
+        let verifier = config
+            .get_password()
+            .map(postgres_protocol::password::scram_sha_256);
+        Ok(ApiLogin { name, verifier })
+    }
+
+    /// Creates the role, or brings its password up to date, and makes it a
+    /// member of `todo_app`. A role that may do more than that (superuser,
+    /// create roles or databases, bypass row security, replicate) stops the
+    /// run: the API must not connect as it, and its password is not ours.
+    fn statement(&self) -> String {
+        let name = &self.name;
+        let password = match &self.verifier {
+            // Base64 and `$:` only: nothing to escape.
+            Some(verifier) => format!(" PASSWORD '{verifier}'"),
+            None => String::new(),
+        };
+        format!(
+            "DO $api_login$
+DECLARE r pg_roles%ROWTYPE;
+BEGIN
+    SELECT * INTO r FROM pg_roles WHERE rolname = '{name}';
+    IF NOT FOUND THEN
+        CREATE ROLE {name} LOGIN{password};
+    ELSIF r.rolsuper OR r.rolcreaterole OR r.rolcreatedb OR r.rolbypassrls OR r.rolreplication THEN
+        RAISE EXCEPTION 'DATABASE_URL''s role {name} is privileged: the API must connect as a role \
+            that only todo_app''s grants apply to';
+    ELSE
+        ALTER ROLE {name} LOGIN{password};
+    END IF;
+    GRANT todo_app TO {name};
+EXCEPTION WHEN unique_violation THEN
+    -- Created at the same moment by a migration of another database.
+    NULL;
+END
+$api_login$"
+        )
+    }
+}
+
+/// [`run`] on a connection of `db`'s pool.
+pub async fn run_on(db: &Db, api_login: Option<&ApiLogin>) -> Result<Vec<i32>, MigrationError> {
+    let mut client = db.connection().await.map_err(MigrationError::Connect)?;
+    run(&mut client, api_login).await
+}
+
+/// Applies every pending migration, then sets up the API's login role (when
+/// given); returns the versions it applied (empty when the schema was
+/// already current).
+pub async fn run(
+    client: &mut Client,
+    api_login: Option<&ApiLogin>,
+) -> Result<Vec<i32>, MigrationError> {
     let tx = client.transaction().await?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&LOCK_ID])
         .await?;
@@ -125,6 +278,9 @@ pub async fn run(client: &mut Client) -> Result<Vec<i32>, MigrationError> {
         )
         .await?;
         applied.push(migration.version);
+    }
+    if let Some(login) = api_login {
+        tx.batch_execute(&login.statement()).await?;
     }
     tx.commit().await?;
     Ok(applied)

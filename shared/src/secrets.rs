@@ -1,11 +1,12 @@
 //! Secrets from AWS Secrets Manager, resolved once per container at cold start.
 //!
 //! In AWS, the template gives each function the ARNs of its secrets
-//! (`DATABASE_URL_SECRET_ARN`, `BETTER_AUTH_SECRET_ARN`) instead of their
+//! (`DATABASE_URL_SECRET_ARN`, `BETTER_AUTH_SECRET_ARN`, and for `migrate`
+//! `MIGRATE_DATABASE_URL_SECRET_ARN`) instead of their
 //! values, so no secret sits in the template, `samconfig.toml` or the
 //! function configuration. Each ARN that is set is read with the Secrets
 //! Manager SDK client and its value stands in for the plain variable
-//! (`DATABASE_URL`, `BETTER_AUTH_SECRET`). Locally nothing is set and the
+//! (`DATABASE_URL`, `BETTER_AUTH_SECRET`, `MIGRATE_DATABASE_URL`). Locally nothing is set and the
 //! plain variables work as they are; nothing talks to AWS.
 
 use std::collections::HashMap;
@@ -18,9 +19,10 @@ use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 use crate::config::ConfigError;
 
 /// `(ARN variable, the variable its secret's value stands for)`.
-pub const SECRET_VARIABLES: [(&str, &str); 2] = [
+pub const SECRET_VARIABLES: [(&str, &str); 3] = [
     ("DATABASE_URL_SECRET_ARN", "DATABASE_URL"),
     ("BETTER_AUTH_SECRET_ARN", "BETTER_AUTH_SECRET"),
+    ("MIGRATE_DATABASE_URL_SECRET_ARN", "MIGRATE_DATABASE_URL"),
 ];
 
 /// Bounds the whole Secrets Manager call, so a cold start cannot hang on it.

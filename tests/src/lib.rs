@@ -27,11 +27,35 @@ pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
+/// The database the API under test connects to, as the API's restricted
+/// role (`make test` sets it up; see `migrations::Target`).
 pub fn database_url() -> String {
     std::env::var("TEST_DATABASE_URL").expect(
         "TEST_DATABASE_URL is not set: run the tests with `make test`, which starts a \
          throwaway PostgreSQL, or point TEST_DATABASE_URL at a database you can wipe",
     )
+}
+
+/// The same server as its owner (`TEST_ADMIN_DATABASE_URL`, else
+/// `TEST_DATABASE_URL`): for migrations and scratch databases.
+pub fn admin_database_url() -> String {
+    std::env::var("TEST_ADMIN_DATABASE_URL").unwrap_or_else(|_| database_url())
+}
+
+/// The API's login role that `migrate` sets up for [`database_url`], as the
+/// `migrate` function derives it.
+pub fn api_login() -> Option<todo_shared::migrations::ApiLogin> {
+    let urls = [
+        ("MIGRATE_DATABASE_URL", admin_database_url()),
+        ("DATABASE_URL", database_url()),
+    ];
+    todo_shared::migrations::Target::from_lookup(|name| {
+        urls.iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, url)| url.clone())
+    })
+    .expect("the test database URLs")
+    .api_login
 }
 
 pub fn db_config() -> DbConfig {
@@ -58,9 +82,9 @@ pub fn state() -> TasksState {
     TasksState::new(&db_config(), &auth_config()).expect("test state")
 }
 
-/// `TEST_DATABASE_URL` with another database name (its query string kept).
+/// [`admin_database_url`] with another database name (its query string kept).
 pub fn database_url_of(database: &str) -> String {
-    let url = database_url();
+    let url = admin_database_url();
     let (path, query) = url
         .split_once('?')
         .map_or((url.as_str(), None), |(p, q)| (p, Some(q)));
@@ -74,7 +98,7 @@ pub fn database_url_of(database: &str) -> String {
 /// Creates an empty database of its own for one test; returns an admin
 /// connection and its name, for [`drop_database`] afterwards.
 pub async fn scratch_database(label: &str) -> (tokio_postgres::Client, String) {
-    let admin = pg().await;
+    let admin = pg_at(&admin_database_url()).await;
     let name = format!("{label}_{}", std::process::id());
     drop_database(&admin, &name).await;
     admin
@@ -426,8 +450,23 @@ impl ScratchServer {
         self.pg_ctl(&["-m", "fast", "-w", "stop"]);
     }
 
+    /// As the superuser.
     pub fn url(&self) -> String {
         format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    /// As the API's restricted role, once [`ScratchServer::migrate`] made it.
+    pub fn api_url(&self) -> String {
+        format!("postgres://todo_api@127.0.0.1:{}/postgres", self.port)
+    }
+
+    /// Applies the migrations as the superuser and sets up the API's role.
+    pub async fn migrate(&self) {
+        let owner = todo_shared::db::Db::new(&db_config_for(&self.url())).unwrap();
+        let login = todo_shared::migrations::ApiLogin::from_url(&self.api_url()).unwrap();
+        todo_shared::migrations::run_on(&owner, Some(&login))
+            .await
+            .expect("migrations");
     }
 }
 

@@ -25,17 +25,12 @@ impl FaultStack {
     /// puts it there).
     pub fn start(label: &str) -> Self {
         let db = ScratchServer::start();
-        let url = db.url();
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .unwrap()
-            .block_on(async {
-                let pool = todo_shared::db::Db::new(&crate::db_config_for(&url)).unwrap();
-                todo_shared::migrations::run_on(&pool)
-                    .await
-                    .expect("migrations");
-            });
+            .block_on(db.migrate());
+        let url = db.api_url();
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()

@@ -11,7 +11,8 @@ use std::process::ExitCode;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use serde_json::{Value, json};
 use todo_shared::db::Db;
-use todo_shared::migrations;
+use todo_shared::migrations::{self, Target};
+use todo_shared::secrets::Environment;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
@@ -30,8 +31,16 @@ async fn main() -> ExitCode {
     }
 }
 
+/// The pool (as the owner) and the API's login role, from the environment.
+async fn target() -> Result<(Db, Target), Error> {
+    let env = Environment::load().await?;
+    let target = Target::from_lookup(env.lookup())?;
+    Ok((Db::new(&target.db)?, target))
+}
+
 async fn run_once() -> Result<(), Error> {
-    let applied = migrations::run_on(&Db::from_env().await?).await?;
+    let (db, target) = target().await?;
+    let applied = migrations::run_on(&db, target.api_login.as_ref()).await?;
     if applied.is_empty() {
         println!("migrate: schema is up to date");
     } else {
@@ -42,10 +51,10 @@ async fn run_once() -> Result<(), Error> {
 
 async fn serve() -> Result<(), Error> {
     todo_shared::logging::init();
-    let db = Db::from_env().await?;
-    let db = &db;
+    let (db, target) = target().await?;
+    let (db, login) = (&db, target.api_login.as_ref());
     lambda_runtime::run(service_fn(move |_: LambdaEvent<Value>| async move {
-        let applied = migrations::run_on(db).await?;
+        let applied = migrations::run_on(db, login).await?;
         lambda_runtime::tracing::info!(?applied, "migrations");
         Ok::<_, Error>(json!({ "applied": applied }))
     }))

@@ -310,11 +310,9 @@ async fn a_database_stopped_then_started_again_needs_nothing_restarted() {
     let server = tokio::task::spawn_blocking(ScratchServer::start)
         .await
         .unwrap();
-    let db = Db::new(&one_connection(server.url(), Duration::from_secs(2))).unwrap();
-    todo_shared::migrations::run_on(&db)
-        .await
-        .expect("migrations");
-    let state = one_connection_state(server.url(), Duration::from_secs(2));
+    server.migrate().await;
+    let db = Db::new(&one_connection(server.api_url(), Duration::from_secs(2))).unwrap();
+    let state = one_connection_state(server.api_url(), Duration::from_secs(2));
     let user = unique_user("restart");
     let id = create_task(&state, &user, "before").await["id"]
         .as_i64()

@@ -2,6 +2,7 @@
 //! second run is a no-op, concurrent runs are safe, edited files are caught.
 
 use todo_shared::db::Db;
+use todo_shared::handlers::TasksState;
 use todo_shared::migrations::{self, MIGRATIONS};
 use todo_tests::*;
 
@@ -21,8 +22,13 @@ fn db(url: &str) -> Db {
 async fn second_run_is_a_no_op_and_schema_matches_the_contract() {
     let (admin, name, url) = fresh_database("twice").await;
     let all: Vec<i32> = MIGRATIONS.iter().map(|m| m.version).collect();
-    assert_eq!(migrations::run_on(&db(&url)).await.unwrap(), all);
-    assert!(migrations::run_on(&db(&url)).await.unwrap().is_empty());
+    assert_eq!(migrations::run_on(&db(&url), None).await.unwrap(), all);
+    assert!(
+        migrations::run_on(&db(&url), None)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 
     let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
         .await
@@ -83,7 +89,7 @@ async fn concurrent_runs_apply_each_migration_once() {
         .map(|_| {
             let url = url.clone();
             tokio::spawn(async move {
-                migrations::run_on(&db(&url))
+                migrations::run_on(&db(&url), None)
                     .await
                     .map_err(|e| e.to_string())
             })
@@ -102,7 +108,7 @@ async fn concurrent_runs_apply_each_migration_once() {
 #[tokio::test]
 async fn an_edited_migration_stops_the_run() {
     let (admin, name, url) = fresh_database("edited").await;
-    migrations::run_on(&db(&url)).await.unwrap();
+    migrations::run_on(&db(&url), None).await.unwrap();
     let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
         .await
         .unwrap();
@@ -114,11 +120,129 @@ async fn an_edited_migration_stops_the_run() {
         )
         .await
         .unwrap();
-    let err = migrations::run_on(&db(&url)).await.unwrap_err();
+    let err = migrations::run_on(&db(&url), None).await.unwrap_err();
     assert!(
         err.to_string().contains("migration 1 (tasks) was changed"),
         "{err}"
     );
     drop(client);
     drop_database(&admin, &name).await;
+}
+
+/// `url` with its user (and password) replaced by `user:password`.
+fn as_role(url: &str, user: &str, password: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap();
+    let host = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+    format!("{scheme}://{user}:{password}@{host}")
+}
+
+/// Every statement the API's role must not run: DDL of any kind, the
+/// migrations' own table, and handing on privileges.
+const FORBIDDEN: [&str; 11] = [
+    "CREATE TABLE sneaky (x int)",
+    "ALTER TABLE tasks ADD COLUMN sneaky int",
+    "DROP TABLE tasks",
+    "TRUNCATE tasks",
+    "CREATE INDEX sneaky ON tasks (title)",
+    "CREATE SCHEMA sneaky",
+    "CREATE FUNCTION sneaky() RETURNS int LANGUAGE sql AS 'SELECT 1'",
+    "ALTER FUNCTION task_slot_free(varchar, bigint) RENAME TO sneaky",
+    "SELECT * FROM schema_migrations",
+    "COMMENT ON TABLE tasks IS 'sneaky'",
+    "CREATE ROLE sneaky",
+];
+
+async fn assert_forbidden(client: &tokio_postgres::Client) {
+    for statement in FORBIDDEN {
+        let error = client.batch_execute(statement).await.expect_err(statement);
+        assert_eq!(
+            error.code(),
+            Some(&tokio_postgres::error::SqlState::INSUFFICIENT_PRIVILEGE),
+            "{statement}: {error}"
+        );
+    }
+}
+
+/// The role `migrate` sets up for the API's DATABASE_URL uses its rows, and
+/// nothing else; a second run (a new password) keeps it so.
+#[tokio::test]
+async fn the_api_role_may_use_rows_and_nothing_else() {
+    let (admin, name, url) = fresh_database("role").await;
+    let role = format!("api_role_{}", std::process::id());
+    let first = migrations::ApiLogin::from_url(&as_role(&url, &role, "first")).unwrap();
+    migrations::run_on(&db(&url), Some(&first)).await.unwrap();
+    let api_url = as_role(&url, &role, "second");
+    let again = migrations::ApiLogin::from_url(&api_url).unwrap();
+    assert!(
+        migrations::run_on(&db(&url), Some(&again))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let client = pg_at(&api_url).await;
+    // What the API does works...
+    let state = TasksState::new(&db_config_for(&api_url), &auth_config()).unwrap();
+    let user = unique_user("role");
+    let task = create_task(&state, &user, "as the api role").await;
+    let keyed = Event::fixture("tasks-create")
+        .as_user(&user)
+        .header("idempotency-key", "k")
+        .body_json(&serde_json::json!({"title": "keyed"}));
+    assert_eq!(call(&state, &keyed).await.status, 201);
+    let delete = Event::fixture("task-delete")
+        .as_user(&user)
+        .task(task["id"].as_i64().unwrap(), false);
+    assert_eq!(call(&state, &delete).await.status, 204);
+    // ...and nothing else does.
+    assert_forbidden(&client).await;
+    drop(client);
+    drop_database(&admin, &name).await;
+    admin
+        .batch_execute(&format!("DROP ROLE {role}"))
+        .await
+        .unwrap();
+}
+
+/// A privileged role in the API's DATABASE_URL stops the run: the API must
+/// not connect as it (and its password is left alone).
+#[tokio::test]
+async fn a_privileged_api_role_stops_the_run() {
+    let (admin, name, url) = fresh_database("privileged").await;
+    let role = format!("api_creator_{}", std::process::id());
+    admin
+        .batch_execute(&format!("CREATE ROLE {role} LOGIN CREATEDB"))
+        .await
+        .unwrap();
+    let login = migrations::ApiLogin::from_url(&as_role(&url, &role, "x")).unwrap();
+    let error = migrations::run_on(&db(&url), Some(&login))
+        .await
+        .unwrap_err();
+    assert!(error.to_string().contains("is privileged"), "{error}");
+    drop_database(&admin, &name).await;
+    admin
+        .batch_execute(&format!("DROP ROLE {role}"))
+        .await
+        .unwrap();
+}
+
+/// Every API test connects as that role: `make test` (and the fault stack)
+/// set the API's role up like `migrate` does, not as the owner.
+#[tokio::test]
+async fn the_tests_run_as_the_api_role() {
+    let client = pg().await;
+    let row = client
+        .query_one(
+            "SELECT rolsuper, pg_has_role(current_user, 'todo_app', 'MEMBER')
+             FROM pg_roles WHERE rolname = current_user",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (row.get::<_, bool>(0), row.get::<_, bool>(1)),
+        (false, true),
+        "TEST_DATABASE_URL must name the API's role, a member of todo_app"
+    );
+    assert!(api_login().is_some());
+    assert_forbidden(&client).await;
 }
