@@ -123,6 +123,33 @@ ensure_cargo_lambda() {
     ensure_tools cargo-lambda
 }
 
+# Debian's Chromium, for the browser test of /docs (tests/browser): from
+# Debian's packages, as root, a few tries (mirrors fail now and then).
+ensure_chromium() {
+    command -v chromium >/dev/null && return 0
+    if [ "$(id -u)" != 0 ]; then
+        echo "the browser test needs Debian's chromium package: sudo apt-get install chromium" >&2
+        return 1
+    fi
+    local attempt
+    for attempt in 1 2 3; do
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+            apt-get install -y -qq --no-install-recommends chromium && return 0
+        echo "installing chromium failed (attempt $attempt of 3)" >&2
+        sleep 5
+    done
+    return 1
+}
+
+# `npm ci` in DIR, only when its lockfile changed since the last install.
+npm_ci_once() { # DIR
+    local stamp=$1/node_modules/.installed-lock
+    if ! cmp -s "$1/package-lock.json" "$stamp"; then
+        npm ci --prefix "$1" --no-audit --no-fund --loglevel=error
+        cp "$1/package-lock.json" "$stamp"
+    fi
+}
+
 # ensure_rust_target TARGET: installs a rustup target's standard library once,
 # before anything builds for it. rustup's downloads are slow and sometimes
 # fail here, and concurrent installs of one target collide (cargo-lambda

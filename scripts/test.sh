@@ -41,6 +41,12 @@ cleanup() {
 trap cleanup EXIT
 
 if full; then
+    # Meanwhile, in the background: Chromium for the browser test (left to
+    # finish even if the tests fail first: a killed apt-get can break dpkg).
+    mkdir -p "$ROOT/target"
+    ensure_chromium >"$ROOT/target/chromium-install.log" 2>&1 &
+    chromium_pid=$!
+
     step "cargo fmt --check and clippy (make check)"
     scripts/check.sh
 fi
@@ -76,11 +82,7 @@ fi
 
 step "a real Better Auth (tests/better-auth, pinned by its package-lock.json)"
 # `npm ci` only when the lockfile changed since the last install.
-stamp=tests/better-auth/node_modules/.installed-lock
-if ! cmp -s tests/better-auth/package-lock.json "$stamp"; then
-    npm ci --prefix tests/better-auth --no-audit --no-fund --loglevel=error
-    cp tests/better-auth/package-lock.json "$stamp"
-fi
+npm_ci_once tests/better-auth
 export BETTER_AUTH_FIXTURE="$ROOT/target/better-auth-fixture.json"
 rm -f "$BETTER_AUTH_FIXTURE"
 # Also over HTTPS with the test CA's certificate, when this run made one.
@@ -264,6 +266,11 @@ grep -q '"applied": *\[\]' <<<"$output" || { echo "expected migrate to apply not
 step "end-to-end tests over HTTP"
 E2E_BASE_URL="http://127.0.0.1:$watch_port" cargo test --quiet -p todo-tests --test it -- --ignored e2e:: \
     || { echo "--- cargo lambda watch log (tail) ---" >&2; tail -n 60 "$watch_log" >&2; exit 1; }
+
+step "the /docs page in headless Chromium, through cargo lambda watch, no other origin"
+wait "$chromium_pid" || { cat "$ROOT/target/chromium-install.log" >&2; exit 1; }
+npm_ci_once tests/browser
+node tests/browser/docs.mjs "http://127.0.0.1:$watch_port" "$(target/debug/token docs-browser)"
 
 step "end to end under faults: a frozen function, and a soak with a model check"
 # Each on a stack of its own (tests/src/stack.rs), one after the other: the

@@ -103,6 +103,15 @@ pub fn html(page: String) -> Response<Body> {
     public(response)
 }
 
+/// A static text asset (the docs page's script and style sheet), public.
+pub fn asset(content_type: &'static str, body: &'static str) -> Response<Body> {
+    let mut response = Response::new(Body::Text(body.to_owned()));
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    public(response)
+}
+
 /// An empty response (204 on delete).
 pub fn empty(status: StatusCode) -> Response<Body> {
     let mut response = Response::new(Body::Empty);
@@ -176,10 +185,11 @@ where
                 .unwrap_or_else(|panic| Err(ApiError::internal(panic_message(&*panic))))
         }
     };
-    let response = match outcome {
+    let mut response = match outcome {
         Ok(response) => response,
         Err(error) => self::error(&error, &request_id),
     };
+    secure(&mut response);
     tracing::info!(
         method = %request.method(),
         route = route.map_or("-", |r| r.path),
@@ -189,6 +199,29 @@ where
         "request"
     );
     response
+}
+
+/// The contract's 404 for a path no function serves, as API Gateway's
+/// `$default` route (and the local server) answers it.
+pub fn route_not_found(request: &Request) -> Response<Body> {
+    let mut response = error(&ApiError::RouteNotFound, &request_id(request));
+    secure(&mut response);
+    response
+}
+
+/// Headers every response carries: browsers must not guess a type other
+/// than the one sent (a JSON body read as HTML would run as a page), and
+/// nothing about this API's URLs leaks to other sites through `Referer`.
+fn secure(response: &mut Response<Body>) {
+    let headers = response.headers_mut();
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
 }
 
 /// Kept back from the invocation's deadline to finish the response: log it,
@@ -264,6 +297,7 @@ mod tests {
         })
         .await;
         assert_eq!(response.status(), 200);
+        assert_eq!(response.headers()["x-content-type-options"], "nosniff");
     }
 
     #[test]

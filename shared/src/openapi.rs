@@ -38,6 +38,8 @@ use crate::validate::{NewTask, StatusFilter, TITLE_ERROR, TaskUpdate};
         health::check,
         docs::document,
         docs::page,
+        docs::script,
+        docs::style,
     ),
     components(schemas(Task, TaskList, NewTask, TaskUpdate, StatusFilter, ErrorBody, ErrorDetail, ErrorCode, health::Health)),
     modifiers(&CommonErrors, &Security, &Links),

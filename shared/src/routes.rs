@@ -37,6 +37,9 @@ pub const TASK_COMPLETE: &str = "/api/tasks/{id}/complete";
 pub const HEALTH: &str = "/health";
 pub const OPENAPI: &str = "/openapi.json";
 pub const DOCS: &str = "/docs";
+/// Swagger UI's script and style sheet, served by the docs function itself.
+pub const DOCS_SCRIPT: &str = "/docs/swagger-ui-bundle.js";
+pub const DOCS_STYLE: &str = "/docs/swagger-ui.css";
 
 /// Every route of the contract (`shared/spec/API.md`, "Routes and route groups").
 pub const ROUTES: &[Route] = &[
@@ -68,6 +71,16 @@ pub const ROUTES: &[Route] = &[
     Route {
         function: function::DOCS,
         path: DOCS,
+        methods: &[Method::GET],
+    },
+    Route {
+        function: function::DOCS,
+        path: DOCS_SCRIPT,
+        methods: &[Method::GET],
+    },
+    Route {
+        function: function::DOCS,
+        path: DOCS_STYLE,
         methods: &[Method::GET],
     },
 ];

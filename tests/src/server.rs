@@ -69,7 +69,7 @@ impl Functions {
             Some(function::TASKS_ITEM) => tasks_item::handle(&self.tasks, request).await,
             Some(function::HEALTH) => health::handle(&self.health, request).await,
             Some(function::DOCS) => docs::handle(&self.docs, request).await,
-            _ => http::error(&ApiError::RouteNotFound, &http::request_id(&request)),
+            _ => http::route_not_found(&request),
         }
     }
 }

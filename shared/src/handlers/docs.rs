@@ -1,41 +1,108 @@
-//! `docs`: `GET /openapi.json` (the document) and `GET /docs` (a page that
-//! renders it with Swagger UI). Both public.
+//! `docs`: `GET /openapi.json` (the document), `GET /docs` (a page that
+//! renders it with Swagger UI) and the page's Swagger UI assets. All public.
+//!
+//! Swagger UI is served from this function, not a CDN: pinned by
+//! `shared/swagger-ui/package-lock.json` and embedded at build time
+//! (`shared/build.rs`), so the page works without internet access and trusts
+//! no third party. Its Content-Security-Policy allows only this origin and
+//! the page's own inline script (by hash); the page does not persist a
+//! bearer token entered into it.
 
-use lambda_http::http::StatusCode;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use lambda_http::http::{HeaderValue, StatusCode, header};
 use lambda_http::{Body, Request, Response};
+use sha2::{Digest, Sha256};
 
 use crate::error::ApiError;
 use crate::http;
-use crate::routes::{DOCS, OPENAPI, function};
+use crate::routes::{DOCS, DOCS_SCRIPT, DOCS_STYLE, OPENAPI, function};
 
-/// Swagger UI, pinned, from a CDN with Subresource Integrity: the browser
-/// refuses the files if they are not exactly the release these hashes name.
-const SWAGGER_UI: &str = "https://cdn.jsdelivr.net/npm/swagger-ui-dist@5.32.0";
-const SWAGGER_UI_JS_SRI: &str =
-    "sha384-7xcoc6ZKDFF7Ek627QTC3Bg/K+5Y36NJ8MWAE43D2m6+3Sh9XO3tdsfHhrS8gNIQ";
-const SWAGGER_UI_CSS_SRI: &str =
-    "sha384-3nuX7df3EaAoiqLBeyS1Ola0Gpg9ryJKVtarubwfnA1cOH8AWHUdbPSIvEqPZ9VH";
+macro_rules! swagger_ui_file {
+    ($name:literal) => {
+        include_str!(concat!(
+            env!("OUT_DIR"),
+            "/swagger-ui/node_modules/swagger-ui-dist/",
+            $name
+        ))
+    };
+}
+
+const SWAGGER_UI_SCRIPT: &str = swagger_ui_file!("swagger-ui-bundle.js");
+const SWAGGER_UI_STYLE: &str = swagger_ui_file!("swagger-ui.css");
+
+/// The page's one inline script. Relative URLs, so the page also works
+/// behind a path prefix. No validator badge (a third party), and
+/// `persistAuthorization` off: a token typed into the page lives only as
+/// long as the tab, never in the browser's storage.
+const INIT_SCRIPT: &str = r##"
+window.ui = SwaggerUIBundle({ url: "openapi.json", dom_id: "#swagger-ui", validatorUrl: null, persistAuthorization: false });
+"##;
 
 /// What the docs function builds once per container: the serialised
-/// document. The function passes it in (from `crate::openapi`), so this
-/// module, whose operations the document describes, does not depend on it.
+/// document and the page with its policy. The function passes the document
+/// in (from `crate::openapi`), so this module, whose operations the
+/// document describes, does not depend on it.
 pub struct Docs {
     json: String,
+    page: String,
+    policy: HeaderValue,
 }
 
 impl Docs {
     pub fn new(document: &serde_json::Value) -> Self {
+        let page = format!(
+            r#"<!doctype html>
+<html lang="en">
+<head>
+  <meta charset="utf-8">
+  <meta name="viewport" content="width=device-width, initial-scale=1">
+  <title>Todo API</title>
+  <link rel="stylesheet" href="{style}">
+</head>
+<body>
+  <div id="swagger-ui"></div>
+  <script src="{script}"></script>
+  <script>{INIT_SCRIPT}</script>
+</body>
+</html>
+"#,
+            style = relative(DOCS_STYLE),
+            script = relative(DOCS_SCRIPT),
+        );
         Docs {
             json: document.to_string(),
+            page,
+            policy: content_security_policy(),
         }
     }
+}
+
+/// A root path as seen from `/docs` (`/docs/x` → `docs/x`).
+fn relative(path: &str) -> &str {
+    path.trim_start_matches('/')
+}
+
+/// Only this origin, and the inline script by its hash. `img-src data:`:
+/// Swagger UI's style sheet draws its icons as `data:` SVGs.
+fn content_security_policy() -> HeaderValue {
+    let hash = STANDARD.encode(Sha256::digest(INIT_SCRIPT.as_bytes()));
+    let policy = format!(
+        "default-src 'none'; script-src 'self' 'sha256-{hash}'; style-src 'self'; \
+         img-src 'self' data:; connect-src 'self'; font-src 'self'; \
+         frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+    );
+    // Base64 and ASCII punctuation only.
+    HeaderValue::try_from(policy).expect("a header value")
 }
 
 pub async fn handle(docs: &Docs, request: Request) -> Response<Body> {
     http::serve(function::DOCS, &request, |route| async move {
         match route.path {
             OPENAPI => document(docs).await,
-            DOCS => page().await,
+            DOCS => page(docs).await,
+            DOCS_SCRIPT => script().await,
+            DOCS_STYLE => style().await,
             _ => Err(http::unsupported(route)),
         }
     })
@@ -56,25 +123,27 @@ pub(crate) async fn document(docs: &Docs) -> Result<Response<Body>, ApiError> {
 /// Interactive documentation (Swagger UI) of this document.
 #[utoipa::path(get, path = "/docs", tag = "docs", operation_id = "docs",
     responses((status = 200, description = "An HTML page", content_type = "text/html", body = String)))]
-pub(crate) async fn page() -> Result<Response<Body>, ApiError> {
-    let html = format!(
-        r##"<!doctype html>
-<html lang="en">
-<head>
-  <meta charset="utf-8">
-  <meta name="viewport" content="width=device-width, initial-scale=1">
-  <title>Todo API</title>
-  <link rel="stylesheet" href="{SWAGGER_UI}/swagger-ui.css" integrity="{SWAGGER_UI_CSS_SRI}" crossorigin="anonymous">
-</head>
-<body>
-  <div id="swagger-ui"></div>
-  <script src="{SWAGGER_UI}/swagger-ui-bundle.js" integrity="{SWAGGER_UI_JS_SRI}" crossorigin="anonymous"></script>
-  <script>
-    window.ui = SwaggerUIBundle({{ url: "openapi.json", dom_id: "#swagger-ui", persistAuthorization: true }});
-  </script>
-</body>
-</html>
-"##
-    );
-    Ok(http::html(html))
+pub(crate) async fn page(docs: &Docs) -> Result<Response<Body>, ApiError> {
+    let mut response = http::html(docs.page.clone());
+    response
+        .headers_mut()
+        .insert(header::CONTENT_SECURITY_POLICY, docs.policy.clone());
+    Ok(response)
+}
+
+/// Swagger UI's script, for the page.
+#[utoipa::path(get, path = "/docs/swagger-ui-bundle.js", tag = "docs", operation_id = "docsScript",
+    responses((status = 200, description = "Swagger UI's script", content_type = "text/javascript", body = String)))]
+pub(crate) async fn script() -> Result<Response<Body>, ApiError> {
+    Ok(http::asset(
+        "text/javascript; charset=utf-8",
+        SWAGGER_UI_SCRIPT,
+    ))
+}
+
+/// Swagger UI's style sheet, for the page.
+#[utoipa::path(get, path = "/docs/swagger-ui.css", tag = "docs", operation_id = "docsStyle",
+    responses((status = 200, description = "Swagger UI's style sheet", content_type = "text/css", body = String)))]
+pub(crate) async fn style() -> Result<Response<Body>, ApiError> {
+    Ok(http::asset("text/css; charset=utf-8", SWAGGER_UI_STYLE))
 }
