@@ -1,6 +1,6 @@
 # The two commands of the README (`make dev`, `make test-full`), the quick
 # inner loop, and the token helper.
-.PHONY: dev test test-full unit check deploy-check conformance bench-cold-start token
+.PHONY: dev test test-full unit check deploy-check conformance bench-cold-start token openapi
 
 ## make dev: run the whole API locally on http://localhost:9000
 dev:
@@ -32,6 +32,10 @@ conformance:
 ## make bench-cold-start: what reading secrets adds to a cold start (ratio)
 bench-cold-start:
 	@scripts/bench-cold-start.sh
+
+## make openapi: write clients/openapi.json from the code, and the TypeScript client's types from it
+openapi:
+	@scripts/openapi.sh
 
 ## make token USER=alice: print a local HS256 token for that user id
 token:

@@ -20,6 +20,9 @@ cfn-lint template.yaml
 step "sam validate --lint"
 sam validate --lint
 
+step "SAM's transform of the HTTP API: CORS whole, \$default to the fallback"
+"$VENV/bin/python" scripts/check-template.py
+
 step "the arm64 Rust target, installed once before any build"
 ensure_rust_target aarch64-unknown-linux-gnu
 

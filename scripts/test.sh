@@ -41,11 +41,14 @@ cleanup() {
 trap cleanup EXIT
 
 if full; then
-    # Meanwhile, in the background: Chromium for the browser test (left to
-    # finish even if the tests fail first: a killed apt-get can break dpkg).
+    # Meanwhile, in the background: Chromium for the browser tests (left to
+    # finish even if the tests fail first: a killed apt-get can break dpkg),
+    # and the TypeScript client's packages.
     mkdir -p "$ROOT/target"
     ensure_chromium >"$ROOT/target/chromium-install.log" 2>&1 &
     chromium_pid=$!
+    npm_ci_once clients/typescript >"$ROOT/target/client-install.log" 2>&1 &
+    client_pid=$!
 
     step "cargo fmt --check and clippy (make check)"
     scripts/check.sh
@@ -129,6 +132,16 @@ if full; then
     # store trusts Neon's (tests/tests/it/tls.rs); nothing else in it needs
     # a public CA.
     SSL_CERT_FILE=${TEST_TLS_CA_FILE:-${SSL_CERT_FILE:-}} cargo test --workspace --quiet
+
+    step "the TypeScript client: generated from clients/openapi.json, current, type-checks"
+    # (The Rust tests above hold clients/openapi.json to the served document.)
+    wait "$client_pid" || { cat "$ROOT/target/client-install.log" >&2; exit 1; }
+    (cd clients/typescript && node_modules/.bin/openapi-typescript ../openapi.json \
+        --output "$ROOT/target/schema.d.ts" >/dev/null)
+    cmp -s clients/typescript/src/schema.d.ts "$ROOT/target/schema.d.ts" \
+        || { echo "clients/typescript/src/schema.d.ts is stale: run make openapi and commit it" >&2; exit 1; }
+    npm --prefix clients/typescript run --silent check
+    echo "the client is current, and it and its Next.js example type-check"
 
     step "functions refuse to start on a bad configuration, naming the variable"
     expect_refusal() { # EXPECTED-MESSAGE FUNCTION [VAR=VALUE...]
@@ -271,6 +284,25 @@ step "the /docs page in headless Chromium, through cargo lambda watch, no other 
 wait "$chromium_pid" || { cat "$ROOT/target/chromium-install.log" >&2; exit 1; }
 npm_ci_once tests/browser
 node tests/browser/docs.mjs "http://127.0.0.1:$watch_port" "$(target/debug/token docs-browser)"
+
+step "the TypeScript client in headless Chromium, from another origin, CORS as the template says"
+# The API on http://localhost:<port> answers CORS as API Gateway would with
+# the template's CorsConfiguration and FrontendUrl = the page's origin,
+# http://127.0.0.1:<page port> (cargo lambda watch would allow anything).
+client_js="$ROOT/target/browser-client"
+rm -rf "$client_js"
+clients/typescript/node_modules/.bin/tsc clients/typescript/src/index.ts --outDir "$client_js" \
+    --module esnext --target es2022 --moduleResolution bundler --skipLibCheck
+page_port=$(free_port)
+cors_api_port=$(free_port)
+LOCAL_API_CORS_ORIGINS="http://127.0.0.1:$page_port" DATABASE_URL=$TEST_DATABASE_URL \
+    BETTER_AUTH_URL=$better_auth_url target/debug/local_api "127.0.0.1:$cors_api_port" \
+    >"$ROOT/target/cors-local-api.log" 2>&1 &
+local_api_pid=$!
+wait_http "http://127.0.0.1:$cors_api_port/health" 60 || { cat "$ROOT/target/cors-local-api.log" >&2; exit 1; }
+PAGE_PORT=$page_port PSQL="$PG_BIN/psql" node tests/browser/client.mjs "http://localhost:$cors_api_port" "$client_js"
+kill "$local_api_pid"
+local_api_pid=
 
 step "end to end under faults: a frozen function, and a soak with a model check"
 # Each on a stack of its own (tests/src/stack.rs), one after the other: the

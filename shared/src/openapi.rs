@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use utoipa::openapi::link::LinkBuilder;
 use utoipa::openapi::path::Operation;
 use utoipa::openapi::response::{Response, ResponseBuilder};
-use utoipa::openapi::schema::{Object, Ref, Type};
+use utoipa::openapi::schema::{Object, ObjectBuilder, Ref, Type};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, HeaderBuilder, OpenApi as Document, RefOr};
 use utoipa::{Modify, OpenApi};
@@ -23,6 +23,10 @@ use crate::validate::{NewTask, StatusFilter, TITLE_ERROR, TaskUpdate};
 
 #[derive(OpenApi)]
 #[openapi(
+    servers(
+        (url = "/", description = "This deployment (where this document is served)"),
+        (url = "http://localhost:9000", description = "Local development (`make dev`)"),
+    ),
     info(
         title = "Todo API",
         description = "The tasks of the signed-in user. Every `/api` request carries \
@@ -205,6 +209,28 @@ fn add_common_errors(operation: &mut Operation) {
             Some(("Retry-After", "Seconds to wait before retrying")),
         ),
     );
+    add("429", throttled());
+}
+
+/// API Gateway's own answer when it throttles (the stage's rate and burst
+/// limits): it never reaches a function, so its body is API Gateway's, not
+/// the contract's error shape.
+fn throttled() -> Response {
+    let schema = ObjectBuilder::new()
+        .property("message", Object::with_type(Type::String))
+        .required("message")
+        .build();
+    let content = ContentBuilder::new()
+        .schema(Some(schema))
+        .example(Some(json!({"message": "Too Many Requests"})))
+        .build();
+    ResponseBuilder::new()
+        .description(
+            "Throttled by API Gateway before reaching the API: retry with backoff. Its body is \
+             API Gateway's own, not the error shape of the other responses.",
+        )
+        .content("application/json", content)
+        .build()
 }
 
 fn error_response(description: &str, example: &ApiError, header: Option<(&str, &str)>) -> Response {
@@ -269,7 +295,7 @@ mod tests {
                 .keys()
                 .map(String::as_str)
                 .collect();
-            for status in ["500", "503"] {
+            for status in ["429", "500", "503"] {
                 assert!(statuses.contains(status), "{method} {path}: {status}");
             }
             if path.starts_with("/api/") {

@@ -31,6 +31,12 @@ pub mod function {
     pub const ALL: [&str; 4] = [TASKS_COLLECTION, TASKS_ITEM, HEALTH, DOCS];
 }
 
+/// The function that answers every path no route serves (API Gateway's
+/// `$default` route, the watch router's catch-all) with the contract's 404.
+/// The docs function: it needs no configuration and no database, so it can
+/// always answer, and its own route table matches none of those paths.
+pub const FALLBACK: &str = function::DOCS;
+
 pub const TASKS: &str = "/api/tasks";
 pub const TASK: &str = "/api/tasks/{id}";
 pub const TASK_COMPLETE: &str = "/api/tasks/{id}/complete";

@@ -6,30 +6,14 @@
 // that token out of the browser's storage.
 //
 // Usage: node tests/browser/docs.mjs <base-url> <token>
-import { chromium } from "playwright-core";
+import { checks, launchChromium } from "./chromium.mjs";
 
 const [base, token] = process.argv.slice(2);
 if (!base || !token) throw new Error("usage: docs.mjs <base-url> <token>");
 const origin = new URL(base).origin;
-const failures = [];
-const check = (ok, what) => {
-  console.log(`${ok ? "ok  " : "FAIL"} ${what}`);
-  if (!ok) failures.push(what);
-};
+const { check, finish } = checks();
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-  // As root, and without the background traffic a closed network refuses.
-  args: [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-  ],
-});
+const browser = await launchChromium();
 try {
   const page = await (await browser.newContext()).newPage();
   const foreign = [];
@@ -104,7 +88,4 @@ try {
 } finally {
   await browser.close();
 }
-if (failures.length) {
-  console.error(`${failures.length} check(s) failed`);
-  process.exit(1);
-}
+finish();

@@ -16,11 +16,15 @@ use serde_json::{Value, json};
 use todo_shared::config::{AuthConfig, DbConfig};
 use todo_shared::handlers::TasksState;
 
+pub mod cors;
 pub mod server;
 pub mod stack;
 
 /// The HS256 secret of in-process tests (a test value, not a credential).
 pub const SECRET: &str = "in-process-test-secret-0123456789abcdef";
+
+/// The committed OpenAPI document (`make openapi`), from the repository root.
+pub const OPENAPI_FILE: &str = "clients/openapi.json";
 
 /// The repository root.
 pub fn root() -> PathBuf {

@@ -8,6 +8,7 @@
 //! the response is the deployed code path; only the Lambda runtime (proven
 //! end to end through `cargo lambda watch`) is left out. A test holds
 //! [`event`] equal to the `events/` fixtures, so the two cannot drift.
+//! Optionally it also answers CORS as API Gateway would ([`Cors`]).
 
 use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
@@ -33,6 +34,8 @@ use todo_shared::handlers::docs::{self, Docs};
 use todo_shared::handlers::{TasksState, health, tasks_collection, tasks_item};
 use todo_shared::routes::{self, Route, function};
 use todo_shared::{http, openapi};
+
+use crate::cors::Cors;
 use tokio::net::TcpListener;
 
 /// API Gateway's own limit on a request body (10 MB); ours is far smaller.
@@ -79,15 +82,23 @@ pub fn route(path: &str) -> Option<&'static Route> {
     routes::ROUTES.iter().find(|route| route.matches(path))
 }
 
-/// Serves `functions` on `listener` until the task is dropped.
-pub async fn serve(listener: TcpListener, functions: Arc<Functions>) -> std::io::Result<()> {
+/// Serves `functions` on `listener` until the task is dropped; with `cors`,
+/// answering CORS as API Gateway does with the template's configuration.
+pub async fn serve(
+    listener: TcpListener,
+    functions: Arc<Functions>,
+    cors: Option<Arc<Cors>>,
+) -> std::io::Result<()> {
     loop {
         let (stream, peer) = listener.accept().await?;
         let functions = functions.clone();
+        let cors = cors.clone();
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |request| {
-                let functions = functions.clone();
-                async move { Ok::<_, Infallible>(answer(&functions, request, peer).await) }
+                let (functions, cors) = (functions.clone(), cors.clone());
+                async move {
+                    Ok::<_, Infallible>(answer(&functions, cors.as_deref(), request, peer).await)
+                }
             });
             // A client that goes away mid-request is its own business.
             let _ = http1::Builder::new()
@@ -99,11 +110,18 @@ pub async fn serve(listener: TcpListener, functions: Arc<Functions>) -> std::io:
 
 async fn answer(
     functions: &Functions,
+    cors: Option<&Cors>,
     request: h::Request<Incoming>,
     peer: SocketAddr,
 ) -> h::Response<Full<Bytes>> {
     let (parts, body) = request.into_parts();
-    let response = match Limited::new(body, GATEWAY_MAX_BODY).collect().await {
+    if let Some((status, headers)) = cors.and_then(|c| c.preflight(&parts.method, &parts.headers)) {
+        let mut response = h::Response::new(Full::new(Bytes::new()));
+        *response.status_mut() = status;
+        *response.headers_mut() = headers;
+        return response;
+    }
+    let mut response = match Limited::new(body, GATEWAY_MAX_BODY).collect().await {
         Ok(body) => {
             let event = event(&parts, &body.to_bytes(), peer.ip());
             match lambda_http::request::from_str(&event.to_string()) {
@@ -113,6 +131,9 @@ async fn answer(
         }
         Err(_) => http::error(&ApiError::PayloadTooLarge, "-"),
     };
+    if let Some(cors) = cors {
+        cors.decorate(&parts.headers, response.headers_mut());
+    }
     let (parts, body) = response.into_parts();
     h::Response::from_parts(parts, Full::new(Bytes::copy_from_slice(body.as_ref())))
 }

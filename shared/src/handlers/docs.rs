@@ -71,11 +71,19 @@ impl Docs {
             script = relative(DOCS_SCRIPT),
         );
         Docs {
-            json: document.to_string(),
+            json: served_json(document),
             page,
             policy: content_security_policy(),
         }
     }
+}
+
+/// The document as served, and as committed in `clients/openapi.json`
+/// (`make openapi`): indented, so that a change reads well in a diff.
+pub fn served_json(document: &serde_json::Value) -> String {
+    let mut json = serde_json::to_string_pretty(document).unwrap_or_default();
+    json.push('\n');
+    json
 }
 
 /// A root path as seen from `/docs` (`/docs/x` → `docs/x`).

@@ -86,7 +86,8 @@ fn list_body(tasks: &[Task], limit: usize) -> Result<String, ApiError> {
     security(("bearer" = [])),
     responses(
         (status = 201, description = "Created (or the original task of a retried Idempotency-Key)", body = Task,
-            headers(("Location" = String, description = "/api/tasks/{id}"))),
+            headers(("Location" = String, description = "/api/tasks/{id}"),
+                ("Idempotent-Replayed" = String, description = "`true` when this is the task of an earlier request with the same Idempotency-Key"))),
         (status = 409, description = "The Idempotency-Key was used with a different body \
             (`IDEMPOTENCY_KEY_REUSED`), or the caller already holds `MAX_TASKS_PER_USER` tasks \
             (default 10,000; `TASK_LIMIT_REACHED`)", body = ErrorBody),

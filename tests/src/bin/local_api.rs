@@ -1,10 +1,13 @@
 //! `local_api ADDRESS`: the API's handlers behind a plain local HTTP server
 //! (see `todo_tests::server`), configured from the environment as the
 //! functions are. For tests that need a URL without the Lambda emulator.
+//! With `LOCAL_API_CORS_ORIGINS` (a `FrontendUrl` value), it answers CORS as
+//! API Gateway does with the template's configuration.
 
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use todo_tests::cors::Cors;
 use todo_tests::server::{Functions, serve};
 
 #[tokio::main]
@@ -29,7 +32,10 @@ async fn main() -> ExitCode {
         }
     };
     eprintln!("local_api: serving on http://{address}");
-    match serve(listener, functions).await {
+    let cors = std::env::var("LOCAL_API_CORS_ORIGINS")
+        .ok()
+        .map(|origins| Arc::new(Cors::from_template(&origins)));
+    match serve(listener, functions, cors).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("local_api: {error}");

@@ -179,3 +179,25 @@ async fn every_response_says_nosniff() {
         }
     }
 }
+
+/// `clients/openapi.json` is the served document, byte for byte: the
+/// TypeScript client is generated from it, so a stale file means a client
+/// that no longer fits the API.
+#[tokio::test]
+async fn the_committed_document_is_the_served_one() {
+    let docs = Docs::new(&openapi::document_json());
+    let reply = Reply::new(docs::handle(&docs, get("/openapi.json").request()).await);
+    let committed = std::fs::read(root().join(OPENAPI_FILE)).unwrap_or_default();
+    assert!(
+        committed == reply.raw,
+        "{OPENAPI_FILE} is stale: run `make openapi` and commit the result"
+    );
+    // The servers: where the document is served, and `make dev`.
+    assert_eq!(
+        reply.json["servers"],
+        serde_json::json!([
+            {"url": "/", "description": "This deployment (where this document is served)"},
+            {"url": "http://localhost:9000", "description": "Local development (`make dev`)"},
+        ])
+    );
+}

@@ -233,6 +233,10 @@ fn docs_over_http() {
     let page = api.send("GET", "/docs", None, None);
     assert_eq!(page.status, 200);
     assert!(page.body.contains("SwaggerUIBundle"));
+    assert!(page.header("content-security-policy").is_some());
+    let script = api.send("GET", "/docs/swagger-ui-bundle.js", None, None);
+    assert_eq!(script.status, 200);
+    assert!(script.body.len() > 1_000_000, "{}", script.body.len());
 }
 
 #[test]
@@ -386,6 +390,25 @@ fn errors_over_http() {
         (reply.status, reply.code()),
         (413, "PAYLOAD_TOO_LARGE".into())
     );
+
+    // Paths no route serves: the fallback's contract-shaped 404 (the
+    // router's catch-all, as API Gateway's $default route), with nosniff.
+    for (method, path) in [
+        ("GET", "/"),
+        ("GET", "/nowhere"),
+        ("POST", "/api"),
+        ("GET", "/api/tasks/1/2/3"),
+        ("DELETE", "/docs/other.js"),
+    ] {
+        let reply = api.send(method, path, Some(&user), None);
+        assert_eq!(
+            (reply.status, reply.code()),
+            (404, "NOT_FOUND".into()),
+            "{method} {path}: {}",
+            reply.body
+        );
+        assert_eq!(reply.header("x-content-type-options"), Some("nosniff"));
+    }
 
     let rt = runtime();
     assert_eq!(

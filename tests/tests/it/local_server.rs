@@ -148,7 +148,11 @@ fn queries_cookies_and_bodies_as_api_gateway_sends_them() {
 async fn serves_the_real_handlers_over_http() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let server = tokio::spawn(server::serve(listener, Arc::new(Functions::new(state()))));
+    let server = tokio::spawn(server::serve(
+        listener,
+        Arc::new(Functions::new(state())),
+        None,
+    ));
     let user = unique_user("local-server");
     let title = format!("served {user}");
     let (token, body) = (token(&user), json!({"title": title}).to_string());

@@ -1,9 +1,9 @@
 //! The route table is stated once in code (`todo_shared::routes::ROUTES`);
 //! the `cargo lambda watch` router in Cargo.toml must say the same.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
-use todo_shared::routes::ROUTES;
+use todo_shared::routes::{FALLBACK, ROUTES};
 use todo_tests::root;
 
 #[test]
@@ -25,10 +25,14 @@ fn watch_router_equals_the_route_table() {
             (path.clone(), function.to_owned())
         })
         .collect();
-    let table: BTreeMap<String, String> = ROUTES
+    let mut table: BTreeMap<String, String> = ROUTES
         .iter()
         .map(|r| (r.path.to_owned(), r.function.to_owned()))
         .collect();
+    // Every other path: the fallback's 404 (matchit's catch-all needs a
+    // segment, so `/` is named too).
+    table.insert("/".into(), FALLBACK.into());
+    table.insert("/{*path}".into(), FALLBACK.into());
     assert_eq!(router, table);
 }
 
@@ -72,22 +76,32 @@ fn template_routes_equal_the_route_table() {
         for (event, spec) in events {
             assert_eq!(spec["Type"], "HttpApi", "{event:?}");
             let properties = &spec["Properties"];
-            assert_eq!(
-                properties["Method"], "ANY",
-                "{event:?}: the function answers 405"
-            );
             assert!(!properties["ApiId"].is_null(), "{event:?}: ApiId");
-            let path = properties["Path"].as_str().unwrap().to_owned();
+            // Neither path nor method: SAM makes it the $default route.
+            let path = match properties["Path"].as_str() {
+                None => {
+                    assert!(properties["Method"].is_null(), "{event:?}");
+                    "$default".to_owned()
+                }
+                Some(path) => {
+                    assert_eq!(
+                        properties["Method"], "ANY",
+                        "{event:?}: the function answers 405"
+                    );
+                    path.to_owned()
+                }
+            };
             assert!(
                 routes.insert(path.clone(), binary.clone()).is_none(),
                 "{path} twice"
             );
         }
     }
-    let table: BTreeMap<String, String> = ROUTES
+    let mut table: BTreeMap<String, String> = ROUTES
         .iter()
         .map(|r| (r.path.to_owned(), r.function.to_owned()))
         .collect();
+    table.insert("$default".into(), FALLBACK.into());
     assert_eq!(routes, table);
     // Every function is a workspace binary; migrate is deployed but not routed.
     for binary in &binaries {
@@ -108,33 +122,129 @@ fn template_routes_equal_the_route_table() {
     assert_eq!(globals["LoggingConfig"]["LogFormat"], "JSON");
 }
 
-/// The contract's CORS, exactly.
-#[test]
-fn template_cors_is_the_contracts() {
+/// What a browser on the frontend's origin needs, derived from the OpenAPI
+/// document: the methods of every operation; the request headers a client
+/// may send (header parameters, `Authorization` for secured operations,
+/// `Content-Type` for bodies); the response headers it may need to read
+/// (every documented one that CORS does not already expose).
+fn cors_needs() -> [BTreeSet<String>; 3] {
+    let doc = todo_shared::openapi::document_json();
+    let [mut methods, mut send, mut read] = <[BTreeSet<String>; 3]>::default();
+    for item in doc["paths"].as_object().unwrap().values() {
+        for (method, op) in item.as_object().unwrap() {
+            methods.insert(method.to_uppercase());
+            for parameter in op["parameters"].as_array().into_iter().flatten() {
+                if parameter["in"] == "header" {
+                    send.insert(parameter["name"].as_str().unwrap().to_owned());
+                }
+            }
+            if op["security"].as_array().is_some_and(|s| !s.is_empty()) {
+                send.insert("Authorization".into());
+            }
+            if !op["requestBody"].is_null() {
+                send.insert("Content-Type".into());
+            }
+            for response in op["responses"].as_object().unwrap().values() {
+                if let Some(headers) = response["headers"].as_object() {
+                    read.extend(headers.keys().cloned());
+                }
+            }
+        }
+    }
+    // Readable from script without being exposed.
+    for safelisted in [
+        "Cache-Control",
+        "Content-Language",
+        "Content-Length",
+        "Content-Type",
+        "Expires",
+        "Last-Modified",
+        "Pragma",
+    ] {
+        read.remove(safelisted);
+    }
+    [methods, send, read]
+}
+
+/// The template's CorsConfiguration (inside its always-true `!If`).
+fn template_cors() -> serde_yaml_ng::Value {
     use serde_yaml_ng::Value;
     let text = std::fs::read_to_string(root().join("template.yaml")).unwrap();
     let template: Value = serde_yaml_ng::from_str(&text).unwrap();
     let cors = &template["Resources"]["HttpApi"]["Properties"]["CorsConfiguration"];
+    let Value::Tagged(tagged) = cors else {
+        panic!("CorsConfiguration: an !If (see the comment there)")
+    };
+    assert_eq!(tagged.tag, "If");
+    tagged.value[1].clone()
+}
+
+/// The contract's CORS, exactly, and covering everything the document says
+/// a client may send or read.
+#[test]
+fn template_cors_covers_the_document_and_is_the_contracts() {
+    use serde_yaml_ng::Value;
+    let cors = template_cors();
     let strings = |v: &Value| -> Vec<String> {
         v.as_sequence()
-            .unwrap()
+            .unwrap_or_else(|| panic!("a list: {v:?}"))
             .iter()
             .map(|s| s.as_str().unwrap().to_owned())
             .collect()
     };
+    let lower = |names: &[String]| -> BTreeSet<String> {
+        names.iter().map(|n| n.to_ascii_lowercase()).collect()
+    };
+    let [methods, send, read] = cors_needs();
+    let allow_methods = strings(&cors["AllowMethods"]);
+    let allow_headers = strings(&cors["AllowHeaders"]);
+    let expose_headers = strings(&cors["ExposeHeaders"]);
+    for (needed, listed, what) in [
+        (&methods, &allow_methods, "AllowMethods"),
+        (&send, &allow_headers, "AllowHeaders"),
+        (&read, &expose_headers, "ExposeHeaders"),
+    ] {
+        let missing: Vec<_> = needed
+            .iter()
+            .filter(|n| !lower(listed).contains(&n.to_ascii_lowercase()))
+            .collect();
+        assert!(missing.is_empty(), "{what} lacks {missing:?}");
+    }
+    assert!(
+        read.contains("Idempotent-Replayed") && send.contains("Idempotency-Key"),
+        "the document names the idempotency headers: {send:?} {read:?}"
+    );
+    // The contract's lists, exactly.
     assert_eq!(
-        strings(&cors["AllowMethods"]),
+        allow_methods,
         ["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"]
     );
     assert_eq!(
-        strings(&cors["AllowHeaders"]),
-        ["Content-Type", "Authorization"]
+        allow_headers,
+        ["Content-Type", "Authorization", "Idempotency-Key"]
+    );
+    assert_eq!(
+        expose_headers,
+        [
+            "Location",
+            "Retry-After",
+            "Idempotent-Replayed",
+            "WWW-Authenticate"
+        ]
     );
     assert_eq!(cors["AllowCredentials"], false);
     assert_eq!(cors["MaxAge"], 600);
+    // Every origin of the comma-separated FrontendUrl.
+    let Value::Tagged(origins) = &cors["AllowOrigins"] else {
+        panic!("AllowOrigins: !Split of FrontendUrl")
+    };
+    assert_eq!(origins.tag, "Split");
+    assert_eq!(origins.value[0], ",");
+    let Value::Tagged(reference) = &origins.value[1] else {
+        panic!("!Ref FrontendUrl")
+    };
     assert_eq!(
-        cors["AllowOrigins"].as_sequence().unwrap().len(),
-        1,
-        "the FrontendUrl parameter"
+        (reference.tag.to_string(), &reference.value),
+        ("!Ref".to_owned(), &Value::from("FrontendUrl"))
     );
 }
