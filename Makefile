@@ -1,6 +1,6 @@
 # The two commands of the README (`make dev`, `make test-full`), the quick
 # inner loop, and the token helper.
-.PHONY: dev test test-full unit check deploy-check conformance bench-cold-start token openapi
+.PHONY: dev test test-full unit check deploy-check deploy conformance bench-cold-start token openapi
 
 ## make dev: run the whole API locally on http://localhost:9000
 dev:
@@ -24,6 +24,10 @@ check:
 ## make deploy-check: cfn-lint, sam validate --lint, sam build, bootstrap checks
 deploy-check:
 	@scripts/deploy-check.sh
+
+## make deploy [ENV=prod]: sam build, sam deploy, migrate, print the URLs (needs AWS credentials)
+deploy:
+	@scripts/deploy.sh
 
 ## make conformance: only schemathesis, against the handlers behind a local server
 conformance:

@@ -50,3 +50,58 @@ default = body["paths"]["$default"]["x-amazon-apigateway-any-method"]
 uri = json.dumps(default["x-amazon-apigateway-integration"]["uri"])
 assert "${DocsFunction.Arn}" in uri, uri
 print("SAM's transform: CORS whole (origins, methods, headers), $default to DocsFunction")
+
+# Operations (#13): the stage logs every request to its own group, with
+# per-route metrics; every function is traced and keeps Lambda's own lines;
+# the task functions are held to ReservedConcurrency; the custom domain maps
+# onto the stage SAM makes.
+resources = output["Resources"]
+stage = resources["HttpApiApiGatewayDefaultStage"]["Properties"]
+assert stage["AccessLogSettings"]["DestinationArn"] == {"Fn::GetAtt": ["AccessLogGroup", "Arn"]}, stage
+for field in ["requestId", "routeKey", "status", "integrationError", "latency", "integrationLatency"]:
+    assert f'"{field}":' in stage["AccessLogSettings"]["Format"], field
+assert stage["DefaultRouteSettings"]["DetailedMetricsEnabled"] is True, stage
+functions = {name: r["Properties"] for name, r in resources.items() if r["Type"] == "AWS::Lambda::Function"}
+assert len(functions) == 5, functions.keys()
+for name, function in functions.items():
+    assert function["TracingConfig"] == {"Mode": "Active"}, name
+    assert function["LoggingConfig"]["SystemLogLevel"] == "INFO", name
+    assert function["LoggingConfig"]["LogFormat"] == "JSON", name
+for name in ["TasksCollectionFunction", "TasksItemFunction"]:
+    reserved = functions[name]["ReservedConcurrentExecutions"]
+    assert reserved == {"Fn::If": ["HasReservedConcurrency", {"Ref": "ReservedConcurrency"}, {"Ref": "AWS::NoValue"}]}, reserved
+mapping = resources["CustomDomainMapping"]
+assert mapping["Condition"] == "HasCustomDomain" and "HttpApiApiGatewayDefaultStage" in str(mapping["DependsOn"]), mapping
+print("SAM's transform: access log, per-route metrics, tracing, Lambda's own lines, reserved concurrency, custom domain")
+
+# The alarms, each sent to the AlarmEmail topic when there is one.
+alarms = {name: r["Properties"] for name, r in resources.items() if r["Type"] == "AWS::CloudWatch::Alarm"}
+notify = {"Fn::If": ["HasAlarmEmail", [{"Ref": "AlarmTopic"}], {"Ref": "AWS::NoValue"}]}
+for name, alarm in alarms.items():
+    assert alarm["AlarmActions"] == notify and alarm["TreatMissingData"] == "notBreaching", name
+    assert alarm.get("Period", 300) * alarm["EvaluationPeriods"] >= 300, name
+
+
+def metrics_of(alarm):
+    if "Metrics" in alarm:
+        return {(json.dumps(q["MetricStat"]["Metric"]["Namespace"]), q["MetricStat"]["Metric"]["MetricName"])
+                for q in alarm["Metrics"] if "MetricStat" in q}
+    return {(json.dumps(alarm["Namespace"]), alarm["MetricName"])}
+
+
+seen = {name: metrics_of(alarm) for name, alarm in alarms.items()}
+assert seen["ServerErrorRateAlarm"] == {('"AWS/ApiGateway"', "5xx"), ('"AWS/ApiGateway"', "Count")}
+assert seen["ThrottlesAlarm"] == {('"AWS/Lambda"', "Throttles")}
+# The namespace the functions write their EMF metrics to (METRICS_NAMESPACE).
+namespace = json.dumps({"Fn::Sub": "TodoApi/${AWS::StackName}"})
+assert seen["DatabaseUnavailableAlarm"] == {(namespace, "DatabaseUnavailable")}, seen
+for name, function in functions.items():
+    assert json.dumps(function["Environment"]["Variables"]["METRICS_NAMESPACE"]) == namespace, name
+routes = sorted(d["Value"] for name in ["TasksLatencyAlarm", "TaskLatencyAlarm", "TaskCompleteLatencyAlarm"]
+                for d in alarms[name]["Dimensions"] if d["Name"] == "Route")
+assert routes == ["ANY /api/tasks", "ANY /api/tasks/{id}", "ANY /api/tasks/{id}/complete"], routes
+for name in ["TasksLatencyAlarm", "TaskLatencyAlarm", "TaskCompleteLatencyAlarm"]:
+    assert alarms[name]["ExtendedStatistic"] == "p99", name
+topic = resources["AlarmSubscription"]
+assert topic["Condition"] == "HasAlarmEmail" and resources["AlarmTopic"]["Condition"] == "HasAlarmEmail"
+print(f"{len(alarms)} alarms: 5xx rate, p99 latency per task route, throttles, DatabaseUnavailable")

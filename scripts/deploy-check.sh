@@ -20,8 +20,30 @@ cfn-lint template.yaml
 step "sam validate --lint"
 sam validate --lint
 
-step "SAM's transform of the HTTP API: CORS whole, \$default to the fallback"
+step "SAM's transform: CORS, \$default, access log, tracing, log levels, concurrency, alarms"
 "$VENV/bin/python" scripts/check-template.py
+
+step "make deploy, with a stand-in for sam that records its calls"
+stand_in=$(mktemp -d)
+cat >"$stand_in/sam" <<'SH'
+#!/usr/bin/env bash
+echo "sam $*" >>"${0%/*}/calls"
+[ "$1 $2" = "remote invoke" ] && echo '{"applied": []}'
+exit 0
+SH
+chmod +x "$stand_in/sam"
+for environment in default prod; do
+    : >"$stand_in/calls"
+    SAM_CLI="$stand_in/sam" ENV=$environment make -s deploy >/dev/null
+    stack=$([ "$environment" = prod ] && echo todo-api-prod || echo todo-api-dev)
+    expected="sam build --config-env $environment
+sam deploy --config-env $environment
+sam remote invoke MigrateFunction --stack-name $stack --config-env $environment --output text
+sam list stack-outputs --stack-name $stack --config-env $environment --output table"
+    [ "$(cat "$stand_in/calls")" = "$expected" ] || { echo "make deploy ran:" >&2; cat "$stand_in/calls" >&2; exit 1; }
+    echo "make deploy ENV=$environment: build, deploy $stack, migrate, outputs"
+done
+rm -rf "$stand_in"
 
 step "the arm64 Rust target, installed once before any build"
 ensure_rust_target aarch64-unknown-linux-gnu

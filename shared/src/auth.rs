@@ -20,6 +20,7 @@ use serde_json::{Map, Value};
 use crate::config::{AuthConfig, ConfigError};
 use crate::error::ApiError;
 use crate::jwks::{Jwks, Unavailable};
+use crate::observe::{self, Dependency};
 
 /// Seconds of clock skew allowed on `exp` and `nbf`.
 pub const LEEWAY_SECONDS: u64 = 60;
@@ -89,7 +90,10 @@ impl Verifier {
                 let key = jwks
                     .key(kid)
                     .await
-                    .map_err(|Unavailable| ApiError::unavailable("the JWKS could not be fetched"))?
+                    .map_err(|Unavailable| {
+                        observe::unavailable(Dependency::Jwks);
+                        ApiError::unavailable("the JWKS could not be fetched")
+                    })?
                     .ok_or(ApiError::Unauthorized)?;
                 if header.alg != key.algorithm {
                     return Err(ApiError::Unauthorized);
@@ -100,7 +104,9 @@ impl Verifier {
             }
         };
         let claims = claims.map_err(|_| ApiError::Unauthorized)?.claims;
-        user_id(&claims).ok_or(ApiError::Unauthorized)
+        let user = user_id(&claims).ok_or(ApiError::Unauthorized)?;
+        observe::caller(user.as_str());
+        Ok(user)
     }
 }
 

@@ -25,6 +25,8 @@ use tokio_postgres::types::{ToSql, Type};
 
 use crate::config::{ConfigError, DbConfig};
 use crate::error::ApiError;
+use crate::observe::{self, Dependency};
+use tracing::Instrument;
 
 tokio::task_local! {
     /// When the current request must be answered by (the Lambda invocation's
@@ -162,6 +164,28 @@ impl Db {
                 (&fenced[..], retry)
             }
         };
+        let started = Instant::now();
+        let span = tracing::info_span!("db.query", kind = ?kind);
+        let result = self
+            .attempts(until, sql, params, retry)
+            .instrument(span)
+            .await;
+        observe::add_db_time(started.elapsed());
+        if matches!(result, Err(ApiError::ServiceUnavailable)) {
+            observe::unavailable(Dependency::Database);
+        }
+        result
+    }
+
+    /// [`Db::query_within`]'s attempts: once, or twice after a connection
+    /// failure when `retry` allows it, all before `until`.
+    async fn attempts(
+        &self,
+        until: tokio::time::Instant,
+        sql: &str,
+        params: &Params<'_>,
+        retry: Retry,
+    ) -> Result<Vec<Row>, ApiError> {
         let mut retried = false;
         loop {
             let mut held: Option<Object> = None;

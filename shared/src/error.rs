@@ -52,6 +52,23 @@ pub enum ErrorCode {
     InternalError,
 }
 
+impl ErrorCode {
+    /// As in the body (`NOT_FOUND`...), for logs and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::Unauthorized => "UNAUTHORIZED",
+            ErrorCode::NotFound => "NOT_FOUND",
+            ErrorCode::ValidationError => "VALIDATION_ERROR",
+            ErrorCode::MethodNotAllowed => "METHOD_NOT_ALLOWED",
+            ErrorCode::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
+            ErrorCode::IdempotencyKeyReused => "IDEMPOTENCY_KEY_REUSED",
+            ErrorCode::TaskLimitReached => "TASK_LIMIT_REACHED",
+            ErrorCode::ServiceUnavailable => "SERVICE_UNAVAILABLE",
+            ErrorCode::InternalError => "INTERNAL_ERROR",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ApiError {
     /// Any token problem. Deliberately carries no reason: a 401 never says
@@ -179,6 +196,23 @@ mod tests {
             json!({"error": {"code": "VALIDATION_ERROR", "message": "Validation failed",
                              "details": {"title": "bad"}}})
         );
+    }
+
+    #[test]
+    fn code_names_are_the_serialised_ones() {
+        for error in [
+            ApiError::Unauthorized,
+            ApiError::TaskNotFound,
+            ApiError::field("x", "y"),
+            ApiError::MethodNotAllowed("GET".into()),
+            ApiError::PayloadTooLarge,
+            ApiError::IdempotencyKeyReused,
+            ApiError::TaskLimitReached(1),
+            ApiError::ServiceUnavailable,
+            ApiError::Internal,
+        ] {
+            assert_eq!(json!(error.code()), json!(error.code().as_str()));
+        }
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! HTTP glue between `lambda_http` and the handlers: every response the API
 //! sends is built here (JSON, error bodies, the docs page), and here are the
-//! body limit, the request id, and the one log line every request gets.
+//! body limit, the request id, and the one log line and metrics line every
+//! request gets.
 
 use std::any::Any;
 use std::future::Future;
@@ -16,6 +17,8 @@ use serde::Serialize;
 
 use crate::db;
 use crate::error::ApiError;
+use crate::metrics::{self, Measured};
+use crate::observe;
 use crate::routes::{self, Route};
 
 /// The largest request body accepted (the contract's 64 KiB).
@@ -169,36 +172,80 @@ where
     Fut: Future<Output = Result<Response<Body>, ApiError>> + 'r,
 {
     let started = Instant::now();
+    let cold_start = observe::cold_start();
     let request_id = request_id(request);
     let route = routes::find(function, path(request));
-    let outcome = match route {
-        None => Err(ApiError::RouteNotFound),
-        // A CORS preflight that reaches us (API Gateway routes OPTIONS to an
-        // ANY route): answer it, and API Gateway adds the configured CORS
-        // headers. Plain OPTIONS callers learn the methods from `Allow`.
-        Some(route) if request.method() == Method::OPTIONS => Ok(options(route)),
-        Some(route) if !route.methods.contains(request.method()) => Err(unsupported(route)),
-        Some(route) => {
-            let handled = AssertUnwindSafe(dispatch(route)).catch_unwind();
-            db::within_deadline(deadline(request), handled)
-                .await
-                .unwrap_or_else(|panic| Err(ApiError::internal(panic_message(&*panic))))
+    let (outcome, facts) = observe::gather(async {
+        match route {
+            None => Err(ApiError::RouteNotFound),
+            // A CORS preflight that reaches us (API Gateway routes OPTIONS to an
+            // ANY route): answer it, and API Gateway adds the configured CORS
+            // headers. Plain OPTIONS callers learn the methods from `Allow`.
+            Some(route) if request.method() == Method::OPTIONS => Ok(options(route)),
+            Some(route) if !route.methods.contains(request.method()) => Err(unsupported(route)),
+            Some(route) => {
+                let handled = AssertUnwindSafe(dispatch(route)).catch_unwind();
+                db::within_deadline(deadline(request), handled)
+                    .await
+                    .unwrap_or_else(|panic| Err(ApiError::internal(panic_message(&*panic))))
+            }
         }
-    };
+    })
+    .await;
+    let error_code = outcome.as_ref().err().map(|error| error.code().as_str());
     let mut response = match outcome {
         Ok(response) => response,
         Err(error) => self::error(&error, &request_id),
     };
     secure(&mut response);
+    let latency = started.elapsed();
+    let route = route.map_or("-", |r| r.path);
+    let status = response.status().as_u16();
     tracing::info!(
         method = %request.method(),
-        route = route.map_or("-", |r| r.path),
-        status = response.status().as_u16(),
-        latency_ms = started.elapsed().as_micros() as f64 / 1000.0,
+        route,
+        status,
+        error = error_code.unwrap_or("-"),
+        latency_ms = millis(latency),
+        db_ms = millis(facts.db_time()),
+        cold_start,
         request_id = %request_id,
+        apigw_request_id = %apigw_request_id(request).unwrap_or("-"),
+        trace_id = %trace_id(request).unwrap_or("-"),
+        user = %facts.user().as_deref().unwrap_or("-"),
         "request"
     );
+    metrics::emit(&Measured {
+        function,
+        route,
+        status,
+        latency,
+        cold_start,
+        facts: &facts,
+    });
     response
+}
+
+fn millis(duration: Duration) -> f64 {
+    duration.as_micros() as f64 / 1000.0
+}
+
+/// API Gateway's id of the request (in its access log), when it came
+/// through API Gateway.
+fn apigw_request_id(request: &Request) -> Option<&str> {
+    match request.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(context)) => context.request_id.as_deref(),
+        _ => None,
+    }
+}
+
+/// The X-Ray trace id of the invocation (`Root=1-...`), when Lambda traces it.
+fn trace_id(request: &Request) -> Option<&str> {
+    let header = request.lambda_context_ref()?.xray_trace_id.as_deref()?;
+    header
+        .split(';')
+        .find_map(|part| part.strip_prefix("Root="))
+        .or(Some(header))
 }
 
 /// The contract's 404 for a path no function serves, as API Gateway's
@@ -298,6 +345,79 @@ mod tests {
         .await;
         assert_eq!(response.status(), 200);
         assert_eq!(response.headers()["x-content-type-options"], "nosniff");
+    }
+
+    /// Log lines written during a test, as JSON.
+    #[derive(Clone, Default)]
+    struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Captured {
+        fn lines(&self) -> Vec<serde_json::Value> {
+            let bytes = self.0.lock().unwrap().clone();
+            String::from_utf8(bytes)
+                .unwrap()
+                .lines()
+                .map(|line| serde_json::from_str(line).unwrap())
+                .collect()
+        }
+    }
+
+    /// The one line per request, with every field operators search by; the
+    /// caller only as a hash.
+    #[tokio::test]
+    async fn the_request_line_has_every_field() {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = lambda_http::tracing::subscriber::fmt()
+            .json()
+            .with_writer(move || writer.clone())
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+        let request = health_request();
+        let response = serve(routes::function::HEALTH, &request, |_| async {
+            observe::caller("alice@example.com");
+            observe::add_db_time(Duration::from_millis(3));
+            Err(ApiError::ServiceUnavailable)
+        })
+        .await;
+        assert_eq!(response.status(), 503);
+        let lines = captured.lines();
+        let requests: Vec<_> = lines
+            .iter()
+            .filter(|line| line["fields"]["message"] == "request")
+            .collect();
+        assert_eq!(requests.len(), 1, "{lines:?}");
+        let fields = &requests[0]["fields"];
+        assert_eq!(fields["method"], "GET");
+        assert_eq!(fields["route"], "/health");
+        assert_eq!(fields["status"], 503);
+        assert_eq!(fields["error"], "SERVICE_UNAVAILABLE");
+        assert!(fields["latency_ms"].as_f64().is_some(), "{fields}");
+        assert_eq!(fields["db_ms"], 3.0);
+        assert!(fields["cold_start"].is_boolean(), "{fields}");
+        assert_eq!(fields["request_id"], request_id(&request));
+        let event: serde_json::Value =
+            serde_json::from_str(include_str!("../../events/health.json")).unwrap();
+        assert_eq!(
+            fields["apigw_request_id"],
+            event["requestContext"]["requestId"]
+        );
+        assert_eq!(fields["trace_id"], "-", "no Lambda context here");
+        assert_eq!(fields["user"], observe::user_hash("alice@example.com"));
+        assert!(
+            !lines.iter().any(|l| l.to_string().contains("alice")),
+            "{lines:?}"
+        );
     }
 
     #[test]

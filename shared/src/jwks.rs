@@ -31,6 +31,7 @@ use jsonwebtoken::{Algorithm, DecodingKey};
 use serde_json::Value;
 use tokio::net::TcpStream;
 use tokio::sync::Mutex;
+use tracing::Instrument;
 
 /// The longest a JWKS fetch may take, connection included.
 pub const FETCH_TIMEOUT: Duration = Duration::from_secs(3);
@@ -180,7 +181,8 @@ impl Jwks {
             Some((at, false)) => now.saturating_duration_since(at) >= settings.retry_interval,
         };
         if may_fetch {
-            let fetched = endpoint.fetch().await;
+            let span = tracing::info_span!("jwks.fetch", host = %endpoint.host);
+            let fetched = endpoint.fetch().instrument(span).await;
             let now = settings.clock.now();
             cache.last_fetch = Some((now, fetched.is_ok()));
             match fetched {

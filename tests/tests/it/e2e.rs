@@ -6,7 +6,7 @@
 //! `BETTER_AUTH_SECRET`.
 
 use serde_json::{Value, json};
-use todo_tests::{count_tasks, now, pg, runtime, sign, task_row, unique_user};
+use todo_tests::{check_emf, count_tasks, now, pg, runtime, sign, task_row, unique_user};
 
 pub(crate) struct Api {
     base: String,
@@ -448,13 +448,16 @@ fn one_json_log_line_per_request_without_tokens_or_bodies() {
             .filter_map(|line| serde_json::from_str::<Value>(line).ok())
             .find(|line| {
                 let f = &line["fields"];
+                // This test's request: its user, by the hash the line carries.
                 f["message"] == "request"
                     && f["method"] == "GET"
                     && f["route"] == "/api/tasks/{id}"
                     && f["status"] == 404
+                    && f["user"] == todo_shared::observe::user_hash(&user)
             });
         if found.is_some() {
             assert!(!text.contains(&secret_text), "a request body was logged");
+            assert!(!text.contains(&user), "a user id was logged");
             assert!(!text.contains(&token[..40]), "a token was logged");
             assert!(!text.contains(&api.secret), "the secret was logged");
             break;
@@ -464,8 +467,40 @@ fn one_json_log_line_per_request_without_tokens_or_bodies() {
     let line = found.expect("a JSON request line for GET /api/tasks/{id} 404");
     let fields = &line["fields"];
     assert!(fields["latency_ms"].as_f64().is_some(), "{line}");
+    assert!(
+        fields["db_ms"].as_f64().is_some_and(|ms| ms > 0.0),
+        "{line}"
+    );
+    assert!(fields["cold_start"].is_boolean(), "{line}");
+    assert_eq!(fields["error"], "NOT_FOUND", "{line}");
     let request_id = fields["request_id"].as_str().unwrap_or_default();
     assert!(request_id.len() >= 8 && request_id != "-", "{line}");
+    let apigw_request_id = fields["apigw_request_id"].as_str().unwrap_or_default();
+    assert!(!apigw_request_id.is_empty(), "{line}");
+    let trace_id = fields["trace_id"].as_str().unwrap_or_default();
+    assert!(trace_id.starts_with("1-"), "the X-Ray root: {line}");
+
+    // And its metrics: an EMF line per request, valid by the specification.
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    let emf: Vec<Value> = text
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|line| line.get("_aws").is_some())
+        .collect();
+    assert!(!emf.is_empty(), "no EMF line in the log");
+    for line in &emf {
+        check_emf(line).unwrap_or_else(|problem| panic!("{problem}: {line}"));
+    }
+    assert!(
+        emf.iter().any(|m| m["Function"] == "tasks-item"
+            && m["Route"] == "/api/tasks/{id}"
+            && m["StatusClass"] == "4xx"),
+        "the 404's metrics"
+    );
+    assert!(
+        emf.iter().any(|m| m["ColdStart"] == 1),
+        "a cold start counted"
+    );
 }
 
 /// Exactly one line per request, counted where nothing else calls: the

@@ -11,6 +11,7 @@ mod e2e;
 mod failures;
 mod faults;
 mod local_server;
+mod metrics;
 mod migrations;
 mod properties;
 mod readme;

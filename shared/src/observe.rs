@@ -1,0 +1,118 @@
+//! What each request reports about itself: facts gathered while it runs
+//! (database time, the caller, a dependency that failed), whether it was
+//! its container's first, and a one-way name for the caller.
+//!
+//! The facts live in a task-local scope that [`crate::http::serve`] opens
+//! around each request; the database and authentication code add to it
+//! without knowing about logs or metrics. Outside a scope (tests calling
+//! `tasks::` directly, `migrate`) the calls do nothing.
+
+use std::cell::{Cell, RefCell};
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+
+/// A dependency whose failure made the request a 503.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dependency {
+    Database,
+    Jwks,
+}
+
+/// What one request learnt while it ran.
+#[derive(Debug, Default, Clone)]
+pub struct Facts {
+    db_time: Cell<Duration>,
+    user: RefCell<Option<String>>,
+    unavailable: Cell<Option<Dependency>>,
+}
+
+impl Facts {
+    /// Time spent waiting on the database (checkout, connect, statements).
+    pub fn db_time(&self) -> Duration {
+        self.db_time.get()
+    }
+
+    /// [`user_hash`] of the authenticated caller, if any.
+    pub fn user(&self) -> Option<String> {
+        self.user.borrow().clone()
+    }
+
+    pub fn unavailable(&self) -> Option<Dependency> {
+        self.unavailable.get()
+    }
+}
+
+tokio::task_local! {
+    static FACTS: Facts;
+}
+
+/// Runs `future` with fresh facts, and returns them with its output.
+pub async fn gather<F: Future>(future: F) -> (F::Output, Facts) {
+    let facts = Facts::default();
+    FACTS
+        .scope(facts, async {
+            let output = future.await;
+            (output, FACTS.with(Facts::clone))
+        })
+        .await
+}
+
+pub fn add_db_time(elapsed: Duration) {
+    let _ = FACTS.try_with(|facts| facts.db_time.set(facts.db_time.get() + elapsed));
+}
+
+pub fn caller(user_id: &str) {
+    let _ = FACTS.try_with(|facts| *facts.user.borrow_mut() = Some(user_hash(user_id)));
+}
+
+pub fn unavailable(dependency: Dependency) {
+    let _ = FACTS.try_with(|facts| facts.unavailable.set(Some(dependency)));
+}
+
+/// Whether this is the container's first request (true once per process).
+pub fn cold_start() -> bool {
+    static FIRST: AtomicBool = AtomicBool::new(true);
+    FIRST.swap(false, Ordering::Relaxed)
+}
+
+/// A stable, non-reversible name for a user id in logs: the first 16 hex
+/// digits of SHA-256 over a fixed prefix and the id. One user's requests can
+/// be followed; the id itself (which Better Auth also uses in URLs and its
+/// own tables) never reaches a log.
+pub fn user_hash(user_id: &str) -> String {
+    let digest = Sha256::digest(format!("todo-api user {user_id}").as_bytes());
+    digest[..8].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn facts_are_per_request_and_nothing_outside_one() {
+        add_db_time(Duration::from_secs(9));
+        let ((), facts) = gather(async {
+            add_db_time(Duration::from_millis(3));
+            add_db_time(Duration::from_millis(4));
+            caller("alice");
+            unavailable(Dependency::Jwks);
+        })
+        .await;
+        assert_eq!(facts.db_time(), Duration::from_millis(7));
+        assert_eq!(facts.user(), Some(user_hash("alice")));
+        assert_eq!(facts.unavailable(), Some(Dependency::Jwks));
+        let ((), fresh) = gather(async {}).await;
+        assert_eq!((fresh.db_time(), fresh.user()), (Duration::ZERO, None));
+    }
+
+    #[test]
+    fn user_hashes_are_stable_short_and_not_the_id() {
+        assert_eq!(user_hash("alice"), user_hash("alice"));
+        assert_ne!(user_hash("alice"), user_hash("alice "));
+        assert_eq!(user_hash("alice").len(), 16);
+        assert!(!user_hash("alice").contains("alice"));
+    }
+}

@@ -1,0 +1,52 @@
+//! The EMF document each request writes (`todo_shared::metrics`), checked
+//! against the Embedded Metric Format specification and for its values.
+//! (End to end, `e2e::one_json_log_line_per_request_without_tokens_or_bodies`
+//! checks the lines the functions really print.)
+
+use std::time::{Duration, SystemTime};
+
+use todo_shared::metrics::{Measured, document};
+use todo_shared::observe::{self, Dependency};
+use todo_tests::check_emf;
+
+#[tokio::test]
+async fn a_request_becomes_one_valid_emf_document() {
+    let ((), facts) = observe::gather(async { observe::unavailable(Dependency::Database) }).await;
+    let request = Measured {
+        function: "tasks-item",
+        route: "/api/tasks/{id}",
+        status: 503,
+        latency: Duration::from_micros(12_345),
+        cold_start: true,
+        facts: &facts,
+    };
+    let line = document(&request, "TodoApi/test", SystemTime::now());
+    check_emf(&line).unwrap_or_else(|problem| panic!("{problem}: {line}"));
+    for (name, value) in [
+        ("Function", serde_json::json!("tasks-item")),
+        ("Route", "/api/tasks/{id}".into()),
+        ("StatusClass", "5xx".into()),
+        ("Requests", 1.into()),
+        ("Latency", 12.345.into()),
+        ("ColdStart", 1.into()),
+        ("DatabaseUnavailable", 1.into()),
+        ("JwksUnavailable", 0.into()),
+        ("AuthRejected", 0.into()),
+    ] {
+        assert_eq!(line[name], value, "{name}: {line}");
+    }
+    assert_eq!(
+        line["_aws"]["CloudWatchMetrics"][0]["Namespace"],
+        "TodoApi/test"
+    );
+    // The checker itself refuses what the specification does not allow.
+    let mut broken = line.clone();
+    broken["StatusClass"] = 5.into();
+    assert!(check_emf(&broken).is_err());
+    let mut broken = line.clone();
+    broken["_aws"]["CloudWatchMetrics"][0]["Metrics"][1]["Unit"] = "Millis".into();
+    assert!(check_emf(&broken).is_err());
+    let mut broken = line;
+    broken["Latency"] = "fast".into();
+    assert!(check_emf(&broken).is_err());
+}
