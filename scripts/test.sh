@@ -234,6 +234,9 @@ PY
 )
 watch_log="$ROOT/target/e2e-watch.log"
 export E2E_WATCH_LOG=$watch_log
+# Where its functions send X-Ray subsegments: a UDP port an e2e test listens on.
+xray_port=$(free_port)
+export E2E_XRAY_DAEMON_PORT=$xray_port
 # Its own process group, so cleanup stops the functions it started too.
 # JSON logs, as Lambda's JSON logging config gives; the e2e tests read them.
 # Both ways of verifying tokens at once: the secret, and Better Auth's JWKS.
@@ -242,6 +245,7 @@ export E2E_WATCH_LOG=$watch_log
 env -u BETTER_AUTH_SECRET DATABASE_URL_SECRET_ARN="$database_url_arn" \
     BETTER_AUTH_SECRET_ARN="$auth_secret_arn" MIGRATE_DATABASE_URL_SECRET_ARN="$migrate_url_arn" DB_POOL_SIZE=4 AWS_LAMBDA_LOG_FORMAT=JSON \
     BETTER_AUTH_URL=$better_auth_url setsid cargo lambda watch --env-var RUST_LOG=trace \
+    --env-var "AWS_XRAY_DAEMON_ADDRESS=127.0.0.1:$xray_port" \
     --invoke-address 127.0.0.1 --invoke-port "$watch_port" --ignore-changes >"$watch_log" 2>&1 &
 watch_pid=$!
 # A second watch server for the JWKS outage test: its keys come only from its

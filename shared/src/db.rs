@@ -12,7 +12,7 @@
 
 use std::future::Future;
 use std::net::IpAddr;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use chrono::{DateTime, Utc};
 use deadpool_postgres::{
@@ -165,12 +165,14 @@ impl Db {
             }
         };
         let started = Instant::now();
+        let started_at = SystemTime::now();
         let span = tracing::info_span!("db.query", kind = ?kind);
         let result = self
             .attempts(until, sql, params, retry)
             .instrument(span)
             .await;
         observe::add_db_time(started.elapsed());
+        observe::called("PostgreSQL", started_at, result.is_err());
         if matches!(result, Err(ApiError::ServiceUnavailable)) {
             observe::unavailable(Dependency::Database);
         }

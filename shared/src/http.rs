@@ -176,6 +176,12 @@ where
     let request_id = request_id(request);
     let route = routes::find(function, path(request));
     let (outcome, facts) = observe::gather(async {
+        if let Some(header) = request
+            .lambda_context_ref()
+            .and_then(|c| c.xray_trace_id.as_deref())
+        {
+            observe::traced(header);
+        }
         match route {
             None => Err(ApiError::RouteNotFound),
             // A CORS preflight that reaches us (API Gateway routes OPTIONS to an

@@ -182,7 +182,9 @@ impl Jwks {
         };
         if may_fetch {
             let span = tracing::info_span!("jwks.fetch", host = %endpoint.host);
+            let started_at = std::time::SystemTime::now();
             let fetched = endpoint.fetch().instrument(span).await;
+            crate::observe::called("Better Auth JWKS", started_at, fetched.is_err());
             let now = settings.clock.now();
             cache.last_fetch = Some((now, fetched.is_ok()));
             match fetched {

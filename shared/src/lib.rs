@@ -22,6 +22,7 @@ pub mod routes;
 pub mod secrets;
 pub mod tasks;
 pub mod validate;
+pub mod xray;
 
 /// The version reported by `GET /health`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

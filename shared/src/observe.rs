@@ -10,9 +10,11 @@
 use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use sha2::{Digest, Sha256};
+
+use crate::xray::{self, Trace};
 
 /// A dependency whose failure made the request a 503.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,6 +29,7 @@ pub struct Facts {
     db_time: Cell<Duration>,
     user: RefCell<Option<String>>,
     unavailable: Cell<Option<Dependency>>,
+    trace: RefCell<Option<Trace>>,
 }
 
 impl Facts {
@@ -66,6 +69,21 @@ pub fn add_db_time(elapsed: Duration) {
 
 pub fn caller(user_id: &str) {
     let _ = FACTS.try_with(|facts| *facts.user.borrow_mut() = Some(user_hash(user_id)));
+}
+
+/// The invocation's X-Ray trace header, when Lambda traces it.
+pub fn traced(header: &str) {
+    let _ = FACTS.try_with(|facts| *facts.trace.borrow_mut() = Trace::from_header(header));
+}
+
+/// A call to `name` that began at `started` and ends now: an X-Ray
+/// subsegment of the request's trace, when it has one.
+pub fn called(name: &str, started: SystemTime, failed: bool) {
+    let _ = FACTS.try_with(|facts| {
+        if let Some(trace) = facts.trace.borrow().as_ref() {
+            xray::record(trace, name, started, SystemTime::now(), failed);
+        }
+    });
 }
 
 pub fn unavailable(dependency: Dependency) {

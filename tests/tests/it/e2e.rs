@@ -688,3 +688,69 @@ fn jwks_outage_and_rotation_over_http() {
     assert_eq!(list(&ba.token("EdDSA", "other").token).status, 401);
     assert_eq!(ba.control(prefix, "hits"), 2);
 }
+
+/// The database call shows in the invocation's X-Ray trace as its own
+/// subsegment: the watch server's functions send them to the UDP port
+/// `make test` names as the X-Ray daemon, under the trace of the request's
+/// log line.
+#[test]
+#[ignore = "needs `cargo lambda watch`; run by `make test`"]
+fn the_database_call_is_an_xray_subsegment() {
+    let port: u16 = std::env::var("E2E_XRAY_DAEMON_PORT")
+        .expect("E2E_XRAY_DAEMON_PORT")
+        .parse()
+        .unwrap();
+    let daemon = std::net::UdpSocket::bind(("127.0.0.1", port)).expect("the daemon's port");
+    daemon
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let api = Api::new();
+    let user = unique_user("e2e-xray");
+    assert_eq!(api.send("GET", "/api/tasks", Some(&user), None).status, 200);
+    // The request's trace, from its log line.
+    let log = std::env::var("E2E_WATCH_LOG").unwrap();
+    let hash = todo_shared::observe::user_hash(&user);
+    let mut trace = None;
+    for _ in 0..50 {
+        trace = std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+            .find(|line| line["fields"]["user"] == hash.as_str())
+            .and_then(|line| line["fields"]["trace_id"].as_str().map(str::to_owned));
+        if trace.is_some() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let trace = trace.expect("the request's log line, with its trace id");
+    assert!(trace.starts_with("1-"), "{trace}");
+    // Other tests' requests send theirs too: read until this trace's.
+    let mut buffer = [0u8; 65536];
+    let subsegment = loop {
+        let (size, _) = daemon
+            .recv_from(&mut buffer)
+            .expect("this request's subsegment within 10 s");
+        let text = std::str::from_utf8(&buffer[..size]).unwrap();
+        let (header, body) = text
+            .split_once('\n')
+            .expect("header line, then the document");
+        assert_eq!(
+            serde_json::from_str::<Value>(header).unwrap(),
+            json!({"format": "json", "version": 1})
+        );
+        let subsegment: Value = serde_json::from_str(body).unwrap();
+        if subsegment["trace_id"] == trace.as_str() {
+            break subsegment;
+        }
+    };
+    assert_eq!(subsegment["type"], "subsegment", "{subsegment}");
+    assert_eq!(subsegment["name"], "PostgreSQL", "{subsegment}");
+    assert_eq!(subsegment["fault"], false, "{subsegment}");
+    assert!(
+        subsegment["parent_id"]
+            .as_str()
+            .is_some_and(|p| p.len() == 16),
+        "{subsegment}"
+    );
+}
