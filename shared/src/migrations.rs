@@ -130,7 +130,7 @@ impl Target {
             None => None,
             Some(api_url) => {
                 let login = ApiLogin::from_url(&api_url)?;
-                let owner = user_of(&owner_url).map_err(|problem| ConfigError {
+                let (_, owner) = parse_url(&owner_url).map_err(|problem| ConfigError {
                     variable: "MIGRATE_DATABASE_URL",
                     problem,
                 })?;
@@ -157,12 +157,11 @@ impl std::fmt::Debug for ApiLogin {
     }
 }
 
-fn user_of(url: &str) -> Result<String, String> {
+/// A connection URL, and the user it names.
+fn parse_url(url: &str) -> Result<(tokio_postgres::Config, String), String> {
     let config: tokio_postgres::Config = url.parse().map_err(|e| format!("is not valid: {e}"))?;
-    config
-        .get_user()
-        .map(str::to_owned)
-        .ok_or_else(|| "names no user".to_owned())
+    let user = config.get_user().ok_or("names no user")?.to_owned();
+    Ok((config, user))
 }
 
 impl ApiLogin {
@@ -173,10 +172,7 @@ impl ApiLogin {
             variable: "DATABASE_URL",
             problem,
         };
-        let config: tokio_postgres::Config = url
-            .parse()
-            .map_err(|e| problem(format!("is not valid: {e}")))?;
-        let name = user_of(url).map_err(problem)?;
+        let (config, name) = parse_url(url).map_err(problem)?;
         let plain = name.len() <= 63
             && name.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
             && name

@@ -9,6 +9,19 @@
 use lambda_http::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use serde_yaml_ng::Value;
 
+/// `template.yaml`'s HttpApi `CorsConfiguration`: the configuration inside
+/// its always-true `!If` (see the comment there).
+pub fn template_configuration() -> Value {
+    let text = std::fs::read_to_string(crate::root().join("template.yaml")).unwrap();
+    let template: Value = serde_yaml_ng::from_str(&text).unwrap();
+    let cors = &template["Resources"]["HttpApi"]["Properties"]["CorsConfiguration"];
+    let Value::Tagged(tagged) = cors else {
+        panic!("CorsConfiguration: an !If (see the comment there)")
+    };
+    assert_eq!(tagged.tag, "If");
+    tagged.value[1].clone()
+}
+
 /// The template's CORS configuration, for given origins.
 #[derive(Debug, Clone)]
 pub struct Cors {
@@ -20,17 +33,11 @@ pub struct Cors {
 }
 
 impl Cors {
-    /// `template.yaml`'s `CorsConfiguration` (inside its always-true `!If`),
-    /// with `frontend_url` as the `FrontendUrl` parameter (comma-separated
-    /// origins, split as the template's `!Split` does).
+    /// [`template_configuration`], with `frontend_url` as the `FrontendUrl`
+    /// parameter (comma-separated origins, split as the template's `!Split`
+    /// does).
     pub fn from_template(frontend_url: &str) -> Self {
-        let text = std::fs::read_to_string(crate::root().join("template.yaml")).unwrap();
-        let template: Value = serde_yaml_ng::from_str(&text).unwrap();
-        let cors = &template["Resources"]["HttpApi"]["Properties"]["CorsConfiguration"];
-        let Value::Tagged(tagged) = cors else {
-            panic!("CorsConfiguration: an !If")
-        };
-        let cors = &tagged.value[1];
+        let cors = &template_configuration();
         let list = |key: &str| -> Vec<String> {
             cors[key]
                 .as_sequence()

@@ -417,6 +417,24 @@ fn errors_over_http() {
     );
 }
 
+/// The first JSON line of the watch server's `log` that is `wanted`, with
+/// the whole log as it was then. A function's output reaches the log through
+/// the watch server, so this waits up to 10 s for it.
+fn await_log_line(log: &str, wanted: impl Fn(&Value) -> bool) -> Option<(Value, String)> {
+    for _ in 0..50 {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        let found = text
+            .lines()
+            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+            .find(|line| wanted(line));
+        if let Some(line) = found {
+            return Some((line, text));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    None
+}
+
 /// The watch server's functions log at TRACE (test.sh), where
 /// lambda_runtime would log each raw event, Authorization header and body
 /// included, were its level not held to INFO (`todo_shared::logging`).
@@ -439,32 +457,20 @@ fn one_json_log_line_per_request_without_tokens_or_bodies() {
     assert_eq!(reply.status, 404);
     let token = api.token(&user);
 
-    // The function's output reaches the log through the watch server; allow it a moment.
-    let mut found = None;
-    for _ in 0..50 {
-        let text = std::fs::read_to_string(&log).unwrap_or_default();
-        found = text
-            .lines()
-            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-            .find(|line| {
-                let f = &line["fields"];
-                // This test's request: its user, by the hash the line carries.
-                f["message"] == "request"
-                    && f["method"] == "GET"
-                    && f["route"] == "/api/tasks/{id}"
-                    && f["status"] == 404
-                    && f["user"] == todo_shared::observe::user_hash(&user)
-            });
-        if found.is_some() {
-            assert!(!text.contains(&secret_text), "a request body was logged");
-            assert!(!text.contains(&user), "a user id was logged");
-            assert!(!text.contains(&token[..40]), "a token was logged");
-            assert!(!text.contains(&api.secret), "the secret was logged");
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(200));
-    }
-    let line = found.expect("a JSON request line for GET /api/tasks/{id} 404");
+    let (line, text) = await_log_line(&log, |line| {
+        let f = &line["fields"];
+        // This test's request: its user, by the hash the line carries.
+        f["message"] == "request"
+            && f["method"] == "GET"
+            && f["route"] == "/api/tasks/{id}"
+            && f["status"] == 404
+            && f["user"] == todo_shared::observe::user_hash(&user)
+    })
+    .expect("a JSON request line for GET /api/tasks/{id} 404");
+    assert!(!text.contains(&secret_text), "a request body was logged");
+    assert!(!text.contains(&user), "a user id was logged");
+    assert!(!text.contains(&token[..40]), "a token was logged");
+    assert!(!text.contains(&api.secret), "the secret was logged");
     let fields = &line["fields"];
     assert!(fields["latency_ms"].as_f64().is_some(), "{line}");
     assert!(
@@ -710,19 +716,8 @@ fn the_database_call_is_an_xray_subsegment() {
     // The request's trace, from its log line.
     let log = std::env::var("E2E_WATCH_LOG").unwrap();
     let hash = todo_shared::observe::user_hash(&user);
-    let mut trace = None;
-    for _ in 0..50 {
-        trace = std::fs::read_to_string(&log)
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-            .find(|line| line["fields"]["user"] == hash.as_str())
-            .and_then(|line| line["fields"]["trace_id"].as_str().map(str::to_owned));
-        if trace.is_some() {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(200));
-    }
+    let trace = await_log_line(&log, |line| line["fields"]["user"] == hash.as_str())
+        .and_then(|(line, _)| line["fields"]["trace_id"].as_str().map(str::to_owned));
     let trace = trace.expect("the request's log line, with its trace id");
     assert!(trace.starts_with("1-"), "{trace}");
     // Other tests' requests send theirs too: read until this trace's.

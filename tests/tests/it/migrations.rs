@@ -163,6 +163,15 @@ async fn assert_forbidden(client: &tokio_postgres::Client) {
     }
 }
 
+/// Roles are the cluster's: a test's own goes with its database.
+async fn drop_database_and_role(admin: &tokio_postgres::Client, name: &str, role: &str) {
+    drop_database(admin, name).await;
+    admin
+        .batch_execute(&format!("DROP ROLE {role}"))
+        .await
+        .unwrap();
+}
+
 /// The role `migrate` sets up for the API's DATABASE_URL uses its rows, and
 /// nothing else; a second run (a new password) keeps it so.
 #[tokio::test]
@@ -196,11 +205,7 @@ async fn the_api_role_may_use_rows_and_nothing_else() {
     // ...and nothing else does.
     assert_forbidden(&client).await;
     drop(client);
-    drop_database(&admin, &name).await;
-    admin
-        .batch_execute(&format!("DROP ROLE {role}"))
-        .await
-        .unwrap();
+    drop_database_and_role(&admin, &name, &role).await;
 }
 
 /// A privileged role in the API's DATABASE_URL stops the run: the API must
@@ -218,11 +223,7 @@ async fn a_privileged_api_role_stops_the_run() {
         .await
         .unwrap_err();
     assert!(error.to_string().contains("is privileged"), "{error}");
-    drop_database(&admin, &name).await;
-    admin
-        .batch_execute(&format!("DROP ROLE {role}"))
-        .await
-        .unwrap();
+    drop_database_and_role(&admin, &name, &role).await;
 }
 
 /// Every API test connects as that role: `make test` (and the fault stack)

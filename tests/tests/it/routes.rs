@@ -166,25 +166,12 @@ fn cors_needs() -> [BTreeSet<String>; 3] {
     [methods, send, read]
 }
 
-/// The template's CorsConfiguration (inside its always-true `!If`).
-fn template_cors() -> serde_yaml_ng::Value {
-    use serde_yaml_ng::Value;
-    let text = std::fs::read_to_string(root().join("template.yaml")).unwrap();
-    let template: Value = serde_yaml_ng::from_str(&text).unwrap();
-    let cors = &template["Resources"]["HttpApi"]["Properties"]["CorsConfiguration"];
-    let Value::Tagged(tagged) = cors else {
-        panic!("CorsConfiguration: an !If (see the comment there)")
-    };
-    assert_eq!(tagged.tag, "If");
-    tagged.value[1].clone()
-}
-
 /// The contract's CORS, exactly, and covering everything the document says
 /// a client may send or read.
 #[test]
 fn template_cors_covers_the_document_and_is_the_contracts() {
     use serde_yaml_ng::Value;
-    let cors = template_cors();
+    let cors = todo_tests::cors::template_configuration();
     let strings = |v: &Value| -> Vec<String> {
         v.as_sequence()
             .unwrap_or_else(|| panic!("a list: {v:?}"))
