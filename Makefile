@@ -1,6 +1,6 @@
 # The two commands of the README (`make dev`, `make test-full`), the quick
 # inner loop, and the token helper.
-.PHONY: dev test test-full unit check deploy-check deploy conformance bench-cold-start token openapi
+.PHONY: dev test test-full unit check deploy-check deploy conformance bench bench-smoke bench-cold-start token openapi
 
 ## make dev: run the whole API locally on http://localhost:9000
 dev:
@@ -32,6 +32,14 @@ deploy:
 ## make conformance: only schemathesis, against the handlers behind a local server
 conformance:
 	@CONFORMANCE_ONLY=1 scripts/test.sh
+
+## make bench: release builds against a floor function; writes BENCHMARKS.md and benchmarks.png
+bench:
+	@scripts/bench.sh
+
+## make bench-smoke: make bench in miniature on the debug build (CI keeps it working)
+bench-smoke:
+	@BENCH_SMOKE=1 scripts/bench.sh
 
 ## make bench-cold-start: what reading secrets adds to a cold start (ratio)
 bench-cold-start:

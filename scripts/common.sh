@@ -119,6 +119,22 @@ ensure_tools() {
     export PATH="$VENV/bin:$PATH"
 }
 
+# ensure_python_modules: the Python modules pinned in scripts/requirements.txt
+# (each pin after a `# module NAME` line), installed into the venv when one
+# does not import or its pin changed.
+ensure_python_modules() {
+    local pins stamp="$VENV/.pins/python-modules"
+    pins=$(grep -E '^# module ' -A1 "$ROOT/scripts/requirements.txt" | grep -v -e '^#' -e '^--')
+    [ -x "$VENV/bin/pip" ] || python3 -m venv "$VENV"
+    if [ "$(cat "$stamp" 2>/dev/null)" != "$pins" ]; then
+        echo "Installing $(echo $pins) into $VENV ..." >&2
+        # shellcheck disable=SC2086
+        "$VENV/bin/pip" install --quiet --disable-pip-version-check $pins >&2
+        mkdir -p "$VENV/.pins"
+        echo "$pins" > "$stamp"
+    fi
+}
+
 ensure_cargo_lambda() {
     ensure_tools cargo-lambda
 }

@@ -88,7 +88,9 @@ macro_rules! columns {
 // or idx_tasks_user_completed_id in order, without a sort. `$2` and `$5` are
 // the `completed` and `status` filters; given together, both apply.
 /// The list statement: `$1` user, `$2` completed, `$3` before this id, `$4`
-/// limit, `$5` the status filter. Public so that a test can EXPLAIN it.
+/// limit, `$5` the status filter. This and the statements below are public
+/// so that a test can EXPLAIN them and the benchmark's floor function
+/// (`bench/src/bin/floor.rs`) runs exactly the statements the API runs.
 pub const LIST: &str = concat!(
     "SELECT ",
     columns!(),
@@ -100,31 +102,31 @@ pub const LIST: &str = concat!(
      ORDER BY id DESC
      LIMIT $4"
 );
-const GET: &str = concat!(
+pub const GET: &str = concat!(
     "SELECT ",
     columns!(),
     " FROM tasks WHERE id = $1 AND user_id = $2"
 );
 // `task_slot_free` (migration 0004) holds the user's creates to
 // `MAX_TASKS_PER_USER` ($4), race-free; no row back means the cap is reached.
-const INSERT: &str = concat!(
+pub const INSERT: &str = concat!(
     "INSERT INTO tasks (user_id, title, description) SELECT $1, $2, $3
      WHERE clock_timestamp() < $5 AND task_slot_free($1, $4) RETURNING ",
     columns!()
 );
-const REPLACE: &str = concat!(
+pub const REPLACE: &str = concat!(
     "UPDATE tasks SET title = $3, description = $4, completed = $5, updated_at = now()
      WHERE id = $1 AND user_id = $2 AND clock_timestamp() < $6 RETURNING ",
     columns!()
 );
 // Flips `completed` in the same statement that checks ownership, so two
 // toggles can never both read the old value.
-const TOGGLE: &str = concat!(
+pub const TOGGLE: &str = concat!(
     "UPDATE tasks SET completed = NOT completed, updated_at = now()
      WHERE id = $1 AND user_id = $2 AND clock_timestamp() < $3 RETURNING ",
     columns!()
 );
-const DELETE: &str =
+pub const DELETE: &str =
     "DELETE FROM tasks WHERE id = $1 AND user_id = $2 AND clock_timestamp() < $3 RETURNING id";
 
 /// Runs one statement and reads every row it returns as a task.

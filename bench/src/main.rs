@@ -1,0 +1,798 @@
+//! `make bench`: the functions' release binaries against a floor, driven
+//! through a minimal Lambda Runtime API ([`runtime`]), on a throwaway
+//! PostgreSQL. `scripts/bench.sh` builds everything, starts the database and
+//! Better Auth, runs this, and turns its JSON into `BENCHMARKS.md` and a chart.
+//!
+//! Every figure is taken in the same run as the floor it is compared with
+//! (`src/bin/floor.rs`), alternating between the two, because these machines
+//! are noisy: ratios travel, absolute numbers do not.
+//!
+//! Settings come from `BENCH_*` variables (see `scripts/bench.sh`); the
+//! smoke mode of CI only makes every count small.
+
+mod runtime;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use tokio_postgres::NoTls;
+
+use runtime::{Instance, Reply};
+
+/// What the run was told, from the environment.
+struct Settings {
+    bin_dir: PathBuf,
+    out_dir: PathBuf,
+    starts: usize,
+    requests: usize,
+    seconds: f64,
+    database_url: String,
+    tls_database_url: String,
+    admin_database_url: String,
+    api_role: String,
+    ca_bundle: String,
+    secret: String,
+    fixture: Value,
+}
+
+fn var(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set (run `make bench`)"))
+}
+
+fn number(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+impl Settings {
+    fn from_env() -> Settings {
+        let fixture =
+            std::fs::read_to_string(var("BENCH_FIXTURE")).expect("the Better Auth fixture");
+        Settings {
+            bin_dir: var("BENCH_BIN_DIR").into(),
+            out_dir: var("BENCH_OUT_DIR").into(),
+            starts: number("BENCH_STARTS", 20),
+            requests: number("BENCH_REQUESTS", 2000),
+            seconds: number("BENCH_MILLIS", 5000) as f64 / 1000.0,
+            database_url: var("BENCH_DATABASE_URL"),
+            tls_database_url: var("BENCH_TLS_DATABASE_URL"),
+            admin_database_url: var("BENCH_ADMIN_DATABASE_URL"),
+            api_role: var("BENCH_API_ROLE"),
+            ca_bundle: var("BENCH_CA_BUNDLE"),
+            secret: var("BENCH_SECRET"),
+            fixture: serde_json::from_str(&fixture).expect("the fixture is JSON"),
+        }
+    }
+}
+
+/// One configuration a function runs in.
+#[derive(Clone, Copy, PartialEq)]
+enum Setup {
+    /// Loopback database without TLS, HS256 tokens: `make dev`.
+    Local,
+    /// `sslmode=require` to a server with a test CA (trusted through a copy
+    /// of the system bundle with it appended), EdDSA tokens checked against
+    /// Better Auth's JWKS over HTTPS: as in AWS.
+    Production,
+}
+
+impl Setup {
+    fn name(self) -> &'static str {
+        match self {
+            Setup::Local => "local",
+            Setup::Production => "production-like",
+        }
+    }
+}
+
+/// Everything seeded in the database, and the tokens for it.
+struct Data {
+    list_user: String,
+    get_task: i64,
+    write_task: i64,
+    delete_tasks: Vec<i64>,
+    floor_delete_tasks: Vec<i64>,
+    /// The Better Auth user of the production-like runs, and a task of theirs.
+    production_user: String,
+    production_task: i64,
+    hs256: BTreeMap<String, String>,
+    eddsa: String,
+}
+
+const GET_USER: &str = "bench-get";
+const WRITE_USER: &str = "bench-write";
+const DELETE_USER: &str = "bench-delete";
+const CREATE_USER: &str = "bench-create";
+
+fn env_of(settings: &Settings, function: &str, setup: Setup) -> Vec<(String, String)> {
+    let mut env: Vec<(String, String)> = [
+        ("PATH", "/usr/bin:/bin"),
+        ("AWS_LAMBDA_FUNCTION_NAME", function),
+        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256"),
+        ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST"),
+        ("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/bench"),
+        ("AWS_LAMBDA_LOG_STREAM_NAME", "bench"),
+        ("AWS_LAMBDA_LOG_FORMAT", "JSON"),
+        ("AWS_LAMBDA_LOG_LEVEL", "INFO"),
+        ("AWS_REGION", "us-east-1"),
+        ("MAX_TASKS_PER_USER", "1000000"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    let mut set = |k: &str, v: &str| env.push((k.to_owned(), v.to_owned()));
+    // The floor connects as the owner, so that pg_stat_statements tells the
+    // API's statements (its own role) from the floor's.
+    let floor = function == "floor";
+    match setup {
+        Setup::Local => {
+            set(
+                "DATABASE_URL",
+                if floor {
+                    &settings.admin_database_url
+                } else {
+                    &settings.database_url
+                },
+            );
+            set("BETTER_AUTH_SECRET", &settings.secret);
+        }
+        Setup::Production => {
+            set("DATABASE_URL", &settings.tls_database_url);
+            set("SSL_CERT_FILE", &settings.ca_bundle);
+            let base = settings.fixture["base"].as_str().unwrap_or_default();
+            let https = settings.fixture["https_base"].as_str().unwrap_or_default();
+            set("BETTER_AUTH_URL", base);
+            set(
+                "BETTER_AUTH_JWKS_URL",
+                &format!("{https}/bench/api/auth/jwks"),
+            );
+        }
+    }
+    env
+}
+
+/// An API Gateway HTTP API (v2) event, as `events/*.json` holds them.
+fn event(
+    method: &str,
+    path: &str,
+    route: &str,
+    id: Option<i64>,
+    token: &str,
+    user: &str,
+    body: Option<Value>,
+) -> Vec<u8> {
+    let mut headers = json!({
+        "accept": "application/json",
+        "host": "abc123def4.execute-api.us-east-1.amazonaws.com",
+        "user-agent": "todo-bench",
+        "x-forwarded-proto": "https",
+        "authorization": format!("Bearer {token}"),
+        "x-bench-user": user,
+    });
+    if body.is_some() {
+        headers["content-type"] = json!("application/json");
+    }
+    let event = json!({
+        "version": "2.0",
+        "routeKey": format!("ANY {route}"),
+        "rawPath": path,
+        "rawQueryString": "",
+        "headers": headers,
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "abc123def4",
+            "domainName": "abc123def4.execute-api.us-east-1.amazonaws.com",
+            "domainPrefix": "abc123def4",
+            "http": {"method": method, "path": path, "protocol": "HTTP/1.1",
+                     "sourceIp": "203.0.113.7", "userAgent": "todo-bench"},
+            "requestId": "bench",
+            "routeKey": format!("ANY {route}"),
+            "stage": "$default",
+            "time": "27/Nov/2026:10:00:00 +0000",
+            "timeEpoch": 1795773600000u64
+        },
+        "pathParameters": id.map(|id| json!({"id": id.to_string()})),
+        "body": body.map(|b| b.to_string()),
+        "isBase64Encoded": false,
+    });
+    serde_json::to_vec(&event).expect("an event")
+}
+
+/// The task routes, each with the function that serves it and its request.
+#[derive(Clone, Copy, PartialEq)]
+enum Route {
+    List,
+    Create,
+    Get,
+    Update,
+    Toggle,
+    Delete,
+}
+
+impl Route {
+    const ALL: [Route; 6] = [
+        Route::List,
+        Route::Create,
+        Route::Get,
+        Route::Update,
+        Route::Toggle,
+        Route::Delete,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            Route::List => "GET /api/tasks (20 tasks)",
+            Route::Create => "POST /api/tasks",
+            Route::Get => "GET /api/tasks/{id}",
+            Route::Update => "PUT /api/tasks/{id}",
+            Route::Toggle => "PATCH /api/tasks/{id}/complete",
+            Route::Delete => "DELETE /api/tasks/{id}",
+        }
+    }
+
+    fn function(self) -> &'static str {
+        match self {
+            Route::List | Route::Create => "tasks-collection",
+            _ => "tasks-item",
+        }
+    }
+
+    fn status(self) -> u16 {
+        match self {
+            Route::Create => 201,
+            Route::Delete => 204,
+            _ => 200,
+        }
+    }
+
+    /// The `n`-th request of this route (`floor`: the floor's own share of
+    /// the tasks to delete).
+    fn event(self, data: &Data, n: usize, floor: bool) -> Vec<u8> {
+        let token = |user: &str| data.hs256[user].clone();
+        let item = "/api/tasks/{id}";
+        match self {
+            Route::List => event(
+                "GET",
+                "/api/tasks",
+                "/api/tasks",
+                None,
+                &token(&data.list_user),
+                &data.list_user,
+                None,
+            ),
+            Route::Create => event(
+                "POST",
+                "/api/tasks",
+                "/api/tasks",
+                None,
+                &token(CREATE_USER),
+                CREATE_USER,
+                Some(
+                    json!({"title": format!("benchmark task {n}"), "description": "made by make bench"}),
+                ),
+            ),
+            Route::Get => {
+                let id = data.get_task;
+                event(
+                    "GET",
+                    &format!("/api/tasks/{id}"),
+                    item,
+                    Some(id),
+                    &token(GET_USER),
+                    GET_USER,
+                    None,
+                )
+            }
+            Route::Update => {
+                let id = data.write_task;
+                let body = json!({"title": format!("renamed {n}"), "description": "changed by make bench", "completed": n % 2 == 0});
+                event(
+                    "PUT",
+                    &format!("/api/tasks/{id}"),
+                    item,
+                    Some(id),
+                    &token(WRITE_USER),
+                    WRITE_USER,
+                    Some(body),
+                )
+            }
+            Route::Toggle => {
+                let id = data.write_task;
+                event(
+                    "PATCH",
+                    &format!("/api/tasks/{id}/complete"),
+                    "/api/tasks/{id}/complete",
+                    Some(id),
+                    &token(WRITE_USER),
+                    WRITE_USER,
+                    None,
+                )
+            }
+            Route::Delete => {
+                let ids = if floor {
+                    &data.floor_delete_tasks
+                } else {
+                    &data.delete_tasks
+                };
+                let id = ids[n % ids.len()];
+                event(
+                    "DELETE",
+                    &format!("/api/tasks/{id}"),
+                    item,
+                    Some(id),
+                    &token(DELETE_USER),
+                    DELETE_USER,
+                    None,
+                )
+            }
+        }
+    }
+}
+
+fn check(reply: &Reply, expected: u16, what: &str) -> Result<(), String> {
+    if reply.failed || reply.status() != expected {
+        return Err(format!(
+            "{what}: expected {expected}, got {} ({})",
+            reply.status(),
+            String::from_utf8_lossy(&reply.body)
+                .chars()
+                .take(400)
+                .collect::<String>()
+        ));
+    }
+    Ok(())
+}
+
+/// Milliseconds with microsecond precision.
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// Nearest-rank percentile of unsorted samples, in ms.
+fn percentile(samples: &[Duration], p: f64) -> f64 {
+    let mut sorted = samples.to_vec();
+    sorted.sort();
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil().max(1.0) as usize;
+    ms(sorted[rank.min(sorted.len()) - 1])
+}
+
+fn summary(samples: &[Duration]) -> Value {
+    json!({
+        "n": samples.len(),
+        "p50_ms": percentile(samples, 50.0),
+        "p99_ms": percentile(samples, 99.0),
+        "max_ms": percentile(samples, 100.0),
+    })
+}
+
+struct Bench {
+    settings: Settings,
+    data: Data,
+    log_dir: PathBuf,
+}
+
+impl Bench {
+    fn start(&self, function: &str, setup: Setup) -> Instance {
+        let binary = self.settings.bin_dir.join(function);
+        let log = self.log_dir.join(format!("{function}.log"));
+        Instance::start(&binary, &env_of(&self.settings, function, setup), &log)
+            .unwrap_or_else(|e| panic!("start {}: {e}", binary.display()))
+    }
+
+    /// A cold start's first request for each function.
+    fn first_event(&self, function: &str, setup: Setup) -> (Vec<u8>, u16) {
+        let data = &self.data;
+        match (function, setup) {
+            (_, Setup::Production) => {
+                let id = data.production_task;
+                let user = &data.production_user;
+                (
+                    event(
+                        "GET",
+                        &format!("/api/tasks/{id}"),
+                        "/api/tasks/{id}",
+                        Some(id),
+                        &data.eddsa,
+                        user,
+                        None,
+                    ),
+                    200,
+                )
+            }
+            ("tasks-collection", _) => (Route::List.event(data, 0, false), 200),
+            ("health", _) => (event("GET", "/health", "/health", None, "", "", None), 200),
+            ("docs", _) => (
+                event("GET", "/openapi.json", "/openapi.json", None, "", "", None),
+                200,
+            ),
+            _ => (Route::Get.event(data, 0, false), 200),
+        }
+    }
+
+    /// Init and first invocation over `starts` cold starts of each function,
+    /// taken in turns.
+    fn cold_starts(&self, functions: &[&str], setup: Setup) -> Result<Value, String> {
+        let mut init: BTreeMap<&str, Vec<Duration>> = BTreeMap::new();
+        let mut first: BTreeMap<&str, Vec<Duration>> = BTreeMap::new();
+        let mut rss: BTreeMap<&str, u64> = BTreeMap::new();
+        for round in 0..self.settings.starts + 1 {
+            for &function in functions {
+                let (event, status) = self.first_event(function, setup);
+                let instance = self.start(function, setup);
+                let reply = instance.invoke(&event)?;
+                check(
+                    &reply,
+                    status,
+                    &format!("{function} cold ({})", setup.name()),
+                )?;
+                let peak = instance.peak_rss().unwrap_or(0);
+                let entry = rss.entry(function).or_default();
+                *entry = (*entry).max(peak);
+                // The first round warms the page cache; it is not counted.
+                if round > 0 {
+                    init.entry(function)
+                        .or_default()
+                        .push(instance.init_duration().unwrap_or_default());
+                    first.entry(function).or_default().push(reply.latency());
+                }
+            }
+        }
+        let mut out = serde_json::Map::new();
+        for function in functions {
+            let (i, f) = (&init[function], &first[function]);
+            let cold: Vec<Duration> = i.iter().zip(f).map(|(a, b)| *a + *b).collect();
+            out.insert(
+                function.to_string(),
+                json!({
+                    "init": summary(i),
+                    "first": summary(f),
+                    "cold": summary(&cold),
+                    "peak_rss_bytes": rss[function],
+                }),
+            );
+        }
+        Ok(Value::Object(out))
+    }
+
+    /// Warm latency of every task route, the API and the floor in
+    /// alternating blocks, and the API's statements per request.
+    fn warm(&self, db: &Admin) -> Result<Value, String> {
+        let collection = self.start("tasks-collection", Setup::Local);
+        let item = self.start("tasks-item", Setup::Local);
+        let floor = self.start("floor", Setup::Local);
+        let mut out = serde_json::Map::new();
+        let n = self.settings.requests;
+        let blocks = 10.min(n).max(1);
+        for route in Route::ALL {
+            let api = if route.function() == "tasks-collection" {
+                &collection
+            } else {
+                &item
+            };
+            let (mut api_samples, mut floor_samples) = (Vec::new(), Vec::new());
+            let (mut sent, mut statements) = (0usize, 0i64);
+            // Warm-up: connections open, caches and branch predictors warm.
+            let warmup = (n / 10).max(5);
+            let mut counter = 0;
+            for _ in 0..warmup {
+                api.invoke(&route.event(&self.data, counter, false))?;
+                floor.invoke(&route.event(&self.data, counter, true))?;
+                counter += 1;
+            }
+            for _ in 0..blocks {
+                db.reset_statements();
+                let per_block = n / blocks;
+                for i in 0..per_block {
+                    let reply = api.invoke(&route.event(&self.data, counter + i, false))?;
+                    check(&reply, route.status(), route.name())?;
+                    api_samples.push(reply.latency());
+                }
+                statements += db.statements(&self.settings.api_role);
+                sent += per_block;
+                for i in 0..per_block {
+                    let reply = floor.invoke(&route.event(&self.data, counter + i, true))?;
+                    check(&reply, route.status(), &format!("floor {}", route.name()))?;
+                    floor_samples.push(reply.latency());
+                }
+                counter += per_block;
+            }
+            out.insert(
+                route.name().to_owned(),
+                json!({
+                    "function": route.function(),
+                    "api": summary(&api_samples),
+                    "floor": summary(&floor_samples),
+                    "statements_per_request": statements as f64 / sent as f64,
+                }),
+            );
+        }
+        let rss = json!({
+            "tasks-collection": collection.peak_rss(),
+            "tasks-item": item.peak_rss(),
+            "floor": floor.peak_rss(),
+        });
+        Ok(json!({"routes": out, "peak_rss_bytes": rss}))
+    }
+
+    /// Requests per second and latency with `instances` closed-loop
+    /// instances, each with its own driver thread.
+    fn throughput(&self, function: &str, route: Route, instances: usize) -> Result<Value, String> {
+        let floor = function == "floor";
+        let mut running: Vec<Instance> = (0..instances)
+            .map(|_| self.start(function, Setup::Local))
+            .collect();
+        for instance in &running {
+            for n in 0..20 {
+                check(
+                    &instance.invoke(&route.event(&self.data, n, floor))?,
+                    route.status(),
+                    "warm-up",
+                )?;
+            }
+        }
+        let duration = Duration::from_secs_f64(self.settings.seconds);
+        let started = Instant::now();
+        let results: Vec<Result<Vec<Duration>, String>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = running
+                .iter_mut()
+                .map(|instance| {
+                    scope.spawn(move || {
+                        let mut samples = Vec::new();
+                        let mut n = 0;
+                        while started.elapsed() < duration {
+                            let reply = instance.invoke(&route.event(&self.data, n, floor))?;
+                            check(&reply, route.status(), route.name())?;
+                            samples.push(reply.latency());
+                            n += 1;
+                        }
+                        Ok(samples)
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("a driver thread"))
+                .collect()
+        });
+        let elapsed = started.elapsed();
+        let mut samples = Vec::new();
+        for result in results {
+            samples.extend(result?);
+        }
+        Ok(json!({
+            "requests_per_second": samples.len() as f64 / elapsed.as_secs_f64(),
+            "latency": summary(&samples),
+        }))
+    }
+}
+
+/// The owner's connection: seeding and pg_stat_statements.
+struct Admin {
+    client: tokio_postgres::Client,
+    rt: tokio::runtime::Runtime,
+}
+
+impl Admin {
+    fn connect(url: &str) -> Admin {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        let client = rt.block_on(async {
+            let (client, connection) = tokio_postgres::connect(url, NoTls)
+                .await
+                .expect("the database");
+            tokio::spawn(connection);
+            client
+        });
+        Admin { client, rt }
+    }
+
+    fn tasks(&self, user: &str, count: usize) -> Vec<i64> {
+        self.rt.block_on(async {
+            let rows = self
+                .client
+                .query(
+                    "INSERT INTO tasks (user_id, title, description)
+                     SELECT $1, 'seeded task ' || n, 'for make bench' FROM generate_series(1, $2) n
+                     RETURNING id",
+                    &[&user, &(count as i32)],
+                )
+                .await
+                .expect("seed tasks");
+            rows.iter().map(|r| r.get(0)).collect()
+        })
+    }
+
+    fn reset_statements(&self) {
+        self.rt
+            .block_on(
+                self.client
+                    .simple_query("SELECT pg_stat_statements_reset()"),
+            )
+            .expect("pg_stat_statements (is it preloaded?)");
+    }
+
+    /// Statements `role` ran since the last reset.
+    fn statements(&self, role: &str) -> i64 {
+        self.rt.block_on(async {
+            self.client
+                .query_one(
+                    "SELECT coalesce(sum(calls), 0)::bigint FROM pg_stat_statements
+                     WHERE userid = (SELECT oid FROM pg_roles WHERE rolname = $1)",
+                    &[&role],
+                )
+                .await
+                .expect("pg_stat_statements")
+                .get(0)
+        })
+    }
+}
+
+fn hs256(secret: &str, user: &str) -> String {
+    let claims = json!({"sub": user, "exp": chrono::Utc::now().timestamp() + 3600});
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::default(),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
+    )
+    .expect("a token")
+}
+
+/// What verifying one token costs in process, per algorithm: the verifier
+/// the functions use, timed over many calls.
+fn token_cost(settings: &Settings, data: &Data) -> Value {
+    use lambda_http::http::{HeaderMap, HeaderValue};
+    use todo_shared::auth::Verifier;
+    use todo_shared::config::AuthConfig;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let jwks = settings.fixture["jwks"]["EdDSA"].to_string();
+    let base = settings.fixture["base"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let secret = settings.secret.clone();
+    let config = AuthConfig::from_lookup(|name| match name {
+        "BETTER_AUTH_SECRET" => Some(secret.clone()),
+        "BETTER_AUTH_JWKS" => Some(jwks.clone()),
+        "BETTER_AUTH_URL" => Some(base.clone()),
+        _ => None,
+    })
+    .expect("an auth config");
+    let verifier = Verifier::new(&config).expect("a verifier");
+    let mut out = serde_json::Map::new();
+    let iterations = (settings.requests * 5).max(100);
+    for (alg, token) in [
+        ("HS256", data.hs256[GET_USER].clone()),
+        ("EdDSA", data.eddsa.clone()),
+    ] {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "authorization",
+            HeaderValue::from_str(&format!("Bearer {token}")).expect("a header"),
+        );
+        rt.block_on(async {
+            verifier
+                .authenticate(&headers)
+                .await
+                .expect("the token verifies");
+            let started = Instant::now();
+            for _ in 0..iterations {
+                std::hint::black_box(verifier.authenticate(&headers).await.is_ok());
+            }
+            let each = started.elapsed() / iterations as u32;
+            out.insert(
+                alg.to_owned(),
+                json!({"microseconds": each.as_secs_f64() * 1e6, "iterations": iterations}),
+            );
+        });
+    }
+    Value::Object(out)
+}
+
+fn main() {
+    let settings = Settings::from_env();
+    let log_dir = settings.out_dir.join("logs");
+    std::fs::create_dir_all(&log_dir).expect("the output directory");
+    let admin = Admin::connect(&settings.admin_database_url);
+    admin.reset_statements();
+
+    let alice = &settings.fixture["tokens"]["EdDSA"]["alice"];
+    let eddsa = alice["token"].as_str().expect("a fixture token").to_owned();
+    let production_user = alice["user_id"].as_str().expect("its user id").to_owned();
+    let list_user = "bench-list".to_owned();
+    admin.tasks(&list_user, 25);
+    let deletes = settings.requests + settings.requests / 10 + 10;
+    let data = Data {
+        get_task: admin.tasks(GET_USER, 1)[0],
+        write_task: admin.tasks(WRITE_USER, 1)[0],
+        delete_tasks: admin.tasks(DELETE_USER, deletes),
+        floor_delete_tasks: admin.tasks(DELETE_USER, deletes),
+        production_task: admin.tasks(&production_user, 1)[0],
+        hs256: [
+            list_user.as_str(),
+            GET_USER,
+            WRITE_USER,
+            DELETE_USER,
+            CREATE_USER,
+        ]
+        .iter()
+        .map(|user| (user.to_string(), hs256(&settings.secret, user)))
+        .collect(),
+        list_user,
+        production_user,
+        eddsa,
+    };
+    let bench = Bench {
+        settings,
+        data,
+        log_dir,
+    };
+    // BENCH_PHASES (comma-separated; all by default): to rerun one part.
+    let phases =
+        std::env::var("BENCH_PHASES").unwrap_or_else(|_| "cold,warm,throughput,tokens".into());
+    let phase = |name: &str| phases.split(',').any(|p| p.trim() == name);
+    let run = || -> Result<Value, String> {
+        let mut results = json!({
+            "settings": {"starts": bench.settings.starts, "requests": bench.settings.requests,
+                         "seconds": bench.settings.seconds},
+        });
+        if phase("cold") {
+            eprintln!("bench: cold starts, production-like");
+            let production = bench.cold_starts(&["tasks-item", "floor"], Setup::Production)?;
+            eprintln!("bench: cold starts, local");
+            let functions = ["tasks-item", "tasks-collection", "health", "docs", "floor"];
+            let local = bench.cold_starts(&functions, Setup::Local)?;
+            results["cold_start"] = json!({"local": local, "production-like": production});
+        }
+        if phase("warm") {
+            eprintln!("bench: warm routes");
+            results["warm"] = bench.warm(&admin)?;
+        }
+        if phase("throughput") {
+            eprintln!("bench: throughput");
+            let mut throughput = Vec::new();
+            for route in [Route::Get, Route::List] {
+                for instances in [1, 8] {
+                    for (label, function) in [("api", route.function()), ("floor", "floor")] {
+                        let result = bench.throughput(function, route, instances)?;
+                        throughput.push(json!({"route": route.name(), "instances": instances,
+                                               "target": label, "result": result}));
+                    }
+                }
+            }
+            results["throughput"] = Value::Array(throughput);
+        }
+        if phase("tokens") {
+            eprintln!("bench: token verification");
+            results["token_verification"] = token_cost(&bench.settings, &bench.data);
+        }
+        Ok(results)
+    };
+    match run() {
+        Ok(results) => {
+            let path = bench.settings.out_dir.join("results.json");
+            std::fs::write(&path, serde_json::to_string_pretty(&results).expect("JSON"))
+                .expect("write the results");
+            eprintln!("bench: wrote {}", path.display());
+        }
+        Err(problem) => {
+            eprintln!("bench failed: {problem}");
+            eprintln!(
+                "(the functions' output is in {})",
+                Path::new(&bench.log_dir).display()
+            );
+            std::process::exit(1);
+        }
+    }
+}

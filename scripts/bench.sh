@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# `make bench`: the performance of the functions against a floor, measured in
+# one run, written to BENCHMARKS.md and benchmarks.png. Not a test: nothing
+# here passes or fails on a number.
+#
+# Builds the release binaries (and the arm64 `bootstrap`s, for their sizes),
+# starts a throwaway PostgreSQL with TLS and pg_stat_statements and a real
+# Better Auth, then runs bench/ (a minimal Lambda Runtime API driving the real
+# binaries and the floor function, bench/src/bin/floor.rs) and renders its
+# results with scripts/bench_report.py.
+#
+# BENCH_SMOKE=1 (CI): the debug binaries `make test` built, a few starts and
+# requests, no arm64 build; the report goes to target/bench-smoke/ instead.
+# BENCH_ARM64=0: skip the arm64 build (and the sizes) for a quicker run.
+set -euo pipefail
+source "$(dirname "$0")/common.sh"
+cd "$ROOT"
+
+smoke=${BENCH_SMOKE:-0}
+if [ "$smoke" = 1 ]; then
+    out="$ROOT/target/bench-smoke"
+    profile=debug
+    export BENCH_STARTS=${BENCH_STARTS:-2} BENCH_REQUESTS=${BENCH_REQUESTS:-50} BENCH_MILLIS=${BENCH_MILLIS:-300}
+else
+    out="$ROOT/target/bench"
+    profile=release
+fi
+rm -rf "$out"
+mkdir -p "$out"
+scratch=$(mktemp -d)
+chmod 755 "$scratch"
+
+cleanup() {
+    local status=$?
+    [ -n "${fixture_pid:-}" ] && kill "$fixture_pid" 2>/dev/null
+    [ -n "${pgdata:-}" ] && pg_stop "$pgdata" immediate
+    rm -rf "$scratch"
+    return $status
+}
+trap cleanup EXIT
+
+functions=(tasks-collection tasks-item health docs)
+if [ "$smoke" = 1 ]; then
+    step "the debug binaries (already built by make test)"
+    cargo build --workspace --bins --quiet
+else
+    step "release binaries (x86_64): the functions, migrate, the floor and the driver"
+    cargo build --release --quiet $(printf -- '-p %s ' "${functions[@]}") -p migrate -p todo-bench
+fi
+arm64=0
+if [ "$smoke" != 1 ] && [ "${BENCH_ARM64:-1}" = 1 ]; then
+    arm64=1
+    step "arm64 bootstraps, as sam build makes them (cargo lambda build --release --arm64)"
+    ensure_cargo_lambda
+    ensure_rust_target aarch64-unknown-linux-gnu
+    # Built with their symbol table (in a target directory of their own, so
+    # that sam build's artifacts stay as they are), for the size breakdown;
+    # stripped as the release profile strips them, for the size itself.
+    CARGO_TARGET_DIR="$ROOT/target/bench-arm64" CARGO_PROFILE_RELEASE_STRIP=none \
+        cargo lambda build --release --arm64 --quiet $(printf -- '--bin %s ' "${functions[@]}") >/dev/null
+    for function in "${functions[@]}"; do
+        mkdir -p "$out/arm64/$function"
+        cp "$ROOT/target/bench-arm64/lambda/$function/bootstrap" "$out/arm64/$function/bootstrap.full"
+        python3 -m ziglang objcopy --strip-all "$out/arm64/$function/bootstrap.full" \
+            "$out/arm64/$function/bootstrap"
+    done
+fi
+bin="$ROOT/target/$profile"
+
+step "throwaway PostgreSQL (TLS with a test CA, pg_stat_statements) and Better Auth"
+make_test_certificates "$scratch/tls"
+[ "$(id -u)" = 0 ] && chown -R postgres: "$scratch/tls"
+pgdata="$scratch/pg"
+pg_port=$(free_port)
+pg_start "$pgdata" "$pg_port" -c max_connections=100 -c shared_preload_libraries=pg_stat_statements \
+    -c ssl=on -c "ssl_cert_file=$scratch/tls/server.crt" -c "ssl_key_file=$scratch/tls/server.key"
+owner="postgres://postgres@127.0.0.1:$pg_port/postgres?sslmode=disable"
+psql -q "$owner" -c 'CREATE EXTENSION pg_stat_statements'
+password=$(python3 -c 'import secrets; print(secrets.token_hex(16))')
+MIGRATE_DATABASE_URL=$owner DATABASE_URL="postgres://todo_api:$password@127.0.0.1:$pg_port/postgres" \
+    "$bin/migrate" >"$out/migrate.log" 2>&1 || { cat "$out/migrate.log" >&2; exit 1; }
+
+npm_ci_once tests/better-auth >/dev/null
+fixture="$out/better-auth.json"
+node tests/better-auth/issuer.mjs "$fixture" "$scratch/tls/server.crt" "$scratch/tls/server.key" \
+    >"$out/better-auth.log" 2>&1 &
+fixture_pid=$!
+for _ in $(seq 1 120); do
+    [ -s "$fixture" ] && break
+    kill -0 "$fixture_pid" 2>/dev/null || { cat "$out/better-auth.log" >&2; exit 1; }
+    sleep 0.5
+done
+
+# The production-like setup trusts the test CA the way AWS trusts Neon's:
+# through the whole system bundle, with the test CA appended.
+cat /etc/ssl/certs/ca-certificates.crt "$scratch/tls/ca.crt" > "$scratch/ca-bundle.crt"
+
+step "measuring (bench/, through a minimal Lambda Runtime API)"
+BENCH_BIN_DIR=$bin BENCH_OUT_DIR=$out BENCH_FIXTURE=$fixture \
+BENCH_DATABASE_URL="postgres://todo_api:$password@127.0.0.1:$pg_port/postgres?sslmode=disable" \
+BENCH_TLS_DATABASE_URL="postgres://todo_api:$password@localhost:$pg_port/postgres?sslmode=require" \
+BENCH_ADMIN_DATABASE_URL=$owner BENCH_API_ROLE=todo_api BENCH_CA_BUNDLE="$scratch/ca-bundle.crt" \
+BENCH_SECRET=$(python3 -c 'import secrets; print(secrets.token_urlsafe(36))') \
+    "$bin/bench"
+
+step "report"
+ensure_python_modules
+sizes=()
+[ "$arm64" = 1 ] && sizes=(--arm64 "$out/arm64")
+"$VENV/bin/python" scripts/bench_report.py "$out/results.json" --out "$out" "${sizes[@]}" \
+    --command "make bench" --functions "${functions[@]}"
+if [ "$smoke" != 1 ]; then
+    cp "$out/BENCHMARKS.md" "$ROOT/BENCHMARKS.md"
+    cp "$out/benchmarks.png" "$ROOT/benchmarks.png"
+    echo "Wrote BENCHMARKS.md and benchmarks.png"
+fi

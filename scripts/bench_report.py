@@ -1,0 +1,338 @@
+"""make bench's report: BENCHMARKS.md and benchmarks.png from bench/'s results.json.
+
+Usage: bench_report.py RESULTS.json --out DIR [--arm64 DIR] [--command CMD]
+       [--functions NAME...]
+
+--arm64 names a directory holding, per function, `<name>/bootstrap` (as
+deployed, symbols stripped) and `<name>/bootstrap.full` (the same build with
+its symbol table), from which the size breakdown is read.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import subprocess
+from collections import defaultdict
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+# The issue's targets (#14), as ratios to the floor measured in the same run.
+COLD_TARGET = 2.0
+GET_TARGET = 1.2
+ROUTE_TARGET = 1.3
+THROUGHPUT_TARGET = 0.8
+SIZE_TARGET = 8 * 1024 * 1024
+GET_ROUTE = "GET /api/tasks/{id}"
+
+
+def mib(n):
+    return f"{n / 1024 / 1024:.1f} MiB"
+
+
+def ms(x):
+    return f"{x:.2f}" if x >= 1 else f"{x:.3f}"
+
+
+def verdict(ok):
+    return "met" if ok else "**not met**"
+
+
+def command(*args):
+    try:
+        return subprocess.run(args, capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "?"
+
+
+def machine():
+    cpu = "?"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    memory = "?"
+    try:
+        with open("/proc/meminfo") as f:
+            kib = int(f.readline().split()[1])
+            memory = f"{kib / 1024 / 1024:.0f} GiB"
+    except (OSError, ValueError, IndexError):
+        pass
+    return [
+        f"- CPU: {cpu}, {os.cpu_count()} cores, {memory} memory",
+        f"- OS: {platform.system()} {platform.release()}",
+        f"- {command('rustc', '--version')}; "
+        f"PostgreSQL {(re.findall(r'\d+\.\d+', command('psql', '--version')) or ['?'])[0]} on loopback",
+        f"- commit {command('git', 'rev-parse', '--short', 'HEAD')}, "
+        f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC",
+    ]
+
+
+def crate_of(name):
+    """The crate a Rust symbol (legacy mangling) belongs to, or None."""
+    if not name.startswith("_ZN"):
+        return None
+    match = re.match(r"_ZN(\d+)", name)
+    if not match:
+        return None
+    length = int(match.group(1))
+    start = match.end()
+    first = name[start:start + length]
+    if first.startswith("_$LT$"):
+        inner = first[len("_$LT$"):]
+        # `<Type as Trait>`: the type's crate, else the trait's.
+        for part in (inner, inner.split("$u20$as$u20$")[-1]):
+            head = re.match(r"(?:\$RF\$|\$BP\$|mut\$u20\$|\$u5b\$)*([A-Za-z_][A-Za-z0-9_]*)\.\.", part)
+            if head:
+                return head.group(1)
+        return "(generic impls)"
+    return first
+
+
+def breakdown(full_path):
+    """Sizes of the allocated sections, and of the symbols by crate."""
+    from elftools.elf.elffile import ELFFile
+
+    sections = {}
+    crates = defaultdict(int)
+    with open(full_path, "rb") as f:
+        elf = ELFFile(f)
+        for section in elf.iter_sections():
+            if section["sh_flags"] & 0x2:  # SHF_ALLOC
+                sections[section.name] = section["sh_size"]
+        symtab = elf.get_section_by_name(".symtab")
+        if symtab is not None:
+            seen = set()
+            for symbol in symtab.iter_symbols():
+                size = symbol["st_size"]
+                if size == 0 or symbol["st_info"]["type"] not in ("STT_FUNC", "STT_OBJECT"):
+                    continue
+                key = (symbol["st_value"], size)
+                if key in seen:
+                    continue
+                seen.add(key)
+                name = symbol.name
+                crate = crate_of(name)
+                if crate is None:
+                    if name.startswith("ring_core_"):
+                        crate = "ring (C, assembly)"
+                    elif re.match(r"^(ossl_|OPENSSL_|SSL_|EVP_|X509|ASN1_|BN_|EC_|RSA_|CRYPTO_|"
+                                  r"PEM_|BIO_|ERR_|OBJ_|DH_|DSA_|OSSL_|tls1?_|ssl3?_|dtls1?_|"
+                                  r"PKCS|ECDSA_|ECDH_|sha\d|SHA\d|aes_|AES_|ChaCha|Poly1305|"
+                                  r"bn_|ec_|x509|evp_|asn1_|rsa_|conf_|CONF_|ENGINE_|RAND_|"
+                                  r"OCSP_|CMS_|CT_|SCT_|HMAC|MD5|UI_|DES_|KDF|ECX|ecx|ossl)", name):
+                        crate = "OpenSSL (C)"
+                    else:
+                        crate = "other C / runtime"
+                crates[crate] += size
+    return sections, crates
+
+
+def cold_table(results, lines):
+    for setup, functions in results["cold_start"].items():
+        floor = functions.get("floor")
+        lines.append(f"\n**{setup}**\n")
+        lines.append("| function | Init p50 / max (ms) | first invocation p50 / max (ms) "
+                     "| cold = Init + first, p50 / max (ms) | cold ÷ floor | Init ÷ floor | peak RSS |")
+        lines.append("|---|---|---|---|---|---|---|")
+        for name, v in functions.items():
+            ratio_cold = v["cold"]["p50_ms"] / floor["cold"]["p50_ms"] if floor else 0
+            ratio_init = v["init"]["p50_ms"] / floor["init"]["p50_ms"] if floor else 0
+            lines.append(
+                f"| {name} | {ms(v['init']['p50_ms'])} / {ms(v['init']['max_ms'])} "
+                f"| {ms(v['first']['p50_ms'])} / {ms(v['first']['max_ms'])} "
+                f"| {ms(v['cold']['p50_ms'])} / {ms(v['cold']['max_ms'])} "
+                f"| {ratio_cold:.2f}× | {ratio_init:.2f}× | {mib(v['peak_rss_bytes'])} |"
+            )
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("results")
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--arm64")
+    parser.add_argument("--command", default="make bench")
+    parser.add_argument("--functions", nargs="*", default=[])
+    args = parser.parse_args()
+    with open(args.results) as f:
+        results = json.load(f)
+    settings = results["settings"]
+    targets = []
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Written by `{args.command}` (scripts/bench.sh, bench/); do not edit by hand.",
+        "Every ratio compares two figures taken in the same run, alternating: absolute "
+        "numbers move from machine to machine and run to run, ratios much less.",
+        "",
+        "## Machine",
+        "",
+        *machine(),
+        "",
+        "## How",
+        "",
+        "Release builds of the real `bootstrap` binaries run under a minimal Lambda Runtime API "
+        "written for the benchmark (bench/src/runtime.rs: blocking threads, `TCP_NODELAY`, each "
+        "answer in one write), one runtime API per instance, against a throwaway PostgreSQL 15 "
+        "on loopback with pg_stat_statements and a real Better Auth (its JWKS over HTTPS). "
+        "Latency is from writing the event to having read the whole response. Functions log as "
+        "in AWS (JSON, INFO) to a file.",
+        "",
+        "**The floor** (bench/src/bin/floor.rs) is the least a function can do for a task route: "
+        "a bare `lambda_runtime` function on one `tokio-postgres` connection opened at Init (over "
+        "TLS when the URL says `sslmode=require`), no auth, validation, pool, logging or error "
+        "contract, running the API's own SQL statement for the route (`todo_shared::tasks`) and "
+        "writing the rows as JSON.",
+        "",
+        f"Counts: {settings['starts']} cold starts per function and setup (after one unrecorded), "
+        f"{settings['requests']} warm requests per route and target, "
+        f"{settings['seconds']:.1f} s per throughput figure.",
+        "",
+        "Setups: **local** = loopback database without TLS and HS256 tokens (`make dev`); "
+        "**production-like** = `sslmode=require` to a server whose certificate comes from a test "
+        "CA appended to a copy of the system CA bundle (`SSL_CERT_FILE`), so the whole bundle is "
+        "loaded as in AWS, and EdDSA tokens verified against Better Auth's JWKS fetched over HTTPS.",
+    ]
+
+    if "cold_start" in results:
+        lines += ["", "## Cold start", "",
+                  "Init is process start to the first `/next`; the first invocation includes "
+                  "opening the database connection (the floor opens it during Init) and, "
+                  "production-like, fetching the JWKS. What the first user waits for is the sum."]
+        cold_table(results, lines)
+        for setup, functions in results["cold_start"].items():
+            floor = functions["floor"]
+            for name, v in functions.items():
+                if name == "floor" or name not in ("tasks-item", "tasks-collection"):
+                    continue
+                cold = v["cold"]["p50_ms"] / floor["cold"]["p50_ms"]
+                init = v["init"]["p50_ms"] / floor["init"]["p50_ms"]
+                targets.append((f"cold start ≤ {COLD_TARGET}× floor, {name}, {setup}",
+                                f"{cold:.2f}×", cold <= COLD_TARGET))
+                targets.append((f"Init ≤ {COLD_TARGET}× floor's Init, {name}, {setup}",
+                                f"{init:.2f}×", init <= COLD_TARGET))
+
+    if "warm" in results:
+        warm = results["warm"]
+        lines += ["", "## Warm requests, one instance", "",
+                  "| route | function | API p50 / p99 (ms) | floor p50 / p99 (ms) | p50 ÷ floor "
+                  "| target | statements per request |",
+                  "|---|---|---|---|---|---|---|"]
+        for route, v in warm["routes"].items():
+            ratio = v["api"]["p50_ms"] / v["floor"]["p50_ms"]
+            target = GET_TARGET if route == GET_ROUTE else ROUTE_TARGET
+            lines.append(
+                f"| `{route}` | {v['function']} | {ms(v['api']['p50_ms'])} / {ms(v['api']['p99_ms'])} "
+                f"| {ms(v['floor']['p50_ms'])} / {ms(v['floor']['p99_ms'])} | {ratio:.2f}× "
+                f"| ≤ {target}× | {v['statements_per_request']:.2f} |"
+            )
+            targets.append((f"warm p50 ≤ {target}× floor, {route}", f"{ratio:.2f}×", ratio <= target))
+            targets.append((f"one statement per request, {route}",
+                            f"{v['statements_per_request']:.2f}", abs(v["statements_per_request"] - 1) < 1e-9))
+        lines += ["", "Statements per request: pg_stat_statements' calls by the API's own role "
+                  "during the API's blocks, over the requests sent (the floor connects as another role)."]
+        rss = warm["peak_rss_bytes"]
+        lines += ["", "Peak RSS after the warm run: " + ", ".join(
+            f"{name} {mib(v)}" for name, v in rss.items() if v) + "."]
+
+    if "throughput" in results:
+        lines += ["", "## Throughput (closed loop, all instances on the same 2 cores)", "",
+                  "| route | instances | API req/s | floor req/s | API ÷ floor | API p50 / p99 (ms) "
+                  "| floor p50 / p99 (ms) |",
+                  "|---|---|---|---|---|---|---|"]
+        rows = defaultdict(dict)
+        for t in results["throughput"]:
+            rows[(t["route"], t["instances"])][t["target"]] = t["result"]
+        for (route, instances), v in rows.items():
+            api, floor = v["api"], v["floor"]
+            ratio = api["requests_per_second"] / floor["requests_per_second"]
+            lines.append(
+                f"| `{route}` | {instances} | {api['requests_per_second']:,.0f} "
+                f"| {floor['requests_per_second']:,.0f} | {ratio:.2f}× "
+                f"| {ms(api['latency']['p50_ms'])} / {ms(api['latency']['p99_ms'])} "
+                f"| {ms(floor['latency']['p50_ms'])} / {ms(floor['latency']['p99_ms'])} |"
+            )
+            if instances == 8:
+                targets.append((f"throughput with 8 instances ≥ {THROUGHPUT_TARGET}× floor, {route}",
+                                f"{ratio:.2f}×", ratio >= THROUGHPUT_TARGET))
+
+    if "token_verification" in results:
+        lines += ["", "## Verifying a token", "",
+                  "In process, with the functions' own verifier (`todo_shared::auth::Verifier`), "
+                  "keys already held:", ""]
+        get_p50 = results.get("warm", {}).get("routes", {}).get(GET_ROUTE, {}).get("api", {}).get("p50_ms")
+        for alg, v in results["token_verification"].items():
+            share = f" ({v['microseconds'] / 1000 / get_p50 * 100:.0f}% of a warm `GET` by id)" if get_p50 else ""
+            lines.append(f"- {alg}: {v['microseconds']:.1f} µs per request{share}")
+
+    if args.arm64:
+        lines += ["", "## arm64 `bootstrap` sizes", "",
+                  "As deployed (`cargo lambda build --release --arm64`, the workspace's release "
+                  "profile, symbols stripped):", "",
+                  "| function | size | target |", "|---|---|---|"]
+        details = []
+        for name in args.functions:
+            path = os.path.join(args.arm64, name, "bootstrap")
+            size = os.path.getsize(path)
+            lines.append(f"| {name} | {mib(size)} ({size:,} bytes) | ≤ 8 MiB: {verdict(size <= SIZE_TARGET)} |")
+            targets.append((f"arm64 bootstrap ≤ 8 MiB, {name}", mib(size), size <= SIZE_TARGET))
+            full = path + ".full"
+            if os.path.exists(full):
+                sections, crates = breakdown(full)
+                details.append((name, sections, crates))
+        for name, sections, crates in details:
+            top = sorted(sections.items(), key=lambda kv: -kv[1])[:6]
+            lines += ["", f"**{name}**: what the loaded image holds, by section: " + ", ".join(
+                f"`{s}` {mib(n)}" for s, n in top) + ".", ""]
+            total = sum(crates.values())
+            lines.append("| code and data by crate (symbol sizes) | size | share |")
+            lines.append("|---|---|---|")
+            for crate, n in sorted(crates.items(), key=lambda kv: -kv[1])[:15]:
+                lines.append(f"| {crate} | {n / 1024:,.0f} KiB | {n / total * 100:.0f}% |")
+
+    lines += ["", "## Targets (issue #14)", "", "| target | measured | |", "|---|---|---|"]
+    for what, value, ok in targets:
+        lines.append(f"| {what} | {value} | {verdict(ok)} |")
+    lines += ["", "![Warm latency per route against the floor](benchmarks.png)", ""]
+    with open(os.path.join(args.out, "BENCHMARKS.md"), "w") as f:
+        f.write("\n".join(lines))
+
+    if "warm" in results:
+        routes = list(results["warm"]["routes"].items())
+        labels = [r.replace(" (20 tasks)", "\n(20 tasks)").replace("/complete", "\n/complete")
+                  for r, _ in routes]
+        x = range(len(routes))
+        width = 0.38
+        fig, ax = plt.subplots(figsize=(11, 5))
+        for offset, key, label, color in ((-width / 2, "api", "API", "#2b6cb0"),
+                                          (width / 2, "floor", "floor", "#a0aec0")):
+            p50 = [v[key]["p50_ms"] for _, v in routes]
+            p99 = [v[key]["p99_ms"] for _, v in routes]
+            xs = [i + offset for i in x]
+            ax.bar(xs, p50, width, label=f"{label} p50", color=color)
+            ax.scatter(xs, p99, marker="_", s=400, color="black", zorder=3,
+                       label="p99" if key == "api" else None)
+        for i, (_, v) in enumerate(routes):
+            ratio = v["api"]["p50_ms"] / v["floor"]["p50_ms"]
+            ax.annotate(f"{ratio:.2f}×", (i, max(v["api"]["p99_ms"], v["floor"]["p99_ms"])),
+                        textcoords="offset points", xytext=(0, 6), ha="center")
+        ax.set_xticks(list(x))
+        ax.set_xticklabels(labels, fontsize=8)
+        ax.set_ylabel("milliseconds")
+        ax.set_title("Warm latency per route, one instance: the API against the floor (p50 ÷ floor above)")
+        ax.legend()
+        fig.tight_layout()
+        fig.savefig(os.path.join(args.out, "benchmarks.png"), dpi=100)
+
+
+if __name__ == "__main__":
+    main()
