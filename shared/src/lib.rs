@@ -5,6 +5,11 @@
 //! route-group handlers in [`handlers`] to `lambda_http::run`. Everything else
 //! (configuration, auth, validation, SQL, the error contract) lives here so the
 //! functions cannot drift apart.
+//!
+//! The binaries run tokio's current-thread runtime: a Lambda instance serves
+//! one request at a time on a fraction of a vCPU, and a second worker thread
+//! only adds hand-offs between threads (`make bench`: warm `GET` by id 1.33×
+//! the floor instead of 1.64×, 8 instances' throughput 0.71× instead of 0.55×).
 
 pub mod auth;
 pub mod config;

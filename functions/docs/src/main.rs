@@ -5,7 +5,7 @@ use lambda_http::{Error, run, service_fn};
 use todo_shared::handlers::docs::{self, Docs};
 use todo_shared::openapi;
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     todo_shared::logging::init();
     let docs = Docs::new(&openapi::document_json());

@@ -4,7 +4,7 @@ use lambda_http::{Error, run, service_fn};
 use todo_shared::db::Db;
 use todo_shared::handlers::health;
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     todo_shared::logging::init();
     let db = Db::from_env().await?;

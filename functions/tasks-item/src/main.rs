@@ -4,7 +4,7 @@
 use lambda_http::{Error, run, service_fn};
 use todo_shared::handlers::{TasksState, tasks_item};
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     todo_shared::logging::init();
     // Built once per container and shared by every invocation it serves.
