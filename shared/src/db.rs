@@ -19,9 +19,9 @@ use deadpool_postgres::{
     Hook, HookError, Manager, ManagerConfig, Object, Pool, PoolError, RecyclingMethod, Runtime,
 };
 use postgres_native_tls::MakeTlsConnector;
-use tokio_postgres::Row;
 use tokio_postgres::config::{Host, SslMode};
 use tokio_postgres::types::{ToSql, Type};
+use tokio_postgres::{NoTls, Row};
 
 use crate::config::{ConfigError, DbConfig};
 use crate::error::ApiError;
@@ -81,20 +81,23 @@ impl Db {
         }
         pg.connect_timeout(config.connect_timeout);
         pg.application_name("todo-api");
-        // TLS is used whenever the URL's sslmode asks for it (Neon: require).
-        // native-tls always verifies the server certificate and host name,
-        // which is stricter than libpq's `require` and what Neon supports.
-        let tls = native_tls::TlsConnector::new()
-            .map_err(|e| invalid(format!("needs TLS, which could not be set up ({e})")))?;
-        let manager = Manager::from_config(
-            pg,
-            MakeTlsConnector::new(tls),
-            // `Fast` checks only that the connection is open: `Verified` would
-            // add a `SELECT 1` round trip to every request.
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
+        // `Fast` checks only that the connection is open: `Verified` would
+        // add a `SELECT 1` round trip to every request.
+        let manager_config = ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        };
+        // TLS whenever the URL's sslmode asks for it (Neon: require), with
+        // the process's one connector (crate::tls). native-tls always
+        // verifies the server certificate and host name, which is stricter
+        // than libpq's `require` and what Neon supports. `disable` (a local
+        // database) builds no TLS at all.
+        let manager = if pg.get_ssl_mode() == SslMode::Disable {
+            Manager::from_config(pg, NoTls, manager_config)
+        } else {
+            let tls = crate::tls::connector()
+                .map_err(|e| invalid(format!("needs TLS, which could not be set up ({e})")))?;
+            Manager::from_config(pg, MakeTlsConnector::new(tls), manager_config)
+        };
         let max_idle = config.max_idle;
         let pool = Pool::builder(manager)
             .max_size(config.pool_size)

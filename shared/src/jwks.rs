@@ -255,7 +255,7 @@ impl Endpoint {
             .await
             .map_err(|e| format!("connect: {e}"))?;
         let body = if self.tls {
-            let connector = native_tls::TlsConnector::new().map_err(|e| format!("tls: {e}"))?;
+            let connector = crate::tls::connector().map_err(|e| format!("tls: {e}"))?;
             let stream = tokio_native_tls::TlsConnector::from(connector)
                 .connect(&self.host, tcp)
                 .await

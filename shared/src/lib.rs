@@ -26,6 +26,7 @@ pub mod openapi;
 pub mod routes;
 pub mod secrets;
 pub mod tasks;
+pub mod tls;
 pub mod validate;
 pub mod xray;
 
