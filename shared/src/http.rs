@@ -17,6 +17,7 @@ use serde::Serialize;
 
 use crate::db;
 use crate::error::ApiError;
+use crate::logging::{self, RequestLine};
 use crate::metrics::{self, Measured};
 use crate::observe;
 use crate::routes::{self, Route};
@@ -207,28 +208,30 @@ where
     let latency = started.elapsed();
     let route = route.map_or("-", |r| r.path);
     let status = response.status().as_u16();
-    tracing::info!(
-        method = %request.method(),
+    let user = facts.user();
+    let line = RequestLine {
+        message: "request",
+        method: request.method().as_str(),
         route,
         status,
-        error = error_code.unwrap_or("-"),
-        latency_ms = millis(latency),
-        db_ms = millis(facts.db_time()),
+        error: error_code.unwrap_or("-"),
+        latency_ms: millis(latency),
+        db_ms: millis(facts.db_time()),
         cold_start,
-        request_id = %request_id,
-        apigw_request_id = %apigw_request_id(request).unwrap_or("-"),
-        trace_id = %trace_id(request).unwrap_or("-"),
-        user = %facts.user().as_deref().unwrap_or("-"),
-        "request"
-    );
-    metrics::emit(&Measured {
+        request_id: &request_id,
+        apigw_request_id: apigw_request_id(request).unwrap_or("-"),
+        trace_id: trace_id(request).unwrap_or("-"),
+        user: user.as_deref().unwrap_or("-"),
+    };
+    let measured = Measured {
         function,
         route,
         status,
         latency,
         cold_start,
         facts: &facts,
-    });
+    };
+    logging::request(&line, &metrics::document(&measured, SystemTime::now()));
     response
 }
 

@@ -5,7 +5,7 @@
 //! so another user's task simply does not match: it is indistinguishable from
 //! one that does not exist.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize, Serializer};
 use tokio_postgres::Row;
 use tokio_postgres::types::Type;
@@ -57,8 +57,10 @@ pub struct TaskList {
 
 /// RFC 3339 in UTC with microseconds and a `Z`, e.g. `2026-02-17T10:00:00.123456Z`
 /// (PostgreSQL's own precision, always the same width).
+/// chrono's RFC 3339 writer rather than a `format` string, which is parsed
+/// again on every call.
 fn rfc3339_utc<S: Serializer>(at: &DateTime<Utc>, serializer: S) -> Result<S::Ok, S::Error> {
-    serializer.collect_str(&at.format("%Y-%m-%dT%H:%M:%S%.6fZ"))
+    serializer.serialize_str(&at.to_rfc3339_opts(SecondsFormat::Micros, true))
 }
 
 impl Task {

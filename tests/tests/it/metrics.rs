@@ -5,7 +5,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use todo_shared::metrics::{Measured, document};
+use todo_shared::metrics::{Measured, document_in};
 use todo_shared::observe::{self, Dependency};
 use todo_tests::check_emf;
 
@@ -20,7 +20,9 @@ async fn a_request_becomes_one_valid_emf_document() {
         cold_start: true,
         facts: &facts,
     };
-    let line = document(&request, "TodoApi/test", SystemTime::now());
+    let text = document_in(&request, "TodoApi/test", SystemTime::now());
+    let line: serde_json::Value = serde_json::from_str(&text).expect("one JSON document");
+    assert!(!text.contains('\n'), "one line: {text}");
     check_emf(&line).unwrap_or_else(|problem| panic!("{problem}: {line}"));
     for (name, value) in [
         ("Function", serde_json::json!("tasks-item")),
