@@ -22,14 +22,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use http_body_util::{BodyExt, Empty, Limited};
-use hyper::body::Bytes;
-use hyper::http::{Request, StatusCode, Uri, header};
-use hyper_util::rt::TokioIo;
+use http_body_util::Full;
+use hyper::http::{Request, StatusCode, header};
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, KeyAlgorithm, PublicKeyUse};
 use jsonwebtoken::{Algorithm, DecodingKey};
 use serde_json::Value;
-use tokio::net::TcpStream;
+
+use crate::https::Endpoint;
 use tokio::sync::Mutex;
 use tracing::Instrument;
 
@@ -181,9 +180,9 @@ impl Jwks {
             Some((at, false)) => now.saturating_duration_since(at) >= settings.retry_interval,
         };
         if may_fetch {
-            let span = tracing::info_span!("jwks.fetch", host = %endpoint.host);
+            let span = tracing::info_span!("jwks.fetch", host = %endpoint.host());
             let started_at = std::time::SystemTime::now();
-            let fetched = endpoint.fetch().instrument(span).await;
+            let fetched = fetch(endpoint).instrument(span).await;
             crate::observe::called("Better Auth JWKS", started_at, fetched.is_err());
             let now = settings.clock.now();
             cache.last_fetch = Some((now, fetched.is_ok()));
@@ -213,107 +212,25 @@ impl Jwks {
     }
 }
 
-/// A parsed JWKS URL.
-struct Endpoint {
-    uri: Uri,
-    tls: bool,
-    host: String,
-    port: u16,
-}
-
-impl Endpoint {
-    fn parse(url: &str) -> Result<Self, String> {
-        let uri: Uri = url.parse().map_err(|_| format!("is not a URL: {url:?}"))?;
-        let host = uri
-            .host()
-            .ok_or("has no host")?
-            .trim_matches(['[', ']'])
-            .to_owned();
-        let tls = match uri.scheme_str() {
-            Some("https") => true,
-            Some("http") if is_loopback(&host) => false,
-            Some("http") => return Err("must be https (http only for localhost)".into()),
-            _ => return Err("must be an https URL".into()),
-        };
-        let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
-        Ok(Endpoint {
-            uri,
-            tls,
-            host,
-            port,
-        })
+/// One GET of the JWKS URL: its usable keys.
+async fn fetch(endpoint: &Endpoint) -> Result<Keys, String> {
+    let request = Request::get(endpoint.path())
+        .header(header::HOST, endpoint.authority())
+        .header(header::ACCEPT, "application/json")
+        .header(header::USER_AGENT, crate::https::USER_AGENT)
+        .body(Full::default())
+        .map_err(|e| format!("http: {e}"))?;
+    let (status, body) = endpoint
+        .send(request, MAX_JWKS_BYTES, FETCH_TIMEOUT)
+        .await?;
+    if status != StatusCode::OK {
+        return Err(format!("HTTP {status}"));
     }
-
-    async fn fetch(&self) -> Result<Keys, String> {
-        tokio::time::timeout(FETCH_TIMEOUT, self.get())
-            .await
-            .map_err(|_| format!("no answer within {FETCH_TIMEOUT:?}"))?
+    let keys = parse_jwks(&body).ok_or("the answer is not a JWKS document")?;
+    if keys.is_empty() {
+        return Err("the JWKS holds no usable public signing key".into());
     }
-
-    async fn get(&self) -> Result<Keys, String> {
-        let tcp = TcpStream::connect((self.host.as_str(), self.port))
-            .await
-            .map_err(|e| format!("connect: {e}"))?;
-        let body = if self.tls {
-            let connector = crate::tls::connector().map_err(|e| format!("tls: {e}"))?;
-            let stream = tokio_native_tls::TlsConnector::from(connector)
-                .connect(&self.host, tcp)
-                .await
-                .map_err(|e| format!("tls: {e}"))?;
-            self.request(stream).await?
-        } else {
-            self.request(tcp).await?
-        };
-        let keys = parse_jwks(&body).ok_or("the answer is not a JWKS document")?;
-        if keys.is_empty() {
-            return Err("the JWKS holds no usable public signing key".into());
-        }
-        Ok(keys)
-    }
-
-    /// One HTTP/1.1 GET on an open connection; the body of a 200.
-    async fn request<S>(&self, stream: S) -> Result<Bytes, String>
-    where
-        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-    {
-        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(|e| format!("http: {e}"))?;
-        tokio::spawn(connection);
-        let path = self.uri.path_and_query().map_or("/", |p| p.as_str());
-        let authority = self
-            .uri
-            .authority()
-            .map_or(self.host.as_str(), |a| a.as_str());
-        let request = Request::get(path)
-            .header(header::HOST, authority)
-            .header(header::ACCEPT, "application/json")
-            .header(
-                header::USER_AGENT,
-                concat!("todo-api/", env!("CARGO_PKG_VERSION")),
-            )
-            .body(Empty::<Bytes>::new())
-            .map_err(|e| format!("http: {e}"))?;
-        let response = sender
-            .send_request(request)
-            .await
-            .map_err(|e| format!("http: {e}"))?;
-        if response.status() != StatusCode::OK {
-            return Err(format!("HTTP {}", response.status()));
-        }
-        Limited::new(response.into_body(), MAX_JWKS_BYTES)
-            .collect()
-            .await
-            .map(|body| body.to_bytes())
-            .map_err(|e| format!("body: {e}"))
-    }
-}
-
-fn is_loopback(host: &str) -> bool {
-    host.eq_ignore_ascii_case("localhost")
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
+    Ok(keys)
 }
 
 /// The usable keys of a JWKS document by `kid`: public signing keys whose
@@ -424,22 +341,5 @@ mod tests {
         for doc in [&b"[]"[..], b"{}", b"{\"keys\": 5}", b"nonsense"] {
             assert!(parse_jwks(doc).is_none());
         }
-    }
-
-    #[test]
-    fn urls_must_be_https_except_on_loopback() {
-        let ok = |url: &str| Endpoint::parse(url).is_ok();
-        assert!(ok("https://auth.example.com/api/auth/jwks"));
-        assert!(ok("http://localhost:3000/api/auth/jwks"));
-        assert!(ok("http://127.0.0.1:3000/api/auth/jwks"));
-        assert!(ok("http://[::1]:3000/api/auth/jwks"));
-        assert!(!ok("http://auth.example.com/api/auth/jwks"));
-        assert!(!ok("ftp://auth.example.com/jwks"));
-        assert!(!ok("not a url"));
-        let e = Endpoint::parse("https://auth.example.com/x?y=1").unwrap();
-        assert_eq!(
-            (e.host.as_str(), e.port, e.tls),
-            ("auth.example.com", 443, true)
-        );
     }
 }

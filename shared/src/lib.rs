@@ -17,6 +17,7 @@ pub mod db;
 pub mod error;
 pub mod handlers;
 pub mod http;
+pub mod https;
 pub mod jwks;
 pub mod logging;
 pub mod metrics;

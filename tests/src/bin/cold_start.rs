@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 
 use todo_shared::config::{AuthConfig, DbConfig};
 use todo_shared::handlers::TasksState;
-use todo_shared::secrets::{Environment, secrets_client};
+use todo_shared::secrets::Environment;
+use todo_tests::secrets_client;
 
 const ROUNDS: usize = 40;
 const DATABASE_URL: &str =

@@ -1,12 +1,12 @@
 //! The Secrets Manager path of a cold start, against a local emulator (moto,
-//! started by the test command; the AWS SDK reaches it through
-//! `AWS_ENDPOINT_URL_SECRETS_MANAGER`). No mocks: the real SDK client, real
-//! HTTP, real secrets.
+//! started by the test command; the functions' own signed client reaches it
+//! through `AWS_ENDPOINT_URL_SECRETS_MANAGER`, and the AWS SDK creates the
+//! secrets). No mocks: real HTTP, real secrets.
 
 use serde_json::json;
 use todo_shared::config::{AuthConfig, DbConfig};
 use todo_shared::handlers::TasksState;
-use todo_shared::secrets::{Environment, secrets_client};
+use todo_shared::secrets::Environment;
 use todo_tests::*;
 
 fn emulator() -> String {

@@ -1,0 +1,155 @@
+//! Outbound HTTP/1.1 for the two calls the functions make besides the
+//! database: Better Auth's JWKS ([`crate::jwks`]) and Secrets Manager at
+//! cold start ([`crate::secrets`]). Both are rare (once per cold start, once
+//! per JWKS TTL), so each request opens its own connection, over the
+//! process's one TLS configuration ([`crate::tls`]).
+
+use std::time::Duration;
+
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Bytes;
+use hyper::http::{Request, StatusCode, Uri};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+
+/// The `User-Agent` of every outbound request.
+pub const USER_AGENT: &str = concat!("todo-api/", env!("CARGO_PKG_VERSION"));
+
+/// A parsed `https` URL (or `http` on the loopback interface, for local
+/// services and tests).
+pub struct Endpoint {
+    uri: Uri,
+    tls: bool,
+    host: String,
+    port: u16,
+}
+
+impl Endpoint {
+    pub fn parse(url: &str) -> Result<Self, String> {
+        let uri: Uri = url.parse().map_err(|_| format!("is not a URL: {url:?}"))?;
+        let host = uri
+            .host()
+            .ok_or("has no host")?
+            .trim_matches(['[', ']'])
+            .to_owned();
+        let tls = match uri.scheme_str() {
+            Some("https") => true,
+            Some("http") if is_loopback(&host) => false,
+            Some("http") => return Err("must be https (http only for localhost)".into()),
+            _ => return Err("must be an https URL".into()),
+        };
+        let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
+        Ok(Endpoint {
+            uri,
+            tls,
+            host,
+            port,
+        })
+    }
+
+    /// The host name, without port.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// The `Host` header's value: host, and port when the URL gives one.
+    pub fn authority(&self) -> &str {
+        self.uri
+            .authority()
+            .map_or(self.host.as_str(), |a| a.as_str())
+    }
+
+    /// Path and query, `/` when the URL has none.
+    pub fn path(&self) -> &str {
+        self.uri.path_and_query().map_or("/", |p| p.as_str())
+    }
+
+    /// Sends `request` on a new connection to this endpoint, all within
+    /// `timeout`; the status and at most `max_body` bytes of body.
+    pub async fn send(
+        &self,
+        request: Request<Full<Bytes>>,
+        max_body: usize,
+        timeout: Duration,
+    ) -> Result<(StatusCode, Bytes), String> {
+        tokio::time::timeout(timeout, self.exchange(request, max_body))
+            .await
+            .map_err(|_| format!("no answer within {timeout:?}"))?
+    }
+
+    async fn exchange(
+        &self,
+        request: Request<Full<Bytes>>,
+        max_body: usize,
+    ) -> Result<(StatusCode, Bytes), String> {
+        let tcp = TcpStream::connect((self.host.as_str(), self.port))
+            .await
+            .map_err(|e| format!("connect: {e}"))?;
+        if self.tls {
+            let connector = crate::tls::connector().map_err(|e| format!("tls: {e}"))?;
+            let stream = tokio_native_tls::TlsConnector::from(connector)
+                .connect(&self.host, tcp)
+                .await
+                .map_err(|e| format!("tls: {e}"))?;
+            exchange_on(stream, request, max_body).await
+        } else {
+            exchange_on(tcp, request, max_body).await
+        }
+    }
+}
+
+/// One request on an open connection.
+async fn exchange_on<S>(
+    stream: S,
+    request: Request<Full<Bytes>>,
+    max_body: usize,
+) -> Result<(StatusCode, Bytes), String>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| format!("http: {e}"))?;
+    tokio::spawn(connection);
+    let response = sender
+        .send_request(request)
+        .await
+        .map_err(|e| format!("http: {e}"))?;
+    let status = response.status();
+    let body = Limited::new(response.into_body(), max_body)
+        .collect()
+        .await
+        .map(|body| body.to_bytes())
+        .map_err(|e| format!("body: {e}"))?;
+    Ok((status, body))
+}
+
+fn is_loopback(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_must_be_https_except_on_loopback() {
+        let ok = |url: &str| Endpoint::parse(url).is_ok();
+        assert!(ok("https://auth.example.com/api/auth/jwks"));
+        assert!(ok("http://localhost:3000/api/auth/jwks"));
+        assert!(ok("http://127.0.0.1:3000/api/auth/jwks"));
+        assert!(ok("http://[::1]:3000/api/auth/jwks"));
+        assert!(!ok("http://auth.example.com/api/auth/jwks"));
+        assert!(!ok("ftp://auth.example.com/jwks"));
+        assert!(!ok("not a url"));
+        let e = Endpoint::parse("https://auth.example.com/x?y=1").unwrap();
+        assert_eq!(
+            (e.host.as_str(), e.port, e.tls),
+            ("auth.example.com", 443, true)
+        );
+        assert_eq!((e.authority(), e.path()), ("auth.example.com", "/x?y=1"));
+    }
+}
