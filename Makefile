@@ -10,8 +10,8 @@ dev:
 test:
 	@scripts/test.sh
 
-## make test-full: make test, then the offline deployment checks (what CI runs)
-test-full: test deploy-check
+## make test-full: make test, the offline deployment checks and make bench-smoke (what CI runs)
+test-full: test deploy-check bench-smoke
 
 ## make unit: the unit tests only (no services; seconds)
 unit:

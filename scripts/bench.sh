@@ -54,18 +54,19 @@ if [ "$smoke" != 1 ] && [ "${BENCH_ARM64:-1}" = 1 ]; then
     ensure_cargo_lambda
     ensure_rust_target aarch64-unknown-linux-gnu
     # Built with their symbol table (in a target directory of their own, so
-    # that sam build's artifacts stay as they are), for the size breakdown;
-    # stripped as the release profile strips them, for the size itself.
+    # that sam build's artifacts stay as they are) for the size breakdown;
+    # the report takes the deployed size as the file less what stripping
+    # removes (the symbol and string tables). Neither binutils' strip nor
+    # Zig's objcopy handles these aarch64 files here.
     CARGO_TARGET_DIR="$ROOT/target/bench-arm64" CARGO_PROFILE_RELEASE_STRIP=none \
         cargo lambda build --release --arm64 --quiet $(printf -- '--bin %s ' "${functions[@]}") >/dev/null
     for function in "${functions[@]}"; do
         mkdir -p "$out/arm64/$function"
         cp "$ROOT/target/bench-arm64/lambda/$function/bootstrap" "$out/arm64/$function/bootstrap.full"
-        python3 -m ziglang objcopy --strip-all "$out/arm64/$function/bootstrap.full" \
-            "$out/arm64/$function/bootstrap"
     done
 fi
-bin="$ROOT/target/$profile"
+# BENCH_BIN_DIR: binaries built elsewhere (say, with frame pointers for perf).
+bin=${BENCH_BIN_DIR:-$ROOT/target/$profile}
 
 step "throwaway PostgreSQL (TLS with a test CA, pg_stat_statements) and Better Auth"
 make_test_certificates "$scratch/tls"
