@@ -218,7 +218,7 @@ make_test_certificates() {
 }
 
 # start_moto: a local Secrets Manager (moto) on a free port; sets moto_pid
-# (the caller stops it) and points the AWS SDK and boto3 at it.
+# (the caller stops it) and points the functions' Secrets Manager client at it.
 start_moto() {
     ensure_tools moto_server
     local port

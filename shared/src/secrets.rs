@@ -146,13 +146,26 @@ impl SecretsManager {
 
     /// `GetSecretValue`: the secret's string, trimmed.
     async fn secret(&self, arn: &str) -> Result<String, String> {
-        let body = json!({ "SecretId": arn }).to_string();
+        let answer = self
+            .call("GetSecretValue", &json!({ "SecretId": arn }))
+            .await
+            .map_err(|e| format!("could not be read from Secrets Manager: {e}"))?;
+        let value = answer["SecretString"]
+            .as_str()
+            .ok_or("names a secret without a string value")?;
+        Ok(value.trim().to_owned())
+    }
+
+    /// One action of Secrets Manager's JSON protocol, signed; the answer's
+    /// document, or the error it reports.
+    async fn call(&self, action: &str, input: &Value) -> Result<Value, String> {
+        let body = input.to_string();
         let now = SystemTime::now();
         let mut headers = vec![
             ("content-type", "application/x-amz-json-1.1".to_owned()),
             ("host", self.endpoint.authority().to_owned()),
             ("x-amz-date", amz_date(now)),
-            ("x-amz-target", "secretsmanager.GetSecretValue".to_owned()),
+            ("x-amz-target", format!("secretsmanager.{action}")),
         ];
         if let Some(token) = &self.credentials.session_token {
             headers.push(("x-amz-security-token", token.clone()));
@@ -176,12 +189,11 @@ impl SecretsManager {
         }
         let request = request
             .body(Full::new(Bytes::from(body)))
-            .map_err(|e| format!("could not be read from Secrets Manager: {e}"))?;
+            .map_err(|e| e.to_string())?;
         let (status, answer) = self
             .endpoint
             .send(request, MAX_RESPONSE_BYTES, SECRETS_TIMEOUT)
-            .await
-            .map_err(|e| format!("could not be read from Secrets Manager: {e}"))?;
+            .await?;
         let answer: Value = serde_json::from_slice(&answer).unwrap_or(Value::Null);
         if status != StatusCode::OK {
             // The JSON protocol's error: `__type` (maybe prefixed with a
@@ -192,16 +204,17 @@ impl SecretsManager {
                 .as_str()
                 .or(answer["Message"].as_str())
                 .unwrap_or("");
-            return Err(format!(
-                "could not be read from Secrets Manager: {kind} (HTTP {}): {message}",
-                status.as_u16()
-            ));
+            return Err(format!("{kind} (HTTP {}): {message}", status.as_u16()));
         }
-        let value = answer["SecretString"]
-            .as_str()
-            .ok_or("names a secret without a string value")?;
-        Ok(value.trim().to_owned())
+        Ok(answer)
     }
+}
+
+/// One Secrets Manager action (`GetSecretValue`, `CreateSecret`...) with
+/// the region, credentials and endpoint of the process environment: how
+/// the tests put secrets into the local emulator.
+pub async fn call(action: &str, input: &Value) -> Result<Value, String> {
+    SecretsManager::from_env()?.call(action, input).await
 }
 
 /// What a Signature Version 4 signature covers besides headers and body.

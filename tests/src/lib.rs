@@ -879,18 +879,15 @@ pub fn check_emf(line: &Value) -> Result<(), String> {
     Ok(())
 }
 
-/// An AWS SDK Secrets Manager client configured from the environment
-/// (region, credentials, `AWS_ENDPOINT_URL_SECRETS_MANAGER`: the local
-/// emulator), for creating the secrets the functions then read with their
-/// own client (`todo_shared::secrets`).
-pub async fn secrets_client() -> aws_sdk_secretsmanager::Client {
-    use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
-    let http = aws_smithy_http_client::Builder::new()
-        .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
-        .build_https();
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .http_client(http)
-        .load()
-        .await;
-    aws_sdk_secretsmanager::Client::new(&config)
+/// Creates a secret (Secrets Manager's `CreateSecret`, with the region,
+/// credentials and endpoint of the environment: the local emulator) and
+/// returns its ARN.
+pub async fn create_secret(name: &str, value: &str) -> String {
+    let created = todo_shared::secrets::call(
+        "CreateSecret",
+        &json!({ "Name": name, "SecretString": value }),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("create a secret (is AWS_ENDPOINT_URL_SECRETS_MANAGER set?): {e}"));
+    created["ARN"].as_str().expect("an ARN").to_owned()
 }

@@ -3,7 +3,7 @@
 //!
 //! A task function's initialisation is measured two ways in the same run,
 //! alternating: from plain variables (the baseline), and from secret ARNs
-//! (a fresh SDK client each time, as each cold start has). Reported as
+//! (a fresh client each time, as each cold start has). Reported as
 //! medians and their ratio; the emulator is local, so real Secrets Manager
 //! adds its network round trips (and TLS) on top: see the README.
 //!
@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use todo_shared::config::{AuthConfig, DbConfig};
 use todo_shared::handlers::TasksState;
 use todo_shared::secrets::Environment;
-use todo_tests::secrets_client;
+use todo_tests::create_secret;
 
 const ROUNDS: usize = 40;
 const DATABASE_URL: &str =
@@ -41,18 +41,10 @@ fn median(mut samples: Vec<Duration>) -> Duration {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
-    let client = secrets_client().await;
     let suffix = std::process::id();
     let mut arns = Vec::new();
     for (name, value) in [("database-url", DATABASE_URL), ("auth", SECRET)] {
-        let created = client
-            .create_secret()
-            .name(format!("cold-start/{suffix}/{name}"))
-            .secret_string(value)
-            .send()
-            .await
-            .expect("create a secret in the emulator (is AWS_ENDPOINT_URL_SECRETS_MANAGER set?)");
-        arns.push(created.arn().unwrap_or_default().to_owned());
+        arns.push(create_secret(&format!("cold-start/{suffix}/{name}"), value).await);
     }
     let plain = |name: &str| match name {
         "DATABASE_URL" => Some(DATABASE_URL.to_owned()),

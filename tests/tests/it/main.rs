@@ -1,5 +1,5 @@
-//! The integration tests, one binary (each test binary links the whole API
-//! and the AWS SDK, so one link instead of a dozen). Each module is a suite;
+//! The integration tests, one binary (each test binary links the whole API,
+//! so one link instead of a dozen). Each module is a suite;
 //! `e2e` is ignored in a plain `cargo test` and run by `make test` against
 //! `cargo lambda watch`.
 

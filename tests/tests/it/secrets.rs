@@ -1,7 +1,7 @@
 //! The Secrets Manager path of a cold start, against a local emulator (moto,
 //! started by the test command; the functions' own signed client reaches it
-//! through `AWS_ENDPOINT_URL_SECRETS_MANAGER`, and the AWS SDK creates the
-//! secrets). No mocks: real HTTP, real secrets.
+//! through `AWS_ENDPOINT_URL_SECRETS_MANAGER`, and creates the secrets with
+//! the same client). No mocks: real HTTP, real secrets.
 
 use serde_json::json;
 use todo_shared::config::{AuthConfig, DbConfig};
@@ -14,18 +14,6 @@ fn emulator() -> String {
         "AWS_ENDPOINT_URL_SECRETS_MANAGER is not set: run the tests with `make test`, \
          which starts a local Secrets Manager (moto)",
     )
-}
-
-async fn create_secret(name: &str, value: &str) -> String {
-    let client = secrets_client().await;
-    let created = client
-        .create_secret()
-        .name(name)
-        .secret_string(value)
-        .send()
-        .await
-        .expect("create a secret in the emulator");
-    created.arn().expect("an ARN").to_owned()
 }
 
 #[tokio::test]
