@@ -12,6 +12,9 @@
 # BENCH_SMOKE=1 (CI): the debug binaries `make test` built, a few starts and
 # requests, no arm64 build; the report goes to target/bench-smoke/ instead.
 # BENCH_ARM64=0: skip the arm64 build (and the sizes) for a quicker run.
+# BENCH_STARTS, BENCH_REQUESTS, BENCH_MILLIS, BENCH_PHASES (cold, warm,
+# throughput, tokens): the driver's counts and parts (bench/src/main.rs);
+# BENCH_BIN_DIR: binaries built elsewhere (say, with frame pointers for perf).
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 cd "$ROOT"
@@ -65,7 +68,6 @@ if [ "$smoke" != 1 ] && [ "${BENCH_ARM64:-1}" = 1 ]; then
         cp "$ROOT/target/bench-arm64/lambda/$function/bootstrap" "$out/arm64/$function/bootstrap.full"
     done
 fi
-# BENCH_BIN_DIR: binaries built elsewhere (say, with frame pointers for perf).
 bin=${BENCH_BIN_DIR:-$ROOT/target/$profile}
 
 step "throwaway PostgreSQL (TLS with a test CA, pg_stat_statements) and Better Auth"
