@@ -85,14 +85,7 @@ MIGRATE_DATABASE_URL=$owner DATABASE_URL="postgres://todo_api:$password@127.0.0.
 
 npm_ci_once tests/better-auth >/dev/null
 fixture="$out/better-auth.json"
-node tests/better-auth/issuer.mjs "$fixture" "$scratch/tls/server.crt" "$scratch/tls/server.key" \
-    >"$out/better-auth.log" 2>&1 &
-fixture_pid=$!
-for _ in $(seq 1 120); do
-    [ -s "$fixture" ] && break
-    kill -0 "$fixture_pid" 2>/dev/null || { cat "$out/better-auth.log" >&2; exit 1; }
-    sleep 0.5
-done
+start_better_auth "$fixture" "$scratch/tls/server.crt" "$scratch/tls/server.key"
 
 # The production-like setup trusts the test CA the way AWS trusts Neon's:
 # through the whole system bundle, with the test CA appended.

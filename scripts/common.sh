@@ -166,6 +166,29 @@ npm_ci_once() { # DIR
     fi
 }
 
+# start_better_auth FIXTURE [TLS-CERT TLS-KEY]: the real Better Auth of
+# tests/better-auth in the background (its output in FIXTURE.log), also over
+# HTTPS when given a certificate; sets fixture_pid (the caller stops it) and
+# returns once the fixture file is written.
+start_better_auth() {
+    local fixture=$1
+    shift
+    rm -f "$fixture"
+    node "$ROOT/tests/better-auth/issuer.mjs" "$fixture" "$@" >"$fixture.log" 2>&1 &
+    fixture_pid=$!
+    for _ in $(seq 1 120); do
+        [ -s "$fixture" ] && return 0
+        if ! kill -0 "$fixture_pid" 2>/dev/null; then
+            cat "$fixture.log" >&2
+            echo "the Better Auth fixture died" >&2
+            return 1
+        fi
+        sleep 0.5
+    done
+    echo "the Better Auth fixture did not start" >&2
+    return 1
+}
+
 # ensure_rust_target TARGET: installs a rustup target's standard library once,
 # before anything builds for it. rustup's downloads are slow and sometimes
 # fail here, and concurrent installs of one target collide (cargo-lambda

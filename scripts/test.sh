@@ -87,17 +87,9 @@ step "a real Better Auth (tests/better-auth, pinned by its package-lock.json)"
 # `npm ci` only when the lockfile changed since the last install.
 npm_ci_once tests/better-auth
 export BETTER_AUTH_FIXTURE="$ROOT/target/better-auth-fixture.json"
-rm -f "$BETTER_AUTH_FIXTURE"
 # Also over HTTPS with the test CA's certificate, when this run made one.
-node tests/better-auth/issuer.mjs "$BETTER_AUTH_FIXTURE" \
-    ${scratch:+"$scratch/tls/server.crt" "$scratch/tls/server.key"} &
-fixture_pid=$!
-for _ in $(seq 1 120); do
-    [ -s "$BETTER_AUTH_FIXTURE" ] && break
-    kill -0 "$fixture_pid" 2>/dev/null || { echo "the Better Auth fixture died" >&2; exit 1; }
-    sleep 0.5
-done
-[ -s "$BETTER_AUTH_FIXTURE" ] || { echo "the Better Auth fixture did not start" >&2; exit 1; }
+start_better_auth "$BETTER_AUTH_FIXTURE" \
+    ${scratch:+"$scratch/tls/server.crt" "$scratch/tls/server.key"}
 better_auth_url=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["base"])' "$BETTER_AUTH_FIXTURE")
 
 step "migrations, as the owner; the API's tests connect as its restricted role"
