@@ -10,8 +10,10 @@
 # results with scripts/bench_report.py.
 #
 # BENCH_SMOKE=1 (CI): the debug binaries `make test` built, a few starts and
-# requests, no arm64 build; the report goes to target/bench-smoke/ instead.
-# BENCH_ARM64=0: skip the arm64 build (and the sizes) for a quicker run.
+# requests, and the arm64 tasks-item that `make deploy-check` built, run
+# under qemu; the report goes to target/bench-smoke/ instead.
+# BENCH_ARM64=0: skip the arm64 build (and the sizes; in smoke mode, the
+# arm64 run) for a quicker run.
 # BENCH_STARTS, BENCH_REQUESTS, BENCH_MILLIS, BENCH_PHASES (cold, warm,
 # throughput, tokens): the driver's counts and parts (bench/src/main.rs);
 # BENCH_BIN_DIR: binaries built elsewhere (say, with frame pointers for perf).
@@ -61,14 +63,42 @@ if [ "$smoke" != 1 ] && [ "${BENCH_ARM64:-1}" = 1 ]; then
     # the report takes the deployed size as the file less what stripping
     # removes (the symbol and string tables). Neither binutils' strip nor
     # Zig's objcopy handles these aarch64 files here.
+    fresh_vendored_openssl "$ROOT/target/bench-arm64"
     CARGO_TARGET_DIR="$ROOT/target/bench-arm64" CARGO_PROFILE_RELEASE_STRIP=none \
         cargo lambda build --release --arm64 --quiet $(printf -- '--bin %s ' "${functions[@]}") >/dev/null
     for function in "${functions[@]}"; do
         mkdir -p "$out/arm64/$function"
         cp "$ROOT/target/bench-arm64/lambda/$function/bootstrap" "$out/arm64/$function/bootstrap.full"
     done
+    # OpenSSL's static libraries as linked, so the report can tell its symbols.
+    openssl_build=$(ls -td "$ROOT"/target/bench-arm64/aarch64-unknown-linux-gnu/release/build/openssl-sys-*/out/openssl-build | head -n1)
+    mkdir -p "$out/arm64/openssl"
+    cp "$openssl_build"/install/lib/lib{crypto,ssl}.a "$out/arm64/openssl/"
 fi
 bin=${BENCH_BIN_DIR:-$ROOT/target/$profile}
+
+if [ "$smoke" = 1 ] && [ "${BENCH_ARM64:-1}" = 1 ]; then
+    # The smoke run also starts the arm64 tasks-item that sam build made (make
+    # deploy-check, before this in make test-full), under qemu, against the
+    # TLS database and the HTTPS JWKS: the deployed binary's own OpenSSL
+    # (configured by scripts/openssl-perl) has to serve a request.
+    step "the deployed arm64 tasks-item, under qemu"
+    arm64_bootstrap="$ROOT/.aws-sam/build/TasksItemFunction/bootstrap"
+    if [ ! -f "$arm64_bootstrap" ]; then
+        echo "$arm64_bootstrap is missing: run make deploy-check first (or BENCH_ARM64=0)" >&2
+        exit 1
+    fi
+    ensure_qemu_arm64
+    mkdir "$scratch/bin"
+    for program in "${functions[@]}" migrate floor bench; do
+        ln -s "$bin/$program" "$scratch/bin/$program"
+    done
+    printf '#!/bin/sh\nexec %s -L /usr/aarch64-linux-gnu %s "$@"\n' \
+        "$(command -v qemu-aarch64)" "$arm64_bootstrap" >"$scratch/bin/tasks-item-arm64"
+    chmod +x "$scratch/bin/tasks-item-arm64"
+    bin=$scratch/bin
+    export BENCH_EXTRA_PRODUCTION=tasks-item-arm64
+fi
 
 step "throwaway PostgreSQL (TLS with a test CA, pg_stat_statements) and Better Auth"
 make_test_certificates "$scratch/tls"

@@ -139,22 +139,35 @@ ensure_cargo_lambda() {
     ensure_tools cargo-lambda
 }
 
-# Debian's Chromium, for the browser test of /docs (tests/browser): from
-# Debian's packages, as root, a few tries (mirrors fail now and then).
-ensure_chromium() {
-    command -v chromium >/dev/null && return 0
+# debian_install WHAT PACKAGE...: Debian's packages, for WHAT needs them, as
+# root, a few tries (mirrors fail now and then); not as root, says what to run.
+debian_install() {
+    local what=$1 attempt
+    shift
     if [ "$(id -u)" != 0 ]; then
-        echo "the browser test needs Debian's chromium package: sudo apt-get install chromium" >&2
+        echo "$what needs Debian's packages: sudo apt-get install $*" >&2
         return 1
     fi
-    local attempt
     for attempt in 1 2 3; do
         apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
-            apt-get install -y -qq --no-install-recommends chromium && return 0
-        echo "installing chromium failed (attempt $attempt of 3)" >&2
+            apt-get install -y -qq --no-install-recommends "$@" && return 0
+        echo "installing $* failed (attempt $attempt of 3)" >&2
         sleep 5
     done
     return 1
+}
+
+# Debian's Chromium, for the browser test of /docs (tests/browser).
+ensure_chromium() {
+    command -v chromium >/dev/null || debian_install "the browser test" chromium
+}
+
+# qemu's user-mode emulator and Debian's arm64 glibc, to run an arm64
+# `bootstrap` here (bench.sh's smoke run).
+ensure_qemu_arm64() {
+    if ! command -v qemu-aarch64 >/dev/null || [ ! -e /usr/aarch64-linux-gnu/lib/ld-linux-aarch64.so.1 ]; then
+        debian_install "running the arm64 build" qemu-user libc6-arm64-cross
+    fi
 }
 
 # `npm ci` in DIR, only when its lockfile changed since the last install.
@@ -204,6 +217,25 @@ ensure_rust_target() {
     echo "Could not download the Rust standard library for $target from rustup's servers" \
         "(5 attempts). Check the network and run 'rustup target add $target', then try again." >&2
     return 1
+}
+
+# fresh_vendored_openssl TARGET_DIR: the arm64 OpenSSL that cargo built in
+# TARGET_DIR (openssl-sys's vendored build) is configured as
+# scripts/openssl-perl says now, or is cleaned so that the next build
+# configures it again: cargo itself does not notice a change of that list.
+fresh_vendored_openssl() { # TARGET_DIR
+    local dir=$1 header option name stale=0
+    for header in "$dir"/aarch64-unknown-linux-gnu/release/build/openssl-sys-*/out/openssl-build/install/include/openssl/configuration.h; do
+        [ -f "$header" ] || continue
+        for option in $("$ROOT/scripts/openssl-perl" --options); do
+            name=$(tr 'a-z-' 'A-Z_' <<<"${option#no-}")
+            grep -q "define OPENSSL_NO_$name\b" "$header" || stale=1
+        done
+    done
+    if [ "$stale" = 1 ]; then
+        echo "the arm64 OpenSSL in $dir predates scripts/openssl-perl's options: rebuilding it" >&2
+        cargo clean --quiet --release --target aarch64-unknown-linux-gnu --target-dir "$dir" -p openssl-sys
+    fi
 }
 
 # wait_http URL SECONDS: until URL answers at all (any status), or fail.

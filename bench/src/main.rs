@@ -749,7 +749,13 @@ fn main() {
         });
         if phase("cold") {
             eprintln!("bench: cold starts, production-like");
-            let production = bench.cold_starts(&["tasks-item", "floor"], Setup::Production)?;
+            // BENCH_EXTRA_PRODUCTION: more programs in the binary directory
+            // to start production-like (the smoke run's arm64 tasks-item
+            // under qemu: the deployed build's own TLS stack, exercised).
+            let extra = std::env::var("BENCH_EXTRA_PRODUCTION").unwrap_or_default();
+            let mut functions = vec!["tasks-item", "floor"];
+            functions.extend(extra.split(',').map(str::trim).filter(|f| !f.is_empty()));
+            let production = bench.cold_starts(&functions, Setup::Production)?;
             eprintln!("bench: cold starts, local");
             let functions = ["tasks-item", "tasks-collection", "health", "docs", "floor"];
             let local = bench.cold_starts(&functions, Setup::Local)?;
