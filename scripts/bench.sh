@@ -15,7 +15,7 @@
 # BENCH_ARM64=0: skip the arm64 build (and the sizes; in smoke mode, the
 # arm64 run) for a quicker run.
 # BENCH_STARTS, BENCH_REQUESTS, BENCH_MILLIS, BENCH_PHASES (cold, warm,
-# throughput, tokens): the driver's counts and parts (bench/src/main.rs);
+# throughput, glue, tokens): the driver's counts and parts (bench/src/main.rs);
 # BENCH_BIN_DIR: binaries built elsewhere (say, with frame pointers for perf).
 set -euo pipefail
 source "$(dirname "$0")/common.sh"

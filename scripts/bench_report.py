@@ -318,6 +318,22 @@ def main():
                 targets.append((f"throughput with 8 instances ≥ {THROUGHPUT_TARGET}× floor, {route}",
                                 f"{ratio:.2f}×", ratio >= THROUGHPUT_TARGET))
 
+    if "event_parsing" in results:
+        v = results["event_parsing"]
+        get = results.get("warm", {}).get("routes", {}).get(GET_ROUTE, {})
+        gap = ""
+        if get:
+            api_us, floor_us = get["api"]["p50_ms"] * 1000, get["floor"]["p50_ms"] * 1000
+            extra = v["lambda_http_microseconds"] - v["floor_microseconds"]
+            gap = (f" The difference, {extra:.1f} µs, is {extra / (api_us - floor_us) * 100:.0f}% of the "
+                   f"{api_us - floor_us:.0f} µs between the API's and the floor's warm `GET` by id p50, "
+                   f"and {extra / floor_us * 100:.1f}% of the floor's p50: what the HTTP glue the "
+                   "handlers are written against (lambda_http) costs before any of their code runs.")
+        lines += ["", "## Parsing the event", "",
+                  f"The `GET /api/tasks/{{id}}` event ({v['event_bytes']:,} bytes), in process: "
+                  f"lambda_http's `http::Request` {v['lambda_http_microseconds']:.1f} µs, the floor's "
+                  f"`serde_json::Value` {v['floor_microseconds']:.1f} µs.{gap}"]
+
     if "token_verification" in results:
         lines += ["", "## Verifying a token", "",
                   "In process, with the functions' own verifier (`todo_shared::auth::Verifier`), "

@@ -714,6 +714,26 @@ fn token_cost(settings: &Settings, data: &Data) -> Value {
     Value::Object(out)
 }
 
+/// What turning a `GET /api/tasks/{id}` event into a request costs in
+/// process: the API's through lambda_http (an `http::Request` with its
+/// headers, URI and extensions, which the contract's handlers work on), the
+/// floor's as a `serde_json::Value`. Part of the gap between the two that no
+/// handler code can close.
+fn glue_cost(data: &Data, iterations: usize) -> Value {
+    let event = String::from_utf8(Route::Get.event(data, 0, false)).expect("an event");
+    let each = |parse: &dyn Fn() -> bool| {
+        let started = Instant::now();
+        for _ in 0..iterations {
+            std::hint::black_box(parse());
+        }
+        started.elapsed().as_secs_f64() * 1e6 / iterations as f64
+    };
+    let api = each(&|| lambda_http::request::from_str(std::hint::black_box(&event)).is_ok());
+    let floor = each(&|| serde_json::from_str::<Value>(std::hint::black_box(&event)).is_ok());
+    json!({"lambda_http_microseconds": api, "floor_microseconds": floor,
+           "event_bytes": event.len(), "iterations": iterations})
+}
+
 fn main() {
     let settings = Settings::from_env();
     let log_dir = settings.out_dir.join("logs");
@@ -754,7 +774,7 @@ fn main() {
     };
     // BENCH_PHASES (comma-separated; all by default): to rerun one part.
     let phases =
-        std::env::var("BENCH_PHASES").unwrap_or_else(|_| "cold,warm,throughput,tokens".into());
+        std::env::var("BENCH_PHASES").unwrap_or_else(|_| "cold,warm,throughput,glue,tokens".into());
     let phase = |name: &str| phases.split(',').any(|p| p.trim() == name);
     let run = || -> Result<Value, String> {
         let mut results = json!({
@@ -792,6 +812,11 @@ fn main() {
                 }
             }
             results["throughput"] = Value::Array(throughput);
+        }
+        if phase("glue") {
+            eprintln!("bench: event parsing");
+            let iterations = (bench.settings.requests * 5).max(100);
+            results["event_parsing"] = glue_cost(&bench.data, iterations);
         }
         if phase("tokens") {
             eprintln!("bench: token verification");
