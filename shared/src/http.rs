@@ -18,7 +18,7 @@ use serde::Serialize;
 use crate::db;
 use crate::error::ApiError;
 use crate::logging::{self, RequestLine};
-use crate::metrics::{self, Measured};
+use crate::metrics::Measured;
 use crate::observe;
 use crate::routes::{self, Route};
 
@@ -231,7 +231,7 @@ where
         cold_start,
         facts: &facts,
     };
-    logging::request(&line, &metrics::document(&measured, SystemTime::now()));
+    logging::request(&line, &measured, SystemTime::now());
     response
 }
 

@@ -56,15 +56,22 @@ const PER_FUNCTION: &[Metric] = &[
     Metric::new("AuthRejected", "Count"),
 ];
 
-/// The EMF document of one request, as its line (without the newline).
-/// Typed rather than a `serde_json::Value`: one serialisation, no map
-/// built per request (`make bench`).
-pub fn document(request: &Measured, now: SystemTime) -> String {
-    document_in(request, namespace(), now)
+/// Appends the EMF document of one request, as its line (without the
+/// newline), to `out` (what `crate::logging::request` writes). Typed rather
+/// than a `serde_json::Value`: one serialisation, no map built per request
+/// (`make bench`).
+pub fn write(out: &mut Vec<u8>, request: &Measured, now: SystemTime) {
+    write_in(out, request, namespace(), now);
 }
 
-/// [`document`] in a namespace of the caller's.
+/// The document [`write`] appends, in a namespace of the caller's.
 pub fn document_in(request: &Measured, namespace: &str, now: SystemTime) -> String {
+    let mut out = Vec::new();
+    write_in(&mut out, request, namespace, now);
+    String::from_utf8(out).unwrap_or_default()
+}
+
+fn write_in(out: &mut Vec<u8>, request: &Measured, namespace: &str, now: SystemTime) {
     let count = |yes: bool| u8::from(yes);
     let unavailable = request.facts.unavailable();
     let timestamp = now
@@ -98,7 +105,10 @@ pub fn document_in(request: &Measured, namespace: &str, now: SystemTime) -> Stri
         jwks_unavailable: count(unavailable == Some(Dependency::Jwks)),
         auth_rejected: count(request.status == 401),
     };
-    serde_json::to_string(&document).unwrap_or_default()
+    let start = out.len();
+    if serde_json::to_writer(&mut *out, &document).is_err() {
+        out.truncate(start);
+    }
 }
 
 #[derive(Serialize)]
