@@ -111,12 +111,10 @@ pub struct RequestLine<'a> {
 /// write the line: formatting it through `tracing` was a tenth of a warm
 /// request's CPU, and two writes a system call more. They are formatted into
 /// one buffer the process keeps: a fresh one of a kilobyte or more per
-/// request made glibc's malloc consolidate its free lists every time
-/// (`make bench`).
+/// request made glibc's malloc consolidate its free lists every time. And in
+/// Lambda they are written after the response has been handed over, not
+/// before (`make bench`).
 pub fn request(line: &RequestLine, measured: &Measured, now: SystemTime) {
-    thread_local! {
-        static BUFFER: RefCell<Vec<u8>> = RefCell::new(Vec::with_capacity(4096));
-    }
     let logged = tracing::enabled!(tracing::Level::INFO);
     let json = JSON.load(Ordering::Relaxed);
     if logged && !json {
@@ -136,22 +134,45 @@ pub fn request(line: &RequestLine, measured: &Measured, now: SystemTime) {
             line.message
         );
     }
-    BUFFER.with_borrow_mut(|out| {
-        out.clear();
-        if logged && json {
-            out.extend_from_slice(br#"{"level":"INFO","fields":"#);
-            if serde_json::to_writer(&mut *out, line).is_err() {
-                out.clear();
-            } else {
-                out.extend_from_slice(b"}\n");
-            }
+    let mut out = BUFFER.with_borrow_mut(std::mem::take);
+    out.clear();
+    if logged && json {
+        out.extend_from_slice(br#"{"level":"INFO","fields":"#);
+        if serde_json::to_writer(&mut out, line).is_err() {
+            out.clear();
+        } else {
+            out.extend_from_slice(b"}\n");
         }
-        metrics::write(out, measured, now);
-        out.push(b'\n');
-        let _ = std::io::stdout().lock().write_all(out);
-        // A rare huge line does not stay allocated for the process's life.
-        out.shrink_to(4096);
-    });
+    }
+    metrics::write(&mut out, measured, now);
+    out.push(b'\n');
+    // In Lambda (JSON), the lines are written once the response is on its
+    // way: the task below runs when the runtime next waits, which is after
+    // it has sent the response and before it asks for the next invocation
+    // (so before Lambda can freeze the process). Locally, right away.
+    match tokio::runtime::Handle::try_current() {
+        Ok(runtime) if json => {
+            runtime.spawn(async move {
+                tokio::task::yield_now().await;
+                write_out(out);
+            });
+        }
+        _ => write_out(out),
+    }
+}
+
+thread_local! {
+    /// The buffer [`request`] formats into, kept between requests.
+    static BUFFER: RefCell<Vec<u8>> = RefCell::new(Vec::with_capacity(4096));
+}
+
+/// Writes `out` to stdout in one `write`, and keeps it for the next request.
+fn write_out(mut out: Vec<u8>) {
+    let _ = std::io::stdout().lock().write_all(&out);
+    // A rare huge line does not stay allocated for the process's life.
+    out.clear();
+    out.shrink_to(4096);
+    BUFFER.set(out);
 }
 
 #[cfg(test)]
