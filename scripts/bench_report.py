@@ -245,7 +245,7 @@ def main():
         "",
         f"Counts: {settings['starts']} cold starts per function and setup (after one unrecorded), "
         f"{settings['requests']} warm requests per route and target, "
-        f"{settings['seconds']:.1f} s per throughput figure.",
+        f"{settings['seconds']:.1f} s per throughput figure, in three blocks alternating with the floor's.",
         "",
         "Setups: **local** = loopback database without TLS and HS256 tokens (`make dev`); "
         "**production-like** = `sslmode=require` to a server whose certificate comes from a test "

@@ -348,6 +348,31 @@ fn check(reply: &Reply, expected: u16, what: &str) -> Result<(), String> {
 }
 
 /// Milliseconds with microsecond precision.
+/// How many alternating blocks of each the API and the floor get per
+/// throughput figure (`BENCH_MILLIS` is their total per figure).
+const THROUGHPUT_ROUNDS: usize = 3;
+
+/// Throughput blocks of one target, added up.
+#[derive(Default)]
+struct Block {
+    samples: Vec<Duration>,
+    elapsed: Duration,
+}
+
+impl Block {
+    fn add(&mut self, other: Block) {
+        self.samples.extend(other.samples);
+        self.elapsed += other.elapsed;
+    }
+
+    fn result(&self) -> Value {
+        json!({
+            "requests_per_second": self.samples.len() as f64 / self.elapsed.as_secs_f64(),
+            "latency": summary(&self.samples),
+        })
+    }
+}
+
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
@@ -523,7 +548,10 @@ impl Bench {
 
     /// Requests per second and latency with `instances` closed-loop
     /// instances, each with its own driver thread.
-    fn throughput(&self, function: &str, route: Route, instances: usize) -> Result<Value, String> {
+    /// One block of `seconds / THROUGHPUT_ROUNDS` with `instances` of
+    /// `function` driven in a closed loop: each request's latency, and how
+    /// long the block took.
+    fn throughput(&self, function: &str, route: Route, instances: usize) -> Result<Block, String> {
         let floor = function == "floor";
         let mut running: Vec<Instance> = (0..instances)
             .map(|_| self.start(function, Setup::Local))
@@ -537,7 +565,7 @@ impl Bench {
                 )?;
             }
         }
-        let duration = Duration::from_secs_f64(self.settings.seconds);
+        let duration = Duration::from_secs_f64(self.settings.seconds / THROUGHPUT_ROUNDS as f64);
         let started = Instant::now();
         let results: Vec<Result<Vec<Duration>, String>> = std::thread::scope(|scope| {
             let handles: Vec<_> = running
@@ -561,15 +589,14 @@ impl Bench {
                 .map(|h| h.join().expect("a driver thread"))
                 .collect()
         });
-        let elapsed = started.elapsed();
-        let mut samples = Vec::new();
+        let mut block = Block {
+            elapsed: started.elapsed(),
+            ..Block::default()
+        };
         for result in results {
-            samples.extend(result?);
+            block.samples.extend(result?);
         }
-        Ok(json!({
-            "requests_per_second": samples.len() as f64 / elapsed.as_secs_f64(),
-            "latency": summary(&samples),
-        }))
+        Ok(block)
     }
 }
 
@@ -804,10 +831,18 @@ fn main() {
             let mut throughput = Vec::new();
             for route in [Route::Get, Route::List] {
                 for instances in [1, 8] {
-                    for (label, function) in [("api", route.function()), ("floor", "floor")] {
-                        let result = bench.throughput(function, route, instances)?;
+                    // The API and the floor in alternating blocks, so that
+                    // the machine's drift falls on both alike.
+                    let targets = [("api", route.function()), ("floor", "floor")];
+                    let mut blocks: [Block; 2] = Default::default();
+                    for _ in 0..THROUGHPUT_ROUNDS {
+                        for ((_, function), block) in targets.iter().zip(&mut blocks) {
+                            block.add(bench.throughput(function, route, instances)?);
+                        }
+                    }
+                    for ((label, _), block) in targets.iter().zip(blocks) {
                         throughput.push(json!({"route": route.name(), "instances": instances,
-                                               "target": label, "result": result}));
+                                               "target": label, "result": block.result()}));
                     }
                 }
             }
