@@ -224,12 +224,15 @@ ensure_rust_target() {
 # scripts/openssl-perl says now, or is cleaned so that the next build
 # configures it again: cargo itself does not notice a change of that list.
 fresh_vendored_openssl() { # TARGET_DIR
-    local dir=$1 header option name stale=0
+    local dir=$1 header option define stale=0 defines=()
+    # no-sm2 -> OPENSSL_NO_SM2, as configuration.h names what is left out.
+    for option in $("$ROOT/scripts/openssl-perl" --options); do
+        defines+=("OPENSSL_NO_$(tr 'a-z-' 'A-Z_' <<<"${option#no-}")")
+    done
     for header in "$dir"/aarch64-unknown-linux-gnu/release/build/openssl-sys-*/out/openssl-build/install/include/openssl/configuration.h; do
         [ -f "$header" ] || continue
-        for option in $("$ROOT/scripts/openssl-perl" --options); do
-            name=$(tr 'a-z-' 'A-Z_' <<<"${option#no-}")
-            grep -q "define OPENSSL_NO_$name\b" "$header" || stale=1
+        for define in "${defines[@]}"; do
+            grep -q "define $define\b" "$header" || stale=1
         done
     done
     if [ "$stale" = 1 ]; then

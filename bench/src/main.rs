@@ -347,7 +347,6 @@ fn check(reply: &Reply, expected: u16, what: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Milliseconds with microsecond precision.
 /// How many alternating blocks of each the API and the floor get per
 /// throughput figure (`BENCH_MILLIS` is their total per figure).
 const THROUGHPUT_ROUNDS: usize = 3;
@@ -373,6 +372,7 @@ impl Block {
     }
 }
 
+/// Milliseconds with microsecond precision.
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
@@ -546,11 +546,9 @@ impl Bench {
         Ok(json!({"routes": out, "peak_rss_bytes": rss}))
     }
 
-    /// Requests per second and latency with `instances` closed-loop
-    /// instances, each with its own driver thread.
-    /// One block of `seconds / THROUGHPUT_ROUNDS` with `instances` of
-    /// `function` driven in a closed loop: each request's latency, and how
-    /// long the block took.
+    /// One block of `seconds / THROUGHPUT_ROUNDS` with `instances`
+    /// closed-loop instances of `function`, each with its own driver
+    /// thread: each request's latency, and how long the block took.
     fn throughput(&self, function: &str, route: Route, instances: usize) -> Result<Block, String> {
         let floor = function == "floor";
         let mut running: Vec<Instance> = (0..instances)
@@ -675,7 +673,7 @@ fn hs256(secret: &str, user: &str) -> String {
 
 /// What verifying one token costs in process, per algorithm: the verifier
 /// the functions use, timed over many calls.
-fn token_cost(settings: &Settings, data: &Data) -> Value {
+fn token_cost(settings: &Settings, data: &Data, iterations: usize) -> Value {
     use lambda_http::http::{HeaderMap, HeaderValue};
     use todo_shared::auth::Verifier;
     use todo_shared::config::AuthConfig;
@@ -697,7 +695,6 @@ fn token_cost(settings: &Settings, data: &Data) -> Value {
     })
     .expect("an auth config");
     let mut out = serde_json::Map::new();
-    let iterations = (settings.requests * 5).max(100);
     for (alg, token) in [
         ("HS256", data.hs256[GET_USER].clone()),
         ("EdDSA", data.eddsa.clone()),
@@ -848,14 +845,15 @@ fn main() {
             }
             results["throughput"] = Value::Array(throughput);
         }
+        // The in-process timings' repetitions.
+        let iterations = (bench.settings.requests * 5).max(100);
         if phase("glue") {
             eprintln!("bench: event parsing");
-            let iterations = (bench.settings.requests * 5).max(100);
             results["event_parsing"] = glue_cost(&bench.data, iterations);
         }
         if phase("tokens") {
             eprintln!("bench: token verification");
-            results["token_verification"] = token_cost(&bench.settings, &bench.data);
+            results["token_verification"] = token_cost(&bench.settings, &bench.data, iterations);
         }
         Ok(results)
     };

@@ -299,41 +299,31 @@ mod tests {
         value.as_object().unwrap().clone()
     }
 
+    /// Holds `token` as verified by the secret for alice, with `claims`.
+    fn hold(held: &VerifiedTokens, token: &str, value: Value) {
+        let alice = UserId("alice".into());
+        held.insert(token, &claims(value), &alice, VerifiedBy::Secret);
+    }
+
     #[test]
     fn a_verified_token_serves_only_while_its_exp_and_nbf_hold() {
-        let alice = UserId("alice".into());
         let held = VerifiedTokens::default();
-        held.insert(
-            "t",
-            &claims(json!({"exp": 1000})),
-            &alice,
-            VerifiedBy::Secret,
-        );
+        hold(&held, "t", json!({"exp": 1000}));
         // jsonwebtoken's rule: valid while exp >= now - leeway.
-        assert_eq!(held.get("t", 1000 + LEEWAY_SECONDS).unwrap().user, alice);
+        let hit = held.get("t", 1000 + LEEWAY_SECONDS).unwrap();
+        assert_eq!(hit.user.as_str(), "alice");
         assert!(held.get("t", 1001 + LEEWAY_SECONDS).is_none());
         assert!(held.get("t", 0).is_none(), "an expired entry is dropped");
 
-        held.insert(
-            "n",
-            &claims(json!({"exp": 9000, "nbf": 500})),
-            &alice,
-            VerifiedBy::Secret,
-        );
+        hold(&held, "n", json!({"exp": 9000, "nbf": 500}));
         assert!(held.get("n", 500 - LEEWAY_SECONDS).is_some());
         assert!(held.get("n", 499 - LEEWAY_SECONDS).is_none());
     }
 
     #[test]
     fn only_the_exact_token_text_is_served() {
-        let alice = UserId("alice".into());
         let held = VerifiedTokens::default();
-        held.insert(
-            "abc.def.ghi",
-            &claims(json!({"exp": 9000})),
-            &alice,
-            VerifiedBy::Secret,
-        );
+        hold(&held, "abc.def.ghi", json!({"exp": 9000}));
         for other in ["abc.def.gh", "abc.def.ghi ", "ABC.def.ghi", "abc.def.ghj"] {
             assert!(held.get(other, 0).is_none(), "{other:?}");
         }
@@ -342,29 +332,22 @@ mod tests {
 
     #[test]
     fn tokens_with_claims_jsonwebtoken_would_judge_differently_are_not_held() {
-        let alice = UserId("alice".into());
         let held = VerifiedTokens::default();
         for (token, value) in [
             ("float-exp", json!({"exp": 9000.5})),
             ("string-nbf", json!({"exp": 9000, "nbf": "1"})),
             ("float-nbf", json!({"exp": 9000, "nbf": 1.5})),
         ] {
-            held.insert(token, &claims(value), &alice, VerifiedBy::Secret);
+            hold(&held, token, value);
             assert!(held.get(token, 0).is_none(), "{token}");
         }
     }
 
     #[test]
     fn the_held_tokens_are_bounded() {
-        let alice = UserId("alice".into());
         let held = VerifiedTokens::default();
         for n in 0..VerifiedTokens::CAPACITY * 2 + 1 {
-            held.insert(
-                &format!("t{n}"),
-                &claims(json!({"exp": 9000})),
-                &alice,
-                VerifiedBy::Secret,
-            );
+            hold(&held, &format!("t{n}"), json!({"exp": 9000}));
             assert!(held.0.lock().unwrap().len() <= VerifiedTokens::CAPACITY);
         }
     }

@@ -134,8 +134,8 @@ pub fn request(line: &RequestLine, measured: &Measured, now: SystemTime) {
             line.message
         );
     }
+    // Empty: `write_out` clears it before keeping it.
     let mut out = BUFFER.with_borrow_mut(std::mem::take);
-    out.clear();
     if logged && json {
         out.extend_from_slice(br#"{"level":"INFO","fields":"#);
         if serde_json::to_writer(&mut out, line).is_err() {

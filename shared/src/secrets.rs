@@ -69,6 +69,7 @@ impl<L: Fn(&str) -> Option<String>> Environment<L> {
     /// environment, as Lambda provides them.
     pub async fn load_with(lookup: L) -> Result<Self, ConfigError> {
         let mut resolved = HashMap::new();
+        let mut client = None;
         for (arn_variable, variable) in SECRET_VARIABLES {
             let Some(arn) = lookup(arn_variable).filter(|arn| !arn.trim().is_empty()) else {
                 continue;
@@ -77,7 +78,10 @@ impl<L: Fn(&str) -> Option<String>> Environment<L> {
                 variable: arn_variable,
                 problem,
             };
-            let client = SecretsManager::from_env().map_err(problem)?;
+            let client = match &client {
+                Some(client) => client,
+                None => client.insert(SecretsManager::from_env().map_err(problem)?),
+            };
             let value = client.secret(arn.trim()).await.map_err(problem)?;
             resolved.insert(variable, value);
         }
