@@ -42,6 +42,12 @@ def ms(x):
     return f"{x:.2f}" if x >= 1 else f"{x:.3f}"
 
 
+def cpu(result):
+    """A throughput block's CPU per request: the function's / the machine's."""
+    c = result.get("cpu_us_per_request")
+    return f"{c['function']:.0f} / {c['machine']:.0f}" if c else "–"
+
+
 def verdict(ok):
     return "met" if ok else "**not met**"
 
@@ -300,8 +306,9 @@ def main():
     if "throughput" in results:
         lines += ["", "## Throughput (closed loop, all instances on the same 2 cores)", "",
                   "| route | instances | API req/s | floor req/s | API ÷ floor | API p50 / p99 (ms) "
-                  "| floor p50 / p99 (ms) |",
-                  "|---|---|---|---|---|---|---|"]
+                  "| floor p50 / p99 (ms) | CPU µs per request, API: function / machine "
+                  "| floor: function / machine |",
+                  "|---|---|---|---|---|---|---|---|---|"]
         rows = defaultdict(dict)
         for t in results["throughput"]:
             rows[(t["route"], t["instances"])][t["target"]] = t["result"]
@@ -312,11 +319,35 @@ def main():
                 f"| `{route}` | {instances} | {api['requests_per_second']:,.0f} "
                 f"| {floor['requests_per_second']:,.0f} | {ratio:.2f}× "
                 f"| {ms(api['latency']['p50_ms'])} / {ms(api['latency']['p99_ms'])} "
-                f"| {ms(floor['latency']['p50_ms'])} / {ms(floor['latency']['p99_ms'])} |"
+                f"| {ms(floor['latency']['p50_ms'])} / {ms(floor['latency']['p99_ms'])} "
+                f"| {cpu(api)} | {cpu(floor)} |"
             )
             if instances == 8:
                 targets.append((f"throughput with 8 instances ≥ {THROUGHPUT_TARGET}× floor, {route}",
                                 f"{ratio:.2f}×", ratio >= THROUGHPUT_TARGET))
+        saturated = [(route, v) for (route, instances), v in rows.items()
+                     if instances == 8 and "cpu_us_per_request" in v["api"]]
+        if saturated:
+            lines += ["", "CPU per request is each block's CPU time over its requests: the function "
+                      "processes' (all their threads, the kernel's work on their behalf included), "
+                      "PostgreSQL's, and the whole machine's (the driver and its Runtime API too). "
+                      "With 8 instances the two cores are busy throughout, so requests per second "
+                      "follow the machine's CPU per request:", ""]
+            for route, v in saturated:
+                a, f = v["api"]["cpu_us_per_request"], v["floor"]["cpu_us_per_request"]
+                lines.append(
+                    f"- `{route}`: the floor's {f['machine']:.0f} µs over the API's {a['machine']:.0f} "
+                    f"µs is {f['machine'] / a['machine']:.2f}× (the measured throughput ratio: "
+                    f"{v['api']['requests_per_second'] / v['floor']['requests_per_second']:.2f}×), "
+                    f"and of the {a['machine'] - f['machine']:.0f} µs between them the function "
+                    f"processes account for {a['function'] - f['function']:.0f} µs "
+                    f"(PostgreSQL {a['database'] - f['database']:+.0f} µs).")
+        unavailable = [(route, instances, v["api"]["unavailable"]) for (route, instances), v in rows.items()
+                       if v["api"].get("unavailable")]
+        if unavailable:
+            lines += ["", "Answered 503 (a statement held past the functions' 5 s budget; "
+                      "counted in the figures above): " + ", ".join(
+                          f"`{route}` ×{instances}: {n}" for route, instances, n in unavailable) + "."]
 
     if "event_parsing" in results:
         v = results["event_parsing"]

@@ -132,6 +132,18 @@ impl Instance {
         Some(first.saturating_duration_since(self.spawned))
     }
 
+    /// The CPU time all the process's threads have had so far (the
+    /// scheduler's nanosecond count, not the 10 ms ticks of `/proc/PID/stat`).
+    pub fn cpu_time(&self) -> Duration {
+        let tasks = std::fs::read_dir(format!("/proc/{}/task", self.child.id()));
+        tasks
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|task| on_cpu(&task.path()))
+            .sum()
+    }
+
     /// The process's peak resident set (VmHWM), in bytes.
     pub fn peak_rss(&self) -> Option<u64> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
@@ -150,6 +162,14 @@ impl Drop for Instance {
         self.events.take();
         let _ = TcpStream::connect(("127.0.0.1", self.port));
     }
+}
+
+/// How long the task (thread or process) at `/proc/...` `path` has run, by
+/// its `schedstat`; zero once it is gone.
+pub fn on_cpu(path: &Path) -> Duration {
+    let stat = std::fs::read_to_string(path.join("schedstat")).unwrap_or_default();
+    let nanos = stat.split_whitespace().next().and_then(|n| n.parse().ok());
+    Duration::from_nanos(nanos.unwrap_or(0))
 }
 
 /// One connection of the runtime client: requests until it closes.
