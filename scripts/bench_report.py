@@ -283,6 +283,8 @@ def main():
     if "warm" in results:
         warm = results["warm"]
         lines += ["", "## Warm requests, one instance", "",
+                  "One request at a time, in three rounds with fresh instances of the API's "
+                  "functions and the floor, each round in ten blocks alternating between them.", "",
                   "| route | function | API p50 / p99 (ms) | floor p50 / p99 (ms) | p50 ÷ floor "
                   "| target | statements per request |",
                   "|---|---|---|---|---|---|---|"]

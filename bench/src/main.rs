@@ -347,6 +347,10 @@ fn check(reply: &Reply, expected: u16, what: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// How many rounds the warm phase runs, each with fresh instances of the
+/// functions and the floor (`BENCH_REQUESTS` is their total per route).
+const WARM_ROUNDS: usize = 3;
+
 /// How many alternating blocks of each the API and the floor get per
 /// throughput figure (`BENCH_MILLIS` is their total per figure).
 const THROUGHPUT_ROUNDS: usize = 3;
@@ -537,60 +541,76 @@ impl Bench {
     /// Warm latency of every task route, the API and the floor in
     /// alternating blocks, and the API's statements per request.
     fn warm(&self, db: &Admin) -> Result<Value, String> {
-        let collection = self.start("tasks-collection", Setup::Local);
-        let item = self.start("tasks-item", Setup::Local);
-        let floor = self.start("floor", Setup::Local);
-        let mut out = serde_json::Map::new();
-        let n = self.settings.requests;
+        /// One route's samples over the rounds.
+        #[derive(Default)]
+        struct Samples {
+            api: Vec<Duration>,
+            floor: Vec<Duration>,
+            sent: usize,
+            statements: i64,
+            /// The next request's number (each delete needs a task of its own).
+            counter: usize,
+        }
+        let mut routes: Vec<Samples> = Route::ALL.iter().map(|_| Samples::default()).collect();
+        let n = (self.settings.requests / WARM_ROUNDS).max(1);
         let blocks = 10.min(n).max(1);
-        for route in Route::ALL {
-            let api = if route.function() == "tasks-collection" {
-                &collection
-            } else {
-                &item
-            };
-            let (mut api_samples, mut floor_samples) = (Vec::new(), Vec::new());
-            let (mut sent, mut statements) = (0usize, 0i64);
-            // Warm-up: connections open, caches and branch predictors warm.
-            let warmup = (n / 10).max(5);
-            let mut counter = 0;
-            for _ in 0..warmup {
-                api.invoke(&route.event(&self.data, counter, false))?;
-                floor.invoke(&route.event(&self.data, counter, true))?;
-                counter += 1;
-            }
-            for _ in 0..blocks {
-                db.reset_statements();
-                let per_block = n / blocks;
-                for i in 0..per_block {
-                    let reply = api.invoke(&route.event(&self.data, counter + i, false))?;
-                    check(&reply, route.status(), route.name())?;
-                    api_samples.push(reply.latency());
+        let mut rss = Value::Null;
+        for _ in 0..WARM_ROUNDS {
+            // Fresh instances each round: one process's luck (its memory
+            // layout, its database backend) then weighs a third, not all.
+            let collection = self.start("tasks-collection", Setup::Local);
+            let item = self.start("tasks-item", Setup::Local);
+            let floor = self.start("floor", Setup::Local);
+            for (route, samples) in Route::ALL.into_iter().zip(&mut routes) {
+                let api = if route.function() == "tasks-collection" {
+                    &collection
+                } else {
+                    &item
+                };
+                // Warm-up: connections open, caches and branch predictors warm.
+                for _ in 0..(n / 10).max(5) {
+                    api.invoke(&route.event(&self.data, samples.counter, false))?;
+                    floor.invoke(&route.event(&self.data, samples.counter, true))?;
+                    samples.counter += 1;
                 }
-                statements += db.statements(&self.settings.api_role);
-                sent += per_block;
-                for i in 0..per_block {
-                    let reply = floor.invoke(&route.event(&self.data, counter + i, true))?;
-                    check(&reply, route.status(), &format!("floor {}", route.name()))?;
-                    floor_samples.push(reply.latency());
+                for _ in 0..blocks {
+                    db.reset_statements();
+                    let per_block = n / blocks;
+                    for i in 0..per_block {
+                        let reply =
+                            api.invoke(&route.event(&self.data, samples.counter + i, false))?;
+                        check(&reply, route.status(), route.name())?;
+                        samples.api.push(reply.latency());
+                    }
+                    samples.statements += db.statements(&self.settings.api_role);
+                    samples.sent += per_block;
+                    for i in 0..per_block {
+                        let reply =
+                            floor.invoke(&route.event(&self.data, samples.counter + i, true))?;
+                        check(&reply, route.status(), &format!("floor {}", route.name()))?;
+                        samples.floor.push(reply.latency());
+                    }
+                    samples.counter += per_block;
                 }
-                counter += per_block;
             }
+            rss = json!({
+                "tasks-collection": collection.peak_rss(),
+                "tasks-item": item.peak_rss(),
+                "floor": floor.peak_rss(),
+            });
+        }
+        let mut out = serde_json::Map::new();
+        for (route, samples) in Route::ALL.into_iter().zip(routes) {
             out.insert(
                 route.name().to_owned(),
                 json!({
                     "function": route.function(),
-                    "api": summary(&api_samples),
-                    "floor": summary(&floor_samples),
-                    "statements_per_request": statements as f64 / sent as f64,
+                    "api": summary(&samples.api),
+                    "floor": summary(&samples.floor),
+                    "statements_per_request": samples.statements as f64 / samples.sent as f64,
                 }),
             );
         }
-        let rss = json!({
-            "tasks-collection": collection.peak_rss(),
-            "tasks-item": item.peak_rss(),
-            "floor": floor.peak_rss(),
-        });
         Ok(json!({"routes": out, "peak_rss_bytes": rss}))
     }
 
@@ -835,7 +855,7 @@ fn main() {
     let production_user = alice["user_id"].as_str().expect("its user id").to_owned();
     let list_user = "bench-list".to_owned();
     admin.tasks(&list_user, 25);
-    let deletes = settings.requests + settings.requests / 10 + 10;
+    let deletes = settings.requests + settings.requests / 10 + 10 * WARM_ROUNDS;
     let data = Data {
         get_task: admin.tasks(GET_USER, 1)[0],
         write_task: admin.tasks(WRITE_USER, 1)[0],
