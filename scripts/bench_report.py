@@ -251,7 +251,8 @@ def main():
         "",
         f"Counts: {settings['starts']} cold starts per function and setup (after one unrecorded), "
         f"{settings['requests']} warm requests per route and target, "
-        f"{settings['seconds']:.1f} s per throughput figure, in three blocks alternating with the floor's.",
+        f"{settings['seconds']:.1f} s per throughput figure, in {settings.get('throughput_rounds', 3)} blocks "
+        "alternating with the floor's.",
         "",
         "Setups: **local** = loopback database without TLS and HS256 tokens (`make dev`); "
         "**production-like** = `sslmode=require` to a server whose certificate comes from a test "
@@ -283,8 +284,9 @@ def main():
     if "warm" in results:
         warm = results["warm"]
         lines += ["", "## Warm requests, one instance", "",
-                  "One request at a time, in three rounds with fresh instances of the API's "
-                  "functions and the floor, each round in ten blocks alternating between them.", "",
+                  f"One request at a time, in {results['settings'].get('warm_rounds', 1)} rounds with fresh "
+                  "instances of the API's functions and the floor, each round in ten blocks alternating "
+                  "between them.", "",
                   "| route | function | API p50 / p99 (ms) | floor p50 / p99 (ms) | p50 ÷ floor "
                   "| target | statements per request |",
                   "|---|---|---|---|---|---|---|"]

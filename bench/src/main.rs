@@ -57,7 +57,7 @@ impl Settings {
             out_dir: var("BENCH_OUT_DIR").into(),
             starts: number("BENCH_STARTS", 20),
             requests: number("BENCH_REQUESTS", 2000),
-            seconds: number("BENCH_MILLIS", 5000) as f64 / 1000.0,
+            seconds: number("BENCH_MILLIS", 12000) as f64 / 1000.0,
             database_url: var("BENCH_DATABASE_URL"),
             tls_database_url: var("BENCH_TLS_DATABASE_URL"),
             admin_database_url: var("BENCH_ADMIN_DATABASE_URL"),
@@ -353,7 +353,7 @@ const WARM_ROUNDS: usize = 3;
 
 /// How many alternating blocks of each the API and the floor get per
 /// throughput figure (`BENCH_MILLIS` is their total per figure).
-const THROUGHPUT_ROUNDS: usize = 3;
+const THROUGHPUT_ROUNDS: usize = 6;
 
 /// Throughput blocks of one target, added up.
 #[derive(Default)]
@@ -888,7 +888,8 @@ fn main() {
     let run = || -> Result<Value, String> {
         let mut results = json!({
             "settings": {"starts": bench.settings.starts, "requests": bench.settings.requests,
-                         "seconds": bench.settings.seconds},
+                         "seconds": bench.settings.seconds, "warm_rounds": WARM_ROUNDS,
+                         "throughput_rounds": THROUGHPUT_ROUNDS},
         });
         if phase("cold") {
             eprintln!("bench: cold starts, production-like");
