@@ -251,8 +251,8 @@ def main():
         "",
         f"Counts: {settings['starts']} cold starts per function and setup (after one unrecorded), "
         f"{settings['requests']} warm requests per route and target, "
-        f"{settings['seconds']:.1f} s per throughput figure, in {settings.get('throughput_rounds', 3)} blocks "
-        "alternating with the floor's.",
+        f"{settings['seconds']:.1f} s per throughput figure and target, in "
+        f"{settings.get('throughput_rounds', 3)} blocks alternating with the other target's.",
         "",
         "Setups: **local** = loopback database without TLS and HS256 tokens (`make dev`); "
         "**production-like** = `sslmode=require` to a server whose certificate comes from a test "
@@ -284,7 +284,7 @@ def main():
     if "warm" in results:
         warm = results["warm"]
         lines += ["", "## Warm requests, one instance", "",
-                  f"One request at a time, in {results['settings'].get('warm_rounds', 1)} rounds with fresh "
+                  f"One request at a time, in {settings.get('warm_rounds', 1)} rounds with fresh "
                   "instances of the API's functions and the floor, each round in ten blocks alternating "
                   "between them.", "",
                   "| route | function | API p50 / p99 (ms) | floor p50 / p99 (ms) | p50 ÷ floor "

@@ -352,7 +352,7 @@ fn check(reply: &Reply, expected: u16, what: &str) -> Result<(), String> {
 const WARM_ROUNDS: usize = 3;
 
 /// How many alternating blocks of each the API and the floor get per
-/// throughput figure (`BENCH_MILLIS` is their total per figure).
+/// throughput figure (`BENCH_MILLIS` is each one's total per figure).
 const THROUGHPUT_ROUNDS: usize = 6;
 
 /// Throughput blocks of one target, added up.
