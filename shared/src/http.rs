@@ -17,8 +17,7 @@ use serde::Serialize;
 
 use crate::db;
 use crate::error::ApiError;
-use crate::logging::{self, RequestLine};
-use crate::metrics::Measured;
+use crate::logging::{self, RequestLog};
 use crate::observe;
 use crate::routes::{self, Route};
 
@@ -167,7 +166,11 @@ pub fn request_id(request: &Request) -> String {
 /// the contract's 500 (with the request id, and the panic in the log) and
 /// the container keeps serving. Left to the runtime, it would fail the
 /// invocation, and API Gateway would answer its own bare 500.
-pub async fn serve<'r, F, Fut>(function: &str, request: &'r Request, dispatch: F) -> Response<Body>
+pub async fn serve<'r, F, Fut>(
+    function: &'static str,
+    request: &'r Request,
+    dispatch: F,
+) -> Response<Body>
 where
     F: FnOnce(&'static Route) -> Fut,
     Fut: Future<Output = Result<Response<Body>, ApiError>> + 'r,
@@ -205,38 +208,21 @@ where
         Err(error) => self::error(&error, &request_id),
     };
     secure(&mut response);
-    let latency = started.elapsed();
-    let route = route.map_or("-", |r| r.path);
-    let status = response.status().as_u16();
-    let user = facts.user();
-    let line = RequestLine {
-        message: "request",
-        method: request.method().as_str(),
-        route,
-        status,
-        error: error_code.unwrap_or("-"),
-        latency_ms: millis(latency),
-        db_ms: millis(facts.db_time()),
-        cold_start,
-        request_id: &request_id,
-        apigw_request_id: apigw_request_id(request).unwrap_or("-"),
-        trace_id: trace_id(request).unwrap_or("-"),
-        user: user.as_deref().unwrap_or("-"),
-    };
-    let measured = Measured {
+    logging::request(RequestLog {
+        method: request.method().clone(),
         function,
-        route,
-        status,
-        latency,
+        route: route.map_or("-", |r| r.path),
+        status: response.status().as_u16(),
+        error: error_code.unwrap_or("-"),
+        latency: started.elapsed(),
         cold_start,
-        facts: &facts,
-    };
-    logging::request(&line, &measured, SystemTime::now());
+        request_id,
+        apigw_request_id: apigw_request_id(request).unwrap_or("-").to_owned(),
+        trace_id: trace_id(request).unwrap_or("-").to_owned(),
+        facts,
+        now: SystemTime::now(),
+    });
     response
-}
-
-fn millis(duration: Duration) -> f64 {
-    duration.as_micros() as f64 / 1000.0
 }
 
 /// API Gateway's id of the request (in its access log), when it came
