@@ -15,6 +15,7 @@ use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 
+use lambda_http::http::Method;
 use lambda_http::tracing::subscriber::filter::{FilterExt, LevelFilter, Targets, filter_fn};
 use lambda_http::tracing::subscriber::layer::SubscriberExt;
 use lambda_http::tracing::subscriber::util::SubscriberInitExt;
@@ -23,7 +24,6 @@ use lambda_http::tracing::subscriber::{Layer, fmt, registry};
 use crate::metrics::{self, Measured};
 use crate::observe::Facts;
 use crate::routes::function;
-use lambda_http::http::Method;
 
 /// The crates whose logs follow the configured level: this library, the
 /// routed functions' binaries (their names from the route table) and
