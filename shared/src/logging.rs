@@ -126,10 +126,6 @@ struct RequestLine<'a> {
     user: &'a str,
 }
 
-fn millis(duration: Duration) -> f64 {
-    duration.as_micros() as f64 / 1000.0
-}
-
 /// Writes a request's log line (at `INFO`, when that level is on) and its
 /// EMF metrics line (`crate::metrics`). In JSON, both are written here,
 /// typed and in one `write` to stdout, exactly as the JSON subscriber would
@@ -165,8 +161,8 @@ fn write(log: &RequestLog) {
         route: log.route,
         status: log.status,
         error: log.error,
-        latency_ms: millis(log.latency),
-        db_ms: millis(log.facts.db_time()),
+        latency_ms: metrics::millis(log.latency),
+        db_ms: metrics::millis(log.facts.db_time()),
         cold_start: log.cold_start,
         request_id: &log.request_id,
         apigw_request_id: &log.apigw_request_id,

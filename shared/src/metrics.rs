@@ -99,7 +99,7 @@ fn write_in(out: &mut Vec<u8>, request: &Measured, namespace: &str, now: SystemT
         route: request.route,
         status_class: CLASSES[usize::from(request.status / 100).min(5)],
         requests: 1,
-        latency: request.latency.as_micros() as f64 / 1000.0,
+        latency: millis(request.latency),
         cold_start: count(request.cold_start),
         database_unavailable: count(unavailable == Some(Dependency::Database)),
         jwks_unavailable: count(unavailable == Some(Dependency::Jwks)),
@@ -109,6 +109,12 @@ fn write_in(out: &mut Vec<u8>, request: &Measured, namespace: &str, now: SystemT
     if serde_json::to_writer(&mut *out, &document).is_err() {
         out.truncate(start);
     }
+}
+
+/// A duration in milliseconds to the microsecond, as the log line and the
+/// metrics both report it.
+pub(crate) fn millis(duration: Duration) -> f64 {
+    duration.as_micros() as f64 / 1000.0
 }
 
 #[derive(Serialize)]
