@@ -136,13 +136,11 @@ sizes=()
 [ "$arm64" = 1 ] && sizes=(--arm64 "$out/arm64")
 "$VENV/bin/python" scripts/bench_report.py "$out/results.json" --out "$out" "${sizes[@]}" \
     --command "make bench" --functions "${functions[@]}"
-if [ "$smoke" = 1 ]; then
-    :
-elif [ -n "${BENCH_PHASES:-}" ]; then
-    # Some phases only: the committed report stays as it was.
-    echo "Wrote $out/BENCHMARKS.md and benchmarks.png (BENCH_PHASES: BENCHMARKS.md is left alone)"
-else
+if [ "$smoke" != 1 ] && [ -z "${BENCH_PHASES:-}" ]; then
     cp "$out/BENCHMARKS.md" "$ROOT/BENCHMARKS.md"
     cp "$out/benchmarks.png" "$ROOT/benchmarks.png"
     echo "Wrote BENCHMARKS.md and benchmarks.png"
+elif [ "$smoke" != 1 ]; then
+    # Some phases only: the committed report stays as it was.
+    echo "Wrote $out/BENCHMARKS.md and benchmarks.png (BENCH_PHASES: BENCHMARKS.md is left alone)"
 fi
