@@ -196,7 +196,7 @@ impl Db {
         params: &Params<'_>,
         retry: Retry,
     ) -> Result<Vec<Row>, ApiError> {
-        let mut timer = self.timer.take(until);
+        let (runtime, mut timer) = self.timer.take(until);
         let mut retried = false;
         let outcome = loop {
             let mut held: Option<Object> = None;
@@ -229,7 +229,7 @@ impl Db {
                 outcome => break outcome,
             }
         };
-        self.timer.keep(timer);
+        self.timer.keep((runtime, timer));
         outcome.map_err(Failure::into_api)
     }
 
@@ -258,26 +258,29 @@ impl Db {
 struct KeptTimer(Mutex<Option<(tokio::runtime::Id, Pin<Box<Sleep>>)>>);
 
 impl KeptTimer {
-    /// A timer due at `until`: the kept one if it belongs to this runtime
-    /// (one of another, say a finished test's, could not be polled here).
-    fn take(&self, until: tokio::time::Instant) -> Pin<Box<Sleep>> {
+    /// A timer due at `until`, with the id of the runtime it belongs to:
+    /// the kept one if it is this runtime's (one of another, say a finished
+    /// test's, could not be polled here).
+    fn take(&self, until: tokio::time::Instant) -> (tokio::runtime::Id, Pin<Box<Sleep>>) {
         let runtime = tokio::runtime::Handle::current().id();
         let kept = self.0.lock().ok().and_then(|mut kept| kept.take());
-        match kept {
+        let timer = match kept {
             Some((id, mut timer)) if id == runtime => {
                 timer.as_mut().reset(until);
                 timer
             }
             _ => Box::pin(tokio::time::sleep_until(until)),
-        }
+        };
+        (runtime, timer)
     }
 
-    /// Keeps `timer` for the next statement, unless one is already kept.
-    fn keep(&self, timer: Pin<Box<Sleep>>) {
+    /// Keeps what [`KeptTimer::take`] gave for the next statement, unless
+    /// one is already kept.
+    fn keep(&self, timer: (tokio::runtime::Id, Pin<Box<Sleep>>)) {
         if let Ok(mut kept) = self.0.lock()
             && kept.is_none()
         {
-            *kept = Some((tokio::runtime::Handle::current().id(), timer));
+            *kept = Some(timer);
         }
     }
 }
@@ -403,10 +406,9 @@ mod tests {
         let kept = KeptTimer::default();
         runtime().block_on(async {
             let first = tokio::time::Instant::now() + Duration::from_millis(5);
-            let timer = kept.take(first);
-            kept.keep(timer);
+            kept.keep(kept.take(first));
             let second = first + Duration::from_millis(30);
-            let mut timer = kept.take(second);
+            let (runtime, mut timer) = kept.take(second);
             assert_eq!(timer.deadline(), second);
             // Not at the first deadline, which it was armed for before...
             let early =
@@ -414,13 +416,13 @@ mod tests {
             assert!(early.is_err(), "the kept timer fired at its old deadline");
             timer.as_mut().await;
             assert!(tokio::time::Instant::now() >= second);
-            kept.keep(timer);
+            kept.keep((runtime, timer));
         });
         runtime().block_on(async {
             // ...and one kept on a runtime that is gone is not polled here
             // (it would panic): a fresh one fires at its deadline.
             let until = tokio::time::Instant::now() + Duration::from_millis(5);
-            let timer = kept.take(until);
+            let (_, timer) = kept.take(until);
             timer.await;
             assert!(tokio::time::Instant::now() >= until);
         });
@@ -435,7 +437,7 @@ mod tests {
             kept.keep(one);
             kept.keep(two);
             assert!(kept.0.lock().unwrap().is_some());
-            let three = kept.take(until);
+            let (_, three) = kept.take(until);
             assert_eq!(three.deadline(), until);
             assert!(kept.0.lock().unwrap().is_none());
         });
