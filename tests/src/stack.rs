@@ -1,15 +1,33 @@
 //! A whole local stack of one test's own, to break: a PostgreSQL server
-//! ([`ScratchServer`]) and a `cargo lambda watch` serving every route
+//! ([`ScratchServer`]), optionally PgBouncer in front of it ([`Pooler`], as
+//! Neon's pooled endpoint), and a `cargo lambda watch` serving every route
 //! against it, so that a test can terminate its backends, stop processes
-//! and restart the server without disturbing any other test.
+//! and restart the server or the pooler without disturbing any other test.
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::pooler::{Pooler, PoolerSettings};
 use crate::{ScratchServer, root, unique_user};
+
+/// How the stack's functions reach its database.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Endpoint {
+    /// Straight to PostgreSQL (Neon's direct endpoint).
+    Direct,
+    /// Through PgBouncer in transaction mode (Neon's pooled endpoint);
+    /// `migrate` runs through it too.
+    Pooled,
+}
+
+/// The password of the stack's logins through its pooler (the server
+/// trusts its local logins; the pooler asks its clients for SCRAM).
+const POOLER_PASSWORD: &str = "fault-stack-pooler-password";
 
 pub struct FaultStack {
     pub db: ScratchServer,
+    /// The pooler the functions connect through, with [`Endpoint::Pooled`].
+    pub pooler: Option<Pooler>,
     /// The API's base URL.
     pub base: String,
     /// The HS256 secret its functions verify tokens with.
@@ -23,19 +41,30 @@ impl FaultStack {
     /// server (one connection per function, a 1.5 s database budget), once
     /// `/health` answers 200. Needs `cargo lambda` on PATH (the test command
     /// puts it there).
-    pub fn start(label: &str) -> Self {
+    ///
+    /// With [`Endpoint::Pooled`], the functions and `migrate` know only the
+    /// pooler's URLs, and the pooler has four server connections.
+    pub fn start(label: &str, endpoint: Endpoint) -> Self {
         let db = ScratchServer::start();
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-            .block_on(db.migrate());
-        let url = db.api_url();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let pooler = (endpoint == Endpoint::Pooled).then(|| {
+            let users = ["postgres", "todo_api"].map(|user| (user.into(), POOLER_PASSWORD.into()));
+            Pooler::start(
+                db.port,
+                &PoolerSettings {
+                    pool_size: 4,
+                    users: users.to_vec(),
+                },
+            )
+        });
+        let (owner_url, url) = match &pooler {
+            Some(pooler) => (
+                pooler.url("postgres", POOLER_PASSWORD, "postgres"),
+                pooler.url("todo_api", POOLER_PASSWORD, "postgres"),
+            ),
+            None => (db.url(), db.api_url()),
+        };
+        crate::runtime().block_on(crate::migrate(&owner_url, &url));
+        let port = crate::free_port();
         let secret = format!("fault-stack-secret-{}", unique_user(label));
         let log = root().join("target").join(format!("e2e-{label}-watch.log"));
         let log = std::fs::File::create(&log).unwrap_or_else(|e| panic!("{log:?}: {e}"));
@@ -75,6 +104,7 @@ impl FaultStack {
         let watch = command.spawn().expect("cargo lambda watch");
         let stack = FaultStack {
             db,
+            pooler,
             base: format!("http://127.0.0.1:{port}"),
             secret,
             port,

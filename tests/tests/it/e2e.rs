@@ -6,12 +6,16 @@
 //! `BETTER_AUTH_SECRET`.
 
 use serde_json::{Value, json};
-use todo_tests::{check_emf, count_tasks, now, pg, runtime, sign, task_row, unique_user};
+use todo_tests::{
+    BetterAuth, check_emf, count_tasks, now, pg, runtime, sign, task_row, unique_user,
+};
 
 pub(crate) struct Api {
     base: String,
     agent: ureq::Agent,
     secret: String,
+    /// The `iss` and `aud` its functions hold every token to, if any.
+    issuer: Option<String>,
 }
 
 pub(crate) struct Http {
@@ -30,7 +34,7 @@ impl Http {
             .unwrap_or_default()
             .to_owned()
     }
-    fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
 }
@@ -40,14 +44,20 @@ impl Api {
         Self::at("E2E_BASE_URL")
     }
 
-    /// The watch server whose base URL the environment variable `variable` holds.
+    /// The watch server whose base URL the environment variable `variable`
+    /// holds. The test command configures its functions with the Better
+    /// Auth fixture's URL (`BETTER_AUTH_URL`, or `JWT_ISSUER` and
+    /// `JWT_AUDIENCE`), which then holds HS256 tokens to it too.
     fn at(variable: &str) -> Self {
         let base = std::env::var(variable).unwrap_or_else(|_| {
             panic!("{variable} is not set: run the end-to-end tests through `make test`")
         });
         let secret =
             std::env::var("BETTER_AUTH_SECRET").expect("BETTER_AUTH_SECRET of the watch server");
-        Self::with(base, secret)
+        Api {
+            issuer: Some(BetterAuth::load().base),
+            ..Self::with(base, secret)
+        }
     }
 
     /// The API at `base`, whose functions verify HS256 tokens with `secret`.
@@ -63,14 +73,17 @@ impl Api {
             base,
             agent,
             secret,
+            issuer: None,
         }
     }
 
     pub(crate) fn token(&self, user: &str) -> String {
-        sign(
-            &self.secret,
-            &json!({"sub": user, "iat": now(), "exp": now() + 900}),
-        )
+        let mut claims = json!({"sub": user, "iat": now(), "exp": now() + 900});
+        if let Some(issuer) = &self.issuer {
+            claims["iss"] = json!(issuer);
+            claims["aud"] = json!(issuer);
+        }
+        sign(&self.secret, &claims)
     }
 
     /// As `user` (an HS256 token signed with the server's secret), or anonymous.
@@ -652,7 +665,7 @@ fn better_auth_tokens_over_http() {
 /// Better Auth's JWKS down and rotated, through a watch server of its own
 /// (`E2E_JWKS_OUTAGE_URL`) whose functions read keys only from the fixture's
 /// `e2e-outage` prefix and have fetched nothing yet. The 60 s refetch
-/// interval after a success is shown in process (tests/tests/better_auth.rs);
+/// interval after a success is shown in process (tests/tests/it/better_auth.rs);
 /// here the 10 s retry after a failure is waited out for real.
 #[test]
 #[ignore = "needs `cargo lambda watch`; run by `make test`"]

@@ -1,15 +1,17 @@
 //! End to end under faults, each on a stack of its own (`FaultStack`: a
-//! PostgreSQL server and a `cargo lambda watch` against it): a function
-//! frozen while its connections are terminated, and a soak with a model
-//! check while backends are terminated, one is stopped and the server
-//! restarts. Ignored in a plain `cargo test`; `make test` runs them.
+//! PostgreSQL server and a `cargo lambda watch` against it, straight or
+//! through PgBouncer in transaction mode as Neon's pooled endpoint): a
+//! function frozen while its connections are terminated, a soak with a
+//! model check while backends are terminated, one is stopped and the server
+//! restarts, and the pooler itself restarted. Ignored in a plain `cargo
+//! test`; `make test` runs them.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use todo_tests::stack::FaultStack;
+use todo_tests::stack::{Endpoint, FaultStack};
 use todo_tests::{pg_at, runtime, signal, unique_user};
 
 use crate::e2e::Api;
@@ -36,7 +38,19 @@ fn terminate_backends(stack: &FaultStack) -> i64 {
 #[test]
 #[ignore = "needs `cargo lambda watch`; run by `make test`"]
 fn a_function_frozen_while_its_connections_are_terminated_serves_when_thawed() {
-    let stack = FaultStack::start("freeze");
+    frozen_while_terminated(Endpoint::Direct);
+}
+
+/// The same through the pooler: the server connections behind it end while
+/// the function is frozen.
+#[test]
+#[ignore = "needs `cargo lambda watch`; run by `make test`"]
+fn through_the_pooler_a_function_frozen_while_its_connections_are_terminated_serves() {
+    frozen_while_terminated(Endpoint::Pooled);
+}
+
+fn frozen_while_terminated(endpoint: Endpoint) {
+    let stack = FaultStack::start(&format!("freeze-{endpoint:?}"), endpoint);
     let api = Api::with(stack.base.clone(), stack.secret.clone());
     let user = unique_user("frozen");
     let created = api.send(
@@ -323,9 +337,21 @@ fn client(
 #[test]
 #[ignore = "needs `cargo lambda watch`; run by `make test`"]
 fn soak_with_faults_keeps_every_acknowledged_write() {
+    soak(Endpoint::Direct);
+}
+
+/// The same soak through the pooler (four server connections, retrying a
+/// failed server login after 1 s): the faults hit the server behind it.
+#[test]
+#[ignore = "needs `cargo lambda watch`; run by `make test`"]
+fn through_the_pooler_soak_with_faults_keeps_every_acknowledged_write() {
+    soak(Endpoint::Pooled);
+}
+
+fn soak(endpoint: Endpoint) {
     const USERS: usize = 4;
     const RUN: Duration = Duration::from_secs(40);
-    let stack = FaultStack::start("soak");
+    let stack = FaultStack::start(&format!("soak-{endpoint:?}"), endpoint);
     let api = Api::with(stack.base.clone(), stack.secret.clone());
     let users: Vec<String> = (0..USERS)
         .map(|i| unique_user(&format!("soak{i}")))
@@ -455,7 +481,7 @@ fn soak_with_faults_keeps_every_acknowledged_write() {
         .max_by_key(|o| o.took)
         .map(|o| (o.took, o.what.clone()));
     eprintln!(
-        "soak: {requests} requests in {:?}, statuses {per_status:?}, fault windows {:?}, longest request {longest:?}",
+        "soak ({endpoint:?}): {requests} requests in {:?}, statuses {per_status:?}, fault windows {:?}, longest request {longest:?}",
         started.elapsed(),
         windows
             .iter()
@@ -467,4 +493,64 @@ fn soak_with_faults_keeps_every_acknowledged_write() {
             .collect::<Vec<_>>()
     );
     assert!(requests > 500, "only {requests} requests");
+}
+
+/// The pooler itself restarted (all its client and server connections cut,
+/// then nothing listening for a while): every route answers 503 with
+/// Retry-After within the budget while it is down, and 200 once it is back,
+/// with nothing else restarted.
+#[test]
+#[ignore = "needs `cargo lambda watch`; run by `make test`"]
+fn a_pooler_restart_costs_bounded_503s_then_serves() {
+    let mut stack = FaultStack::start("pooler-restart", Endpoint::Pooled);
+    let api = Api::with(stack.base.clone(), stack.secret.clone());
+    let user = unique_user("pooler-restart");
+    let created = api.send(
+        "POST",
+        "/api/tasks",
+        Some(&user),
+        Some(r#"{"title": "kept"}"#),
+    );
+    assert_eq!(created.status, 201, "{}", created.body);
+    let path = format!("/api/tasks/{}", created.json()["id"]);
+    assert_eq!(api.send("GET", &path, Some(&user), None).status, 200);
+
+    let pooler = stack.pooler.as_mut().expect("a pooled stack");
+    pooler.stop();
+    for (method, route) in [("GET", path.as_str()), ("GET", "/api/tasks")] {
+        let sent = Instant::now();
+        let reply = api.send(method, route, Some(&user), None);
+        assert_eq!(
+            reply.status, 503,
+            "{method} {route} while the pooler is down: {}",
+            reply.body
+        );
+        assert_eq!(reply.header("retry-after"), Some("2"));
+        // The stack's budget is 1.5 s; the watch adds its own overhead.
+        assert!(
+            sent.elapsed() < Duration::from_secs(5),
+            "{method} {route} took {:?}",
+            sent.elapsed()
+        );
+    }
+    let health = api.send("GET", "/health", None, None);
+    assert_eq!(
+        (health.status, &health.json()["status"]),
+        (503, &json!("degraded"))
+    );
+
+    pooler.start_again();
+    let back = Instant::now();
+    let got = loop {
+        let reply = api.send("GET", &path, Some(&user), None);
+        if reply.status != 503 || back.elapsed() > Duration::from_secs(10) {
+            break reply;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(got.status, 200, "after the pooler came back: {}", got.body);
+    assert_eq!(got.json()["title"], "kept");
+    let toggled = api.send("PATCH", &format!("{path}/complete"), Some(&user), None);
+    assert_eq!(toggled.status, 200, "{}", toggled.body);
+    assert_eq!(api.send("GET", "/health", None, None).status, 200);
 }
