@@ -15,7 +15,7 @@
 # BENCH_ARM64=0: skip the arm64 build (and the sizes; in smoke mode, the
 # arm64 run) for a quicker run.
 # BENCH_STARTS, BENCH_REQUESTS, BENCH_MILLIS, BENCH_PHASES (cold, warm,
-# throughput, glue, tokens): the driver's counts and parts (bench/src/main.rs;
+# throughput, large_list, glue, tokens): the driver's counts and parts (bench/src/main.rs;
 # with BENCH_PHASES the report stays in target/bench/, BENCHMARKS.md as it was);
 # BENCH_BIN_DIR: binaries built elsewhere (say, with frame pointers for perf).
 set -euo pipefail

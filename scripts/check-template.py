@@ -70,9 +70,15 @@ for name, function in functions.items():
 for name in ["TasksCollectionFunction", "TasksItemFunction"]:
     reserved = functions[name]["ReservedConcurrentExecutions"]
     assert reserved == {"Fn::If": ["HasReservedConcurrency", {"Ref": "ReservedConcurrency"}, {"Ref": "AWS::NoValue"}]}, reserved
+# The public /health holds connections too: a small cap of its own, under
+# the same condition (a burst of unauthenticated requests must not open
+# hundreds of database connections).
+reserved = functions["HealthFunction"].get("ReservedConcurrentExecutions")
+assert isinstance(reserved, dict) and reserved["Fn::If"][0] == "HasReservedConcurrency" \
+    and reserved["Fn::If"][2] == {"Ref": "AWS::NoValue"} and 1 <= reserved["Fn::If"][1] <= 10, reserved
 mapping = resources["CustomDomainMapping"]
 assert mapping["Condition"] == "HasCustomDomain" and "HttpApiApiGatewayDefaultStage" in str(mapping["DependsOn"]), mapping
-print("SAM's transform: access log, per-route metrics, tracing, Lambda's own lines, reserved concurrency, custom domain")
+print("SAM's transform: access log, per-route metrics, tracing, Lambda's own lines, reserved concurrency (health's at most 10), custom domain")
 
 # The alarms, each sent to the AlarmEmail topic when there is one.
 alarms = {name: r["Properties"] for name, r in resources.items() if r["Type"] == "AWS::CloudWatch::Alarm"}

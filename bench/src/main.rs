@@ -618,6 +618,37 @@ impl Bench {
         Ok(json!({"routes": out, "peak_rss_bytes": rss}))
     }
 
+    /// A fresh `tasks-collection` answering the first page (the default
+    /// limit, 1,000) of a user with 1,001 of the largest tasks: 40 MB that
+    /// the 5 MiB page must not pull into the function. Its peak RSS before
+    /// and after.
+    fn large_list(&self, admin: &Admin) -> Result<Value, String> {
+        const USER: &str = "bench-large-list";
+        admin.large_tasks(USER, 1001);
+        let instance = self.start("tasks-collection", Setup::Local);
+        let list = event(
+            "GET",
+            "/api/tasks",
+            "/api/tasks",
+            None,
+            &hs256(&self.settings.secret, USER),
+            USER,
+            None,
+        );
+        // The first request opens the connection: its memory is the idle one.
+        let warm = instance.invoke(&Route::List.event(&self.data, 0, false))?;
+        check(&warm, 200, "list")?;
+        let idle = instance.peak_rss();
+        let reply = instance.invoke(&list)?;
+        check(&reply, 200, "a list of large tasks")?;
+        Ok(json!({
+            "tasks": 1001,
+            "response_bytes": reply.body.len(),
+            "idle_peak_rss_bytes": idle,
+            "peak_rss_bytes": instance.peak_rss(),
+        }))
+    }
+
     /// One block of `seconds / THROUGHPUT_ROUNDS` with `instances`
     /// closed-loop instances of `function`, each with its own driver
     /// thread: each request's latency, and how long the block took.
@@ -723,6 +754,18 @@ impl Admin {
                 .expect("seed tasks");
             rows.iter().map(|r| r.get(0)).collect()
         })
+    }
+
+    /// `count` tasks of the largest size a user may store: a 200-character
+    /// title and 10,000 four-byte characters of description (about 40 kB).
+    fn large_tasks(&self, user: &str, count: i32) {
+        self.rt
+            .block_on(self.client.execute(
+                "INSERT INTO tasks (user_id, title, description)
+                 SELECT $1, repeat('t', 200), repeat(chr(128512), 10000) FROM generate_series(1, $2)",
+                &[&user, &count],
+            ))
+            .expect("seed large tasks");
     }
 
     fn reset_statements(&self) {
@@ -886,8 +929,8 @@ fn main() {
         log_dir,
     };
     // BENCH_PHASES (comma-separated; all by default): to rerun one part.
-    let phases =
-        std::env::var("BENCH_PHASES").unwrap_or_else(|_| "cold,warm,throughput,glue,tokens".into());
+    let phases = std::env::var("BENCH_PHASES")
+        .unwrap_or_else(|_| "cold,warm,throughput,large_list,glue,tokens".into());
     let phase = |name: &str| phases.split(',').any(|p| p.trim() == name);
     let run = || -> Result<Value, String> {
         let mut results = json!({
@@ -934,6 +977,10 @@ fn main() {
                 }
             }
             results["throughput"] = Value::Array(throughput);
+        }
+        if phase("large_list") {
+            eprintln!("bench: a page of large tasks");
+            results["large_list"] = bench.large_list(&admin)?;
         }
         // The in-process timings' repetitions.
         let iterations = (bench.settings.requests * 5).max(100);

@@ -53,11 +53,8 @@ pub struct Verifier {
 impl Verifier {
     pub fn new(config: &AuthConfig) -> Result<Self, ConfigError> {
         let hs256 = config.secret.as_ref().map(|secret| {
-            let validation = validation(
-                Algorithm::HS256,
-                config.issuer.as_deref(),
-                config.audience.as_deref(),
-            );
+            let (issuer, audience) = config.claims();
+            let validation = validation(Algorithm::HS256, issuer, audience);
             (DecodingKey::from_secret(secret.as_bytes()), validation)
         });
         let jwks = match &config.jwks {

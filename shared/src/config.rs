@@ -166,13 +166,24 @@ impl AuthConfig {
         Ok(config)
     }
 
-    /// The `iss` and `aud` that asymmetric (JWKS) tokens must carry:
-    /// `JWT_ISSUER`/`JWT_AUDIENCE`, else `BETTER_AUTH_URL` (Better Auth's
-    /// default for both). A JWKS source without both is refused: Better Auth
-    /// signs other tokens with the same keys (OAuth ID tokens, whose `aud` is
-    /// a client id), and the API must not take those for its own.
-    pub fn jwks_claims(&self) -> Result<(&str, &str), ConfigError> {
+    /// The `iss` and `aud` that every token, HS256 included, must carry
+    /// when the deployment configures them: `JWT_ISSUER`/`JWT_AUDIENCE`,
+    /// else `BETTER_AUTH_URL` (Better Auth's default for both). Other JWTs
+    /// may be signed with the same secret.
+    pub fn claims(&self) -> (Option<&str>, Option<&str>) {
         let default = self.better_auth_url.as_deref();
+        (
+            self.issuer.as_deref().or(default),
+            self.audience.as_deref().or(default),
+        )
+    }
+
+    /// [`AuthConfig::claims`], both of which asymmetric (JWKS) tokens must
+    /// carry. A JWKS source without both is refused: Better Auth signs other
+    /// tokens with the same keys (OAuth ID tokens, whose `aud` is a client
+    /// id), and the API must not take those for its own.
+    pub fn jwks_claims(&self) -> Result<(&str, &str), ConfigError> {
+        let (issuer, audience) = self.claims();
         let missing = |variable: &'static str| ConfigError {
             variable,
             problem: "is not set, and neither is BETTER_AUTH_URL: tokens verified with a JWKS \
@@ -180,16 +191,8 @@ impl AuthConfig {
                       an audience"
                 .into(),
         };
-        let issuer = self
-            .issuer
-            .as_deref()
-            .or(default)
-            .ok_or_else(|| missing("JWT_ISSUER"))?;
-        let audience = self
-            .audience
-            .as_deref()
-            .or(default)
-            .ok_or_else(|| missing("JWT_AUDIENCE"))?;
+        let issuer = issuer.ok_or_else(|| missing("JWT_ISSUER"))?;
+        let audience = audience.ok_or_else(|| missing("JWT_AUDIENCE"))?;
         Ok((issuer, audience))
     }
 

@@ -346,13 +346,23 @@ fn pool_error(error: PoolError) -> ApiError {
 
 /// The first host of `config` that is neither loopback nor a Unix socket.
 fn remote_host(config: &tokio_postgres::Config) -> Option<String> {
-    config.get_hosts().iter().find_map(|host| match host {
-        Host::Tcp(name) => {
-            let loopback = name.eq_ignore_ascii_case("localhost")
-                || name.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback());
-            (!loopback).then(|| name.clone())
-        }
-        Host::Unix(_) => None,
+    // `hostaddr` is where the connection really goes (`host` then only
+    // names the server for TLS), so every address is judged as well as
+    // every host of a multi-host URL.
+    let address = config
+        .get_hostaddrs()
+        .iter()
+        .find(|ip| !ip.is_loopback())
+        .map(|ip| format!("hostaddr {ip}"));
+    address.or_else(|| {
+        config.get_hosts().iter().find_map(|host| match host {
+            Host::Tcp(name) => {
+                let loopback = name.eq_ignore_ascii_case("localhost")
+                    || name.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback());
+                (!loopback).then(|| name.clone())
+            }
+            Host::Unix(_) => None,
+        })
     })
 }
 
@@ -393,6 +403,44 @@ fn query_error(error: tokio_postgres::Error) -> ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn refusal(url: &str) -> Option<String> {
+        let config = DbConfig {
+            url: url.into(),
+            pool_size: 1,
+            connect_timeout: Duration::from_secs(1),
+            timeout: Duration::from_secs(1),
+            max_idle: Duration::from_secs(1),
+        };
+        Db::new(&config).err().map(|e| e.to_string())
+    }
+
+    /// TLS is required wherever the connection really goes: a remote
+    /// `hostaddr` behind a loopback `host`, or any remote host of several.
+    #[test]
+    fn a_remote_target_without_tls_is_refused_whatever_names_it() {
+        for url in [
+            "postgres://api:pw@localhost:5432/neondb?hostaddr=192.0.2.2",
+            "postgres://api:pw@localhost,localhost/db?hostaddr=127.0.0.1,192.0.2.2",
+            "postgres://api:pw@localhost,db.example.com/db",
+            "postgres://api:pw@db.example.com/db?sslmode=prefer",
+            "host=localhost hostaddr=192.0.2.2 user=api password=pw dbname=neondb",
+        ] {
+            let refusal = refusal(url).unwrap_or_else(|| panic!("{url} was accepted"));
+            assert!(
+                refusal.contains("DATABASE_URL reaches")
+                    && refusal.contains("without sslmode=require"),
+                "{url}: {refusal}"
+            );
+        }
+        for url in [
+            "postgres://api:pw@localhost:5432/neondb?hostaddr=127.0.0.1",
+            "postgres://api:pw@localhost,127.0.0.1/db",
+            "postgres://api:pw@localhost:5432/neondb?hostaddr=192.0.2.2&sslmode=require",
+        ] {
+            assert_eq!(refusal(url), None, "{url}");
+        }
+    }
 
     fn runtime() -> tokio::runtime::Runtime {
         tokio::runtime::Builder::new_current_thread()

@@ -24,6 +24,10 @@ pub struct Migration {
     pub version: i32,
     pub name: &'static str,
     pub sql: &'static str,
+    /// The checksums (md5) of the file's earlier texts, which differed from
+    /// this one only in comments: a database that applied one of them is
+    /// current. Empty unless a comment was corrected after release.
+    pub earlier: &'static [&'static str],
 }
 
 /// Every migration, in order. Append only; never edit an applied one.
@@ -32,26 +36,32 @@ pub const MIGRATIONS: &[Migration] = &[
         version: 1,
         name: "tasks",
         sql: include_str!("../migrations/0001_tasks.sql"),
+        // Its first line named the contract by a path outside the repository.
+        earlier: &["e50592502cc913350f2271164223e0dd"],
     },
     Migration {
         version: 2,
         name: "idempotency_keys",
         sql: include_str!("../migrations/0002_idempotency_keys.sql"),
+        earlier: &[],
     },
     Migration {
         version: 3,
         name: "idempotency_keys_created_at",
         sql: include_str!("../migrations/0003_idempotency_keys_created_at.sql"),
+        earlier: &[],
     },
     Migration {
         version: 4,
         name: "task_slot",
         sql: include_str!("../migrations/0004_task_slot.sql"),
+        earlier: &[],
     },
     Migration {
         version: 5,
         name: "app_role",
         sql: include_str!("../migrations/0005_app_role.sql"),
+        earlier: &[],
     },
 ];
 
@@ -191,9 +201,15 @@ impl ApiLogin {
     }
 
     /// Creates the role, or brings its password up to date, and makes it a
-    /// member of `todo_app`. A role that may do more than that (superuser,
-    /// create roles or databases, bypass row security, replicate) stops the
-    /// run: the API must not connect as it, and its password is not ours.
+    /// member of `todo_app`. An existing role that may do more than that
+    /// stops the run: the API must not connect as it, and its password is
+    /// not ours. More is an attribute (superuser, create roles or
+    /// databases, bypass row security, replicate), a membership in any
+    /// other role (a member of the schema's owner may alter its tables; on
+    /// Neon every role made in the console is a member of
+    /// `neon_superuser`), or an object it owns or holds rights on directly
+    /// (`pg_shdepend`, in every database of the cluster). Taking those
+    /// away is not migrate's call, so it says what to do instead.
     fn statement(&self) -> String {
         let name = &self.name;
         let password = match &self.verifier {
@@ -201,6 +217,8 @@ impl ApiLogin {
             Some(verifier) => format!(" PASSWORD '{verifier}'"),
             None => String::new(),
         };
+        let advice = "Let migrate create the API''s role: drop this one, or name a new role \
+            in DATABASE_URL.";
         format!(
             "DO $api_login$
 DECLARE r pg_roles%ROWTYPE;
@@ -210,7 +228,18 @@ BEGIN
         CREATE ROLE {name} LOGIN{password};
     ELSIF r.rolsuper OR r.rolcreaterole OR r.rolcreatedb OR r.rolbypassrls OR r.rolreplication THEN
         RAISE EXCEPTION 'DATABASE_URL''s role {name} is privileged: the API must connect as a role \
-            that only todo_app''s grants apply to';
+            that only todo_app''s grants apply to. {advice}';
+    ELSIF EXISTS (SELECT 1 FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid
+                  WHERE m.member = r.oid AND g.rolname <> 'todo_app') THEN
+        RAISE EXCEPTION 'DATABASE_URL''s role {name} is a member of %: it would inherit more than \
+            todo_app''s grants (a member of the tables'' owner may alter or drop them). {advice}',
+            (SELECT string_agg(g.rolname, ', ' ORDER BY g.rolname) FROM pg_auth_members m
+             JOIN pg_roles g ON g.oid = m.roleid WHERE m.member = r.oid AND g.rolname <> 'todo_app');
+    ELSIF EXISTS (SELECT 1 FROM pg_shdepend WHERE refclassid = 'pg_authid'::regclass
+                  AND refobjid = r.oid AND deptype IN ('o', 'a')) THEN
+        RAISE EXCEPTION 'DATABASE_URL''s role {name} owns objects or holds rights of its own \
+            (in some database of this server): the API''s role may have only todo_app''s \
+            grants. {advice}';
     ELSE
         ALTER ROLE {name} LOGIN{password};
     END IF;
@@ -253,8 +282,9 @@ pub async fn run(
     for migration in MIGRATIONS {
         let row = tx
             .query_opt(
-                "SELECT checksum = md5($2) FROM schema_migrations WHERE version = $1",
-                &[&migration.version, &migration.sql],
+                "SELECT checksum = md5($2) OR checksum = ANY($3)
+                 FROM schema_migrations WHERE version = $1",
+                &[&migration.version, &migration.sql, &migration.earlier],
             )
             .await?;
         match row.map(|r| r.get::<_, bool>(0)) {

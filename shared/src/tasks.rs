@@ -85,24 +85,50 @@ macro_rules! columns {
     };
 }
 
+/// A list page never exceeds this many bytes of JSON (API Gateway and
+/// Lambda cap a response at 6 MB). Counted as the body will be embedded in
+/// the Lambda response, escapes included, so the HTTP body is at most this
+/// and the Lambda response stays under its limit even for JSON full of
+/// quotes. [`LIST`] stops sending rows past it, and the collection handler
+/// cuts the page exactly.
+pub const MAX_LIST_BYTES: usize = 5 * 1024 * 1024;
+
 // `$2`, `$3` and `$5` drop out when null: the statement is unnamed, so
 // PostgreSQL plans it with the actual values and reads idx_tasks_user_id_id
 // or idx_tasks_user_completed_id in order, without a sort. `$2` and `$5` are
 // the `completed` and `status` filters; given together, both apply.
+//
+// `$6`, the page's byte budget, is applied in the statement, so that a page
+// of large tasks costs the database, the network and the function about
+// what the page returns, not `limit` full rows (1,000 tasks of 40 kB are
+// 40 MB): a row is sent only while the tasks before it take at most `$6`
+// bytes. Each task is counted at a lower bound of its JSON (its strings'
+// bytes, which JSON only grows, plus 100: the keys, punctuation and two
+// timestamps come to more than 150), so the statement
+// sends every task the handler's exact cut can keep, plus the one that
+// tells it to stop. `octet_length` reads a stored value's size without
+// decompressing it, and the rows past the budget are never sent.
 /// The list statement: `$1` user, `$2` completed, `$3` before this id, `$4`
-/// limit, `$5` the status filter. This and the statements below are public
-/// so that a test can EXPLAIN them and the benchmark's floor function
-/// (`bench/src/bin/floor.rs`) runs exactly the statements the API runs.
+/// limit, `$5` the status filter, `$6` the byte budget. This and the
+/// statements below are public so that a test can EXPLAIN them and the
+/// benchmark's floor function (`bench/src/bin/floor.rs`) runs exactly the
+/// statements the API runs.
 pub const LIST: &str = concat!(
     "SELECT ",
     columns!(),
-    " FROM tasks
-     WHERE user_id = $1
-       AND ($2::boolean IS NULL OR completed = $2)
-       AND ($5::boolean IS NULL OR completed = $5)
-       AND ($3::bigint IS NULL OR id < $3)
-     ORDER BY id DESC
-     LIMIT $4"
+    " FROM (SELECT ",
+    columns!(),
+    ", sum(octet_length(user_id) + octet_length(title) + coalesce(octet_length(description), 0) + ",
+    "100) OVER (ORDER BY id DESC ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS before
+        FROM tasks
+        WHERE user_id = $1
+          AND ($2::boolean IS NULL OR completed = $2)
+          AND ($5::boolean IS NULL OR completed = $5)
+          AND ($3::bigint IS NULL OR id < $3)
+        ORDER BY id DESC
+        LIMIT $4) AS page
+     WHERE before IS NULL OR before <= $6
+     ORDER BY id DESC"
 );
 pub const GET: &str = concat!(
     "SELECT ",
@@ -162,6 +188,7 @@ pub async fn list(db: &Db, user: &UserId, query: &ListQuery) -> Result<Vec<Task>
         before_id,
         fetch,
         status,
+        budget,
     } = ListParameters::of(query);
     query_tasks(
         db,
@@ -173,6 +200,7 @@ pub async fn list(db: &Db, user: &UserId, query: &ListQuery) -> Result<Vec<Task>
             (&before_id, Type::INT8),
             (&fetch, Type::INT8),
             (&status, Type::BOOL),
+            (&budget, Type::INT8),
         ],
     )
     .await
@@ -186,6 +214,8 @@ pub struct ListParameters {
     /// One more than the page size: a task beyond it means another page.
     pub fetch: i64,
     pub status: Option<bool>,
+    /// [`MAX_LIST_BYTES`]: past it, no more rows are sent.
+    pub budget: i64,
 }
 
 impl ListParameters {
@@ -200,6 +230,7 @@ impl ListParameters {
             before_id: query.before_id,
             fetch: i64::from(query.limit) + 1,
             status,
+            budget: MAX_LIST_BYTES as i64,
         }
     }
 }

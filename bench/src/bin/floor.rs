@@ -77,6 +77,7 @@ async fn handle(db: &Client, event: LambdaEvent<Value>) -> Result<Value, Error> 
     let none: Option<i64> = None;
     let no_filter: Option<bool> = None;
     let fetch = 21i64;
+    let budget = tasks::MAX_LIST_BYTES as i64;
     let (sql, params): (&str, Vec<(&(dyn ToSql + Sync), Type)>) =
         match (method, path.ends_with("/complete")) {
             ("GET", _) if path == "/api/tasks" => (
@@ -87,6 +88,7 @@ async fn handle(db: &Client, event: LambdaEvent<Value>) -> Result<Value, Error> 
                     (&none, Type::INT8),
                     (&fetch, Type::INT8),
                     (&no_filter, Type::BOOL),
+                    (&budget, Type::INT8),
                 ],
             ),
             ("POST", _) => (

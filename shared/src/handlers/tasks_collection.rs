@@ -7,14 +7,8 @@ use super::TasksState;
 use crate::error::{ApiError, ErrorBody};
 use crate::http;
 use crate::routes::function;
-use crate::tasks::{self, Created, Task, TaskList};
+use crate::tasks::{self, Created, MAX_LIST_BYTES, Task, TaskList};
 use crate::validate::{self, ListParams, NewTask};
-
-/// A list response never exceeds this many bytes of JSON (API Gateway and
-/// Lambda cap a response at 6 MB). Counted as the body will be embedded in
-/// the Lambda response, escapes included, so the HTTP body is at most this
-/// and the Lambda response stays under its limit even for JSON full of quotes.
-pub const MAX_LIST_BYTES: usize = 5 * 1024 * 1024;
 
 pub async fn handle(state: &TasksState, request: Request) -> Response<Body> {
     let request = &request;

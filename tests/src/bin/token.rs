@@ -1,8 +1,9 @@
 //! `make token USER=alice`: prints an HS256 token for local use.
 //!
 //! Usage: `token <user-id> [ttl-seconds]`. Signs with `BETTER_AUTH_SECRET`
-//! and adds `iss`/`aud` when `JWT_ISSUER`/`JWT_AUDIENCE` are set, so the
-//! token passes exactly the checks the local API applies.
+//! and adds `iss`/`aud` when the configuration sets them (`JWT_ISSUER`,
+//! `JWT_AUDIENCE`, else `BETTER_AUTH_URL`), so the token passes exactly the
+//! checks the local API applies.
 
 use std::process::ExitCode;
 
@@ -32,10 +33,11 @@ fn main() -> ExitCode {
     };
     let now = todo_tests::now();
     let mut claims = json!({ "sub": user, "iat": now, "exp": now + ttl });
-    if let Some(issuer) = config.issuer {
+    let (issuer, audience) = config.claims();
+    if let Some(issuer) = issuer {
         claims["iss"] = json!(issuer);
     }
-    if let Some(audience) = config.audience {
+    if let Some(audience) = audience {
         claims["aud"] = json!(audience);
     }
     let Some(secret) = config.secret else {

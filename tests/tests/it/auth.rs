@@ -246,15 +246,31 @@ async fn user_ids_with_whitespace_or_control_characters_are_401() {
 
 #[tokio::test]
 async fn issuer_and_audience_are_checked_when_configured() {
-    let state = TasksState::new(
-        &db_config(),
-        &AuthConfig {
-            issuer: Some("https://auth.example.com".into()),
-            audience: Some("https://auth.example.com".into()),
-            ..AuthConfig::hs256(SECRET)
-        },
-    )
+    expect_issuer_and_audience(AuthConfig {
+        issuer: Some("https://auth.example.com".into()),
+        audience: Some("https://auth.example.com".into()),
+        ..AuthConfig::hs256(SECRET)
+    })
+    .await;
+}
+
+/// `BETTER_AUTH_URL` is the issuer and audience of HS256 tokens too, not
+/// only of JWKS ones: other JWTs may be signed with the same secret.
+#[tokio::test]
+async fn better_auth_url_holds_hs256_tokens_to_its_issuer_and_audience() {
+    let config = AuthConfig::from_lookup(|name| match name {
+        "BETTER_AUTH_SECRET" => Some(SECRET.into()),
+        "BETTER_AUTH_URL" => Some("https://auth.example.com/".into()),
+        _ => None,
+    })
     .unwrap();
+    expect_issuer_and_audience(config).await;
+}
+
+/// HS256 tokens are accepted with `https://auth.example.com` as `iss` and
+/// `aud`, and a 401 with another or none.
+async fn expect_issuer_and_audience(config: AuthConfig) {
+    let state = TasksState::new(&db_config(), &config).unwrap();
     let user = unique_user("issaud");
     let base = json!({"sub": user, "exp": now() + 900,
                       "iss": "https://auth.example.com", "aud": "https://auth.example.com"});

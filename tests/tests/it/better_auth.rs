@@ -117,7 +117,12 @@ async fn hs256_and_jwks_work_side_by_side() {
         list(&state, &ba.token("EdDSA", "alice").token).await.status,
         200
     );
-    assert_eq!(list(&state, &token(&unique_user("hs"))).await.status, 200);
+    // BETTER_AUTH_URL holds HS256 tokens to its issuer and audience too.
+    let user = unique_user("hs");
+    let claims =
+        serde_json::json!({"sub": user, "exp": now() + 900, "iss": ba.base, "aud": ba.base});
+    assert_eq!(list(&state, &sign(SECRET, &claims)).await.status, 200);
+    assert_eq!(list(&state, &token(&user)).await.status, 401);
 }
 
 #[tokio::test]

@@ -105,6 +105,28 @@ async fn concurrent_runs_apply_each_migration_once() {
     drop_database(&admin, &name).await;
 }
 
+/// A database that applied an earlier text of a migration, one that differed
+/// only in comments, is current: nothing is applied, nothing refused.
+#[tokio::test]
+async fn a_migration_applied_in_an_earlier_text_is_current() {
+    let (admin, name, url) = fresh_database("earlier").await;
+    migrations::run_on(&db(&url), None).await.unwrap();
+    let earlier = migrations::MIGRATIONS[0].earlier[0];
+    pg_at(&url)
+        .await
+        .execute(
+            "UPDATE schema_migrations SET checksum = $1 WHERE version = 1",
+            &[&earlier],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        migrations::run_on(&db(&url), None).await.unwrap(),
+        Vec::<i32>::new()
+    );
+    drop_database(&admin, &name).await;
+}
+
 #[tokio::test]
 async fn an_edited_migration_stops_the_run() {
     let (admin, name, url) = fresh_database("edited").await;
@@ -224,6 +246,67 @@ async fn a_privileged_api_role_stops_the_run() {
         .unwrap_err();
     assert!(error.to_string().contains("is privileged"), "{error}");
     drop_database_and_role(&admin, &name, &role).await;
+}
+
+/// An existing API role that would inherit or hold more than todo_app's
+/// grants stops the run, saying what to do: a member of the tables' owner
+/// (who could then alter and drop them), a member of a role like Neon's
+/// `neon_superuser` (every role made in Neon's console is one), and a role
+/// that owns an object. Each had passed the attribute check alone.
+#[tokio::test]
+async fn an_api_role_that_would_inherit_or_own_more_stops_the_run() {
+    let pid = std::process::id();
+    let cases = [
+        ("member_of_owner", "GRANT postgres TO {role}".to_owned()),
+        (
+            "neon_member",
+            format!(
+                "CREATE ROLE neon_stand_in_{pid} CREATEDB CREATEROLE BYPASSRLS NOLOGIN;
+                 GRANT neon_stand_in_{pid} TO {{role}}"
+            ),
+        ),
+        (
+            "owner",
+            "CREATE TABLE owned_by_api (x int); ALTER TABLE owned_by_api OWNER TO {role}"
+                .to_owned(),
+        ),
+    ];
+    for (label, setup) in cases {
+        let (admin, name, url) = fresh_database(label).await;
+        let role = format!("api_{label}_{pid}");
+        admin
+            .batch_execute(&format!("CREATE ROLE {role} LOGIN"))
+            .await
+            .unwrap();
+        let admin_here = pg_at(&url).await;
+        admin_here
+            .batch_execute(&setup.replace("{role}", &role))
+            .await
+            .unwrap_or_else(|e| panic!("{label}: {e}"));
+        drop(admin_here);
+        let login = migrations::ApiLogin::from_url(&as_role(&url, &role, "x")).unwrap();
+        let error = migrations::run_on(&db(&url), Some(&login))
+            .await
+            .expect_err(label)
+            .to_string();
+        assert!(
+            error.contains(&role) && error.contains("Let migrate create the API's role"),
+            "{label}: {error}"
+        );
+        // Refused as a whole: the role did not become a member of todo_app.
+        let member: bool = admin
+            .query_one("SELECT pg_has_role($1, 'todo_app', 'MEMBER')", &[&role])
+            .await
+            .unwrap()
+            .get(0);
+        assert!(!member, "{label}: granted todo_app all the same");
+        drop_database_and_role(&admin, &name, &role).await;
+    }
+    pg_at(&admin_database_url())
+        .await
+        .batch_execute(&format!("DROP ROLE neon_stand_in_{pid}"))
+        .await
+        .unwrap();
 }
 
 /// Every API test connects as that role: `make test` (and the fault stack)

@@ -969,12 +969,13 @@ async fn list_query_reads_the_index_in_order() {
                 before_id,
             };
             let p = ListParameters::of(&query);
-            let params: [(&(dyn ToSql + Sync), Type); 5] = [
+            let params: [(&(dyn ToSql + Sync), Type); 6] = [
                 (&user, Type::VARCHAR),
                 (&p.completed, Type::BOOL),
                 (&p.before_id, Type::INT8),
                 (&p.fetch, Type::INT8),
                 (&p.status, Type::BOOL),
+                (&p.budget, Type::INT8),
             ];
             let rows = pg.query_typed(&explain, &params).await.unwrap();
             let plan: Vec<String> = rows.iter().map(|row| row.get(0)).collect();
