@@ -1,4 +1,4 @@
--- The tasks table of the contract (shared/spec/API.md, "Data").
+-- The tasks table of the contract (docs/api.md, "A task").
 CREATE TABLE tasks (
     id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     user_id     varchar(255) NOT NULL,

@@ -47,7 +47,7 @@ pub const DOCS: &str = "/docs";
 pub const DOCS_SCRIPT: &str = "/docs/swagger-ui-bundle.js";
 pub const DOCS_STYLE: &str = "/docs/swagger-ui.css";
 
-/// Every route of the contract (`shared/spec/API.md`, "Routes and route groups").
+/// Every route of the contract (`docs/api.md`, "Routes").
 pub const ROUTES: &[Route] = &[
     Route {
         function: function::TASKS_COLLECTION,

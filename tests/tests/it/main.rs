@@ -6,10 +6,12 @@
 mod auth;
 mod better_auth;
 mod connections;
+mod contract;
 mod docs;
 mod e2e;
 mod failures;
 mod faults;
+mod links;
 mod local_server;
 mod metrics;
 mod migrations;

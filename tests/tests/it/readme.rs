@@ -1,8 +1,10 @@
 //! The README may name only what exists: every `make` target it mentions is
 //! in the Makefile, every environment variable is used by the code or the
 //! scripts and documented in `.env.example`, every route is in the route
-//! table, and every linked file exists. The other way round, every variable
-//! the functions' configuration reads is in the README and `.env.example`.
+//! table, and every linked file exists. The other way round, every `make`
+//! target and every variable the functions' configuration reads is
+//! documented in the README or a page it links (`docs/configuration.md`
+//! holds the variables), and in `.env.example`.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -26,11 +28,26 @@ fn sources(dir: &Path, endings: &[&str], text: &mut String) {
             sources(&path, endings, text);
         } else if endings.iter().any(|e| path.to_string_lossy().ends_with(e))
             // Not this file: naming a variable here does not make it exist.
-            && !path.ends_with("tests/it/readme.rs")
+            && !path.ends_with("tests/tests/it/readme.rs")
         {
             text.push_str(&std::fs::read_to_string(&path).unwrap());
         }
     }
+}
+
+/// The README and every Markdown page it links, as one text: what a
+/// newcomer finds from it.
+fn documented() -> String {
+    let readme = read("README.md");
+    let mut text = readme.clone();
+    for (i, _) in readme.match_indices("](") {
+        let target: String = readme[i + 2..].chars().take_while(|&c| c != ')').collect();
+        let file = target.split('#').next().unwrap_or_default();
+        if file.ends_with(".md") && !file.contains("://") && file != "README.md" {
+            text.push_str(&read(file));
+        }
+    }
+    text
 }
 
 /// Every `` `code` `` span of a Markdown text.
@@ -99,11 +116,19 @@ fn every_make_target_the_readme_names_exists() {
         missing.is_empty(),
         "the README names make targets that do not exist: {missing:?}"
     );
+    let documented = documented();
+    for target in targets {
+        assert!(
+            documented.contains(&format!("make {target}")),
+            "make {target} is documented neither in the README nor in a page it links"
+        );
+    }
 }
 
 #[test]
 fn every_variable_the_readme_names_is_used_and_documented() {
-    let readme = read("README.md");
+    // The README and the page it sends readers to for variables.
+    let readme = read("README.md") + &read("docs/configuration.md");
     let env_example = read(".env.example");
     let mut code = read("Makefile") + &read("template.yaml");
     for dir in [
@@ -141,7 +166,8 @@ fn every_variable_the_readme_names_is_used_and_documented() {
     for name in read_by_config {
         assert!(
             named.contains(name),
-            "{name} is read by the functions but not in the README"
+            "{name} is read by the functions but documented neither in the README nor in \
+             docs/configuration.md"
         );
         assert!(
             env_example.contains(name),
