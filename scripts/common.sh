@@ -52,6 +52,12 @@ print_phases() {
     printf '%6d  total\n' "$SECONDS"
 }
 
+# passed WHAT: one check of a script's own has passed, printed as the
+# browser tests print theirs, which .ci/run counts (scripts/ci_summary.py).
+passed() {
+    printf 'ok   %s\n' "$*"
+}
+
 free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }

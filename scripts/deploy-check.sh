@@ -17,12 +17,15 @@ ensure_tools sam cfn-lint cargo-lambda
 
 step "cfn-lint template.yaml"
 cfn-lint template.yaml
+passed "cfn-lint: clean"
 
 step "sam validate --lint"
 sam validate --lint
+passed "sam validate --lint: clean"
 
 step "SAM's transform: CORS, \$default, access log, tracing, log levels, concurrency, alarms"
 "$VENV/bin/python" scripts/check-template.py
+passed "the template after SAM's transform"
 
 step "make deploy, with a stand-in for sam that records its calls"
 stand_in=$(mktemp -d)
@@ -42,7 +45,7 @@ sam deploy --config-env $environment
 sam remote invoke MigrateFunction --stack-name $stack --config-env $environment --output text
 sam list stack-outputs --stack-name $stack --config-env $environment --output table"
     [ "$(cat "$stand_in/calls")" = "$expected" ] || { echo "make deploy ran:" >&2; cat "$stand_in/calls" >&2; exit 1; }
-    echo "make deploy ENV=$environment: build, deploy $stack, migrate, outputs"
+    passed "make deploy ENV=$environment: build, deploy $stack, migrate, outputs"
 done
 rm -rf "$stand_in"
 
@@ -63,7 +66,6 @@ sam build
 step "the built bootstraps"
 # glibc's own libraries; anything else would have to exist on the Lambda host.
 allowed='^(libc\.so\.6|libm\.so\.6|libdl\.so\.2|libpthread\.so\.0|librt\.so\.1|libutil\.so\.1|ld-linux-aarch64\.so\.1)$'
-built=0
 for function in TasksCollectionFunction TasksItemFunction HealthFunction DocsFunction MigrateFunction; do
     bootstrap=".aws-sam/build/$function/bootstrap"
     [ -f "$bootstrap" ] || { echo "$bootstrap is missing" >&2; exit 1; }
@@ -84,7 +86,5 @@ for function in TasksCollectionFunction TasksItemFunction HealthFunction DocsFun
         exit 1
     fi
     size=$(awk -v b="$bytes" 'BEGIN { printf "%.1f MiB", b / 1048576 }')
-    echo "$function: aarch64 ELF, GLIBC <= $glibc, needs $(tr '\n' ' ' <<<"$needed")- $size (budget 8 MiB)"
-    built=$((built + 1))
+    passed "$function: aarch64 ELF, GLIBC <= $glibc, needs $(tr '\n' ' ' <<<"$needed")- $size (budget 8 MiB)"
 done
-echo "deploy-check: $built passed, 0 failed"

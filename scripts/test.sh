@@ -53,6 +53,10 @@ if full; then
     debian_pid=$!
     npm_ci_once clients/typescript >"$ROOT/target/client-install.log" 2>&1 &
     client_pid=$!
+    # The Python tools, so that no phase waits for pip (each phase's own
+    # ensure_tools then finds them installed).
+    ensure_tools moto_server schemathesis cargo-lambda >"$ROOT/target/tools-install.log" 2>&1 &
+    tools_pid=$!
 
     step "cargo fmt --check and clippy (make check)"
     scripts/check.sh
@@ -125,6 +129,7 @@ unset JWT_ISSUER JWT_AUDIENCE
 
 if full; then
     step "a local Secrets Manager (moto)"
+    wait "$tools_pid" || { cat "$ROOT/target/tools-install.log" >&2; exit 1; }
     start_moto
 
     step "unit and integration tests"
@@ -141,7 +146,7 @@ if full; then
     cmp -s clients/typescript/src/schema.d.ts "$ROOT/target/schema.d.ts" \
         || { echo "clients/typescript/src/schema.d.ts is stale: run make openapi and commit it" >&2; exit 1; }
     npm --prefix clients/typescript run --silent check
-    echo "the client is current, and it and its Next.js example type-check"
+    passed "the client is current, and it and its Next.js example type-check"
 
     step "functions refuse to start on a bad configuration, naming the variable"
     expect_refusal() { # EXPECTED-MESSAGE FUNCTION [VAR=VALUE...]
@@ -152,7 +157,7 @@ if full; then
             exit 1
         fi
         grep -qF "$expected" <<<"$output" || { echo "$function said: $output" >&2; exit 1; }
-        echo "$function: $expected"
+        passed "$function refuses: $expected"
     }
     expect_refusal "DATABASE_URL is not set" tasks-collection
     expect_refusal "DATABASE_URL is not set" health
@@ -283,14 +288,14 @@ for fixture in health tasks-list; do
     function=$([ "$fixture" = health ] && echo health || echo tasks-collection)
     sed "s/REPLACE_WITH_TOKEN/$(mint invoke-user)/" "events/$fixture.json" > "$ROOT/target/$fixture.event.json"
     output=$(cargo lambda invoke "$function" --invoke-address 127.0.0.1 --invoke-port "$watch_port" --data-file "$ROOT/target/$fixture.event.json")
-    echo "$function: $output" | cut -c1-160
-    grep -q '"statusCode": *200' <<<"$output" || { echo "expected a 200 from $function" >&2; exit 1; }
+    grep -q '"statusCode": *200' <<<"$output" || { echo "expected a 200 from $function: $output" >&2; exit 1; }
+    passed "cargo lambda invoke $function, events/$fixture.json: 200"
 done
 # migrate as the Lambda function it is in AWS (its URL from the secret ARN):
 # the schema is current, so it applies nothing.
 output=$(cargo lambda invoke migrate --invoke-address 127.0.0.1 --invoke-port "$watch_port" --data-ascii '{}')
-echo "migrate: $output"
-grep -q '"applied": *\[\]' <<<"$output" || { echo "expected migrate to apply nothing" >&2; exit 1; }
+grep -q '"applied": *\[\]' <<<"$output" || { echo "expected migrate to apply nothing: $output" >&2; exit 1; }
+passed "cargo lambda invoke migrate: nothing to apply"
 
 step "end-to-end tests over HTTP"
 E2E_BASE_URL="http://127.0.0.1:$watch_port" cargo test --quiet -p todo-tests --test it -- --ignored e2e:: \
@@ -314,7 +319,7 @@ if [ -n "${pg_port:-}" ]; then
     pooled_admin_url="postgres://postgres:$owner_password@127.0.0.1:$pooler_port/pooled"
     pooled_url="postgres://todo_api:$api_password@127.0.0.1:$pooler_port/pooled"
     MIGRATE_DATABASE_URL=$pooled_admin_url DATABASE_URL=$pooled_url target/debug/migrate
-    echo "the pooled endpoint: ${pooled_url/:$api_password@/:***@}"
+    passed "migrate through the pooler: ${pooled_url/:$api_password@/:***@}"
 
     # The tests' own assertions read the rows straight from the server.
     export TEST_DIRECT_DATABASE_URL="postgres://todo_api:$api_password@127.0.0.1:$pg_port/pooled?sslmode=disable"
@@ -339,10 +344,12 @@ PY
     start_watch "$pooled_watch_port" "$pooled_watch_log" "$pooled_url_arn" "$pooled_migrate_arn"
     pooled_watch_pid=$watch_started
     wait_http "http://127.0.0.1:$pooled_watch_port/health" 600 || { cat "$pooled_watch_log" >&2; exit 1; }
-    # All but the JWKS outage test: its fixture's outage is single-use, and
-    # it is about the JWKS, not the database.
+    # All but the JWKS outage test (its fixture's outage is single-use, and
+    # it is about the JWKS) and the 4,800 large responses (about the watch
+    # server, not the database; 15 s).
     TEST_DATABASE_URL=$pooled_url E2E_BASE_URL="http://127.0.0.1:$pooled_watch_port" \
         cargo test --quiet -p todo-tests --test it -- --ignored e2e:: --skip e2e::jwks_outage \
+        --skip e2e::large_responses \
         || { echo "--- the pooled watch log (tail) ---" >&2; tail -n 60 "$pooled_watch_log" >&2; exit 1; }
     kill -TERM -- "-$pooled_watch_pid" 2>/dev/null || true
     wait "$pooled_watch_pid" 2>/dev/null || true
@@ -418,4 +425,4 @@ curl -sf "http://127.0.0.1:$dev_port/api/tasks" -H "Authorization: Bearer $token
     || { echo "the task did not survive a restart of make dev" >&2; exit 1; }
 stop_dev
 rm -rf "$dev_data"
-echo "make dev: served, stopped cleanly, kept the task across a restart"
+passed "make dev: served, stopped cleanly, kept the task across a restart"

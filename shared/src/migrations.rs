@@ -65,6 +65,13 @@ pub const MIGRATIONS: &[Migration] = &[
     },
 ];
 
+/// The longest any statement of the API's role may run, set on the role by
+/// every run (so through a pooler too): the task functions' Lambda timeout.
+/// It bounds how long after its request a write can still take effect
+/// (docs/behaviour.md, "What a 503 on a write means"), and it keeps a
+/// runaway statement from holding a connection that Lambda gave up on.
+pub const API_STATEMENT_TIMEOUT: &str = "10s";
+
 /// An arbitrary constant naming this runner's advisory lock.
 const LOCK_ID: i64 = 0x746f_646f_6d69_6772; // "todomigr"
 
@@ -243,6 +250,7 @@ BEGIN
     ELSE
         ALTER ROLE {name} LOGIN{password};
     END IF;
+    ALTER ROLE {name} SET statement_timeout = '{API_STATEMENT_TIMEOUT}';
     GRANT todo_app TO {name};
 EXCEPTION WHEN unique_violation THEN
     -- Created at the same moment by a migration of another database.

@@ -204,7 +204,11 @@ fn add_common_errors(operation: &mut Operation) {
     add(
         "503",
         error_response(
-            "A dependency (the database, or Better Auth's JWKS) is unreachable or timing out",
+            "A dependency (the database, or Better Auth's JWKS) is unreachable or timing out. \
+             A write answered 503 may still take effect, but only within 10 s of the request \
+             (the API role's statement_timeout): a read after that shows the final state. \
+             PUT, DELETE and a create with its Idempotency-Key are safe to repeat; read a task \
+             before toggling it again",
             &ApiError::ServiceUnavailable,
             Some(("Retry-After", "Seconds to wait before retrying")),
         ),

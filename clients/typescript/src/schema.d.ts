@@ -383,7 +383,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description A dependency (the database, or Better Auth's JWKS) is unreachable or timing out */
+            /** @description A dependency (the database, or Better Auth's JWKS) is unreachable or timing out. A write answered 503 may still take effect, but only within 10 s of the request (the API role's statement_timeout): a read after that shows the final state. PUT, DELETE and a create with its Idempotency-Key are safe to repeat; read a task before toggling it again */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying */
@@ -534,7 +534,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description A dependency (the database, or Better Auth's JWKS) is unreachable or timing out */
+            /** @description A dependency (the database, or Better Auth's JWKS) is unreachable or timing out. A write answered 503 may still take effect, but only within 10 s of the request (the API role's statement_timeout): a read after that shows the final state. PUT, DELETE and a create with its Idempotency-Key are safe to repeat; read a task before toggling it again */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying */
@@ -660,7 +660,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description A dependency (the database, or Better Auth's JWKS) is unreachable or timing out */
+            /** @description A dependency (the database, or Better Auth's JWKS) is unreachable or timing out. A write answered 503 may still take effect, but only within 10 s of the request (the API role's statement_timeout): a read after that shows the final state. PUT, DELETE and a create with its Idempotency-Key are safe to repeat; read a task before toggling it again */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying */
@@ -807,7 +807,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description A dependency (the database, or Better Auth's JWKS) is unreachable or timing out */
+            /** @description A dependency (the database, or Better Auth's JWKS) is unreachable or timing out. A write answered 503 may still take effect, but only within 10 s of the request (the API role's statement_timeout): a read after that shows the final state. PUT, DELETE and a create with its Idempotency-Key are safe to repeat; read a task before toggling it again */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying */
@@ -931,7 +931,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description A dependency (the database, or Better Auth's JWKS) is unreachable or timing out */
+            /** @description A dependency (the database, or Better Auth's JWKS) is unreachable or timing out. A write answered 503 may still take effect, but only within 10 s of the request (the API role's statement_timeout): a read after that shows the final state. PUT, DELETE and a create with its Idempotency-Key are safe to repeat; read a task before toggling it again */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying */
@@ -1057,7 +1057,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description A dependency (the database, or Better Auth's JWKS) is unreachable or timing out */
+            /** @description A dependency (the database, or Better Auth's JWKS) is unreachable or timing out. A write answered 503 may still take effect, but only within 10 s of the request (the API role's statement_timeout): a read after that shows the final state. PUT, DELETE and a create with its Idempotency-Key are safe to repeat; read a task before toggling it again */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying */
@@ -1132,7 +1132,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description A dependency (the database, or Better Auth's JWKS) is unreachable or timing out */
+            /** @description A dependency (the database, or Better Auth's JWKS) is unreachable or timing out. A write answered 503 may still take effect, but only within 10 s of the request (the API role's statement_timeout): a read after that shows the final state. PUT, DELETE and a create with its Idempotency-Key are safe to repeat; read a task before toggling it again */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying */
@@ -1207,7 +1207,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description A dependency (the database, or Better Auth's JWKS) is unreachable or timing out */
+            /** @description A dependency (the database, or Better Auth's JWKS) is unreachable or timing out. A write answered 503 may still take effect, but only within 10 s of the request (the API role's statement_timeout): a read after that shows the final state. PUT, DELETE and a create with its Idempotency-Key are safe to repeat; read a task before toggling it again */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying */
@@ -1282,7 +1282,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description A dependency (the database, or Better Auth's JWKS) is unreachable or timing out */
+            /** @description A dependency (the database, or Better Auth's JWKS) is unreachable or timing out. A write answered 503 may still take effect, but only within 10 s of the request (the API role's statement_timeout): a read after that shows the final state. PUT, DELETE and a create with its Idempotency-Key are safe to repeat; read a task before toggling it again */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying */
@@ -1424,7 +1424,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description A dependency (the database, or Better Auth's JWKS) is unreachable or timing out */
+            /** @description A dependency (the database, or Better Auth's JWKS) is unreachable or timing out. A write answered 503 may still take effect, but only within 10 s of the request (the API role's statement_timeout): a read after that shows the final state. PUT, DELETE and a create with its Idempotency-Key are safe to repeat; read a task before toggling it again */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying */

@@ -302,15 +302,21 @@ async fn a_connection_dying_under_a_statement_retries_only_what_is_safe_to_repea
     assert_eq!(call(&state, &item("task-get", false)).await.status, 200);
 }
 
+/// A PostgreSQL server of the test's own, migrated, its API role set up.
+async fn migrated_server() -> ScratchServer {
+    let server = tokio::task::spawn_blocking(ScratchServer::start)
+        .await
+        .unwrap();
+    server.migrate().await;
+    server
+}
+
 /// The database stopped: every task route answers 503 with Retry-After
 /// within its budget and /health is degraded. Started again: 200, with
 /// nothing restarted.
 #[tokio::test]
 async fn a_database_stopped_then_started_again_needs_nothing_restarted() {
-    let server = tokio::task::spawn_blocking(ScratchServer::start)
-        .await
-        .unwrap();
-    server.migrate().await;
+    let server = migrated_server().await;
     let db = Db::new(&one_connection(server.api_url(), Duration::from_secs(2))).unwrap();
     let state = one_connection_state(server.api_url(), Duration::from_secs(2));
     let user = unique_user("restart");
@@ -394,4 +400,85 @@ async fn a_write_reaching_the_server_after_its_request_gave_up_changes_nothing()
         "applied after the 503"
     );
     drop(stopped);
+}
+
+/// What a 503 on a write means (docs/behaviour.md): the outcome is unknown
+/// until it settles, within the API role's `statement_timeout`. The case the
+/// soak found, made deterministic: a `PUT` that passed its fence and is then
+/// held inside the database (here by a trigger that sleeps) past its
+/// request's budget is answered 503, a read right after still shows the old
+/// task, and the change appears later, after the 503. A write held past the
+/// role's `statement_timeout` is cancelled by the server and never appears.
+#[tokio::test]
+async fn a_write_answered_503_settles_within_the_statement_timeout() {
+    let server = migrated_server().await;
+    let owner = pg_at(&server.url()).await;
+    // Holds an update whose title is `held <seconds>` for that long, after
+    // the statement's fence was checked and before it commits.
+    owner
+        .batch_execute(
+            "CREATE FUNCTION hold() RETURNS trigger LANGUAGE plpgsql AS $$
+             BEGIN PERFORM pg_sleep(split_part(NEW.title, ' ', 2)::float); RETURN NEW; END $$;
+             CREATE TRIGGER hold AFTER UPDATE ON tasks FOR EACH ROW
+             WHEN (NEW.title LIKE 'held %') EXECUTE FUNCTION hold()",
+        )
+        .await
+        .unwrap();
+    let user = unique_user("settle");
+    let state = one_connection_state(server.api_url(), Duration::from_secs(1));
+    let id = create_task(&state, &user, "before").await["id"]
+        .as_i64()
+        .unwrap();
+    let put = |title: &str| {
+        Event::fixture("task-update")
+            .as_user(&user)
+            .task(id, false)
+            .body_json(&serde_json::json!({"title": title, "completed": false}))
+    };
+    let title = |reply: Reply| reply.json["title"].as_str().unwrap().to_owned();
+    let reader = one_connection_state(server.api_url(), Duration::from_secs(5));
+    let get = Event::fixture("task-get").as_user(&user).task(id, false);
+
+    // Held 3 s, under the role's statement_timeout (10 s): applied after the 503.
+    let sent = Instant::now();
+    call(&state, &put("held 3"))
+        .await
+        .expect_error(503, "SERVICE_UNAVAILABLE");
+    assert_eq!(title(call(&reader, &get).await), "before", "not yet");
+    let applied = loop {
+        let now = title(call(&reader, &get).await);
+        if now != "before" || sent.elapsed() > Duration::from_secs(10) {
+            break now;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(
+        applied, "held 3",
+        "the held write took effect after its 503"
+    );
+    assert!(
+        sent.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        sent.elapsed()
+    );
+
+    // The role's statement_timeout is the bound: held past it (a lower one
+    // here, for a quick test; migrate sets 10 s), the server cancels the
+    // write, and nothing changes however long one waits.
+    owner
+        .batch_execute("ALTER ROLE todo_api SET statement_timeout = '2s'")
+        .await
+        .unwrap();
+    let state = one_connection_state(server.api_url(), Duration::from_secs(1));
+    let sent = Instant::now();
+    call(&state, &put("held 4"))
+        .await
+        .expect_error(503, "SERVICE_UNAVAILABLE");
+    tokio::time::sleep(Duration::from_secs(5).saturating_sub(sent.elapsed())).await;
+    let reader = one_connection_state(server.api_url(), Duration::from_secs(5));
+    assert_eq!(
+        title(call(&reader, &get).await),
+        "held 3",
+        "cancelled at the bound"
+    );
 }

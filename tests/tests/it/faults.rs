@@ -86,12 +86,20 @@ fn frozen_while_terminated(endpoint: Endpoint) {
     assert_eq!(toggled.json()["completed"], true);
 }
 
+/// How long a write answered 503 may still take effect: the API role's
+/// `statement_timeout` (docs/behaviour.md, "What a 503 on a write means"),
+/// and a margin for the clocks of the client and the server.
+const SETTLE: Duration = Duration::from_secs(11);
+
 /// What one user's client believes the user's tasks are.
 #[derive(Default)]
 struct Model {
+    /// The tasks whose state the client knows.
     tasks: BTreeMap<i64, Value>,
-    /// Tasks whose state a 503 left unknown; read again before trusting.
-    unknown: BTreeSet<i64>,
+    /// Tasks a write answered 503 left unknown, with when: until SETTLE has
+    /// passed, the write may or may not take effect, so the model claims
+    /// nothing about them; a read after it settles them.
+    unknown: BTreeMap<i64, Instant>,
     /// Idempotency keys of acknowledged creates, and the task each made.
     created: BTreeMap<String, i64>,
 }
@@ -104,8 +112,8 @@ struct Outcome {
     status: u16,
 }
 
-/// Reads an unknown task again: the model takes what the server says.
-/// False while the server cannot say (a 503).
+/// Reads a settled unknown task again: the model takes what the server
+/// says. False while the server cannot say (a 503).
 fn resync(
     api: &Api,
     user: &str,
@@ -130,6 +138,12 @@ fn resync(
     true
 }
 
+/// A write answered 503: its task's state is unknown until it settles.
+fn unknown(model: &mut Model, id: i64) {
+    model.tasks.remove(&id);
+    model.unknown.insert(id, Instant::now());
+}
+
 /// A small deterministic generator (xorshift), one per client.
 struct Dice(u64);
 
@@ -149,7 +163,7 @@ fn fields(task: &Value) -> Value {
 
 /// One user's client: random requests to every task route until `until`,
 /// keeping the model from acknowledged responses; a 503 on a write leaves
-/// the task unknown until it is read again. Creates carry an
+/// the task unknown until it has settled and is read again. Creates carry an
 /// Idempotency-Key and are repeated until acknowledged, so each is made
 /// exactly once.
 fn client(
@@ -173,8 +187,13 @@ fn client(
     let mut n = 0;
     while Instant::now() < until {
         n += 1;
-        if let Some(id) = model.unknown.iter().next().copied() {
-            // Read an unknown task again before anything else.
+        let settled = model
+            .unknown
+            .iter()
+            .find(|(_, at)| at.elapsed() >= SETTLE)
+            .map(|(id, _)| *id);
+        if let Some(id) = settled {
+            // Read a settled task again before anything else.
             if !resync(api, user, id, &mut model, &record) {
                 std::thread::sleep(Duration::from_millis(100));
             }
@@ -218,6 +237,7 @@ fn client(
                 let reply = api.send("GET", "/api/tasks?limit=1000", Some(user), None);
                 record("GET list".into(), reply.status, sent);
                 if reply.status == 200 {
+                    // Unsettled tasks may show either state.
                     let listed: BTreeMap<i64, Value> = reply.json()["tasks"]
                         .as_array()
                         .unwrap()
@@ -226,6 +246,7 @@ fn client(
                             assert_eq!(task["user_id"], user, "another user's task in a list");
                             (task["id"].as_i64().unwrap(), fields(task))
                         })
+                        .filter(|(id, _)| !model.unknown.contains_key(id))
                         .collect();
                     if listed != model.tasks {
                         let history: Vec<String> = outcomes
@@ -275,9 +296,7 @@ fn client(
                         assert_eq!(fields(&reply.json()), update, "PUT {id}");
                         model.tasks.insert(id, update);
                     }
-                    _ => {
-                        model.unknown.insert(id);
-                    }
+                    _ => unknown(&mut model, id),
                 }
             }
             (4, Some(id)) => {
@@ -299,9 +318,7 @@ fn client(
                         );
                         task["completed"] = json!(flipped);
                     }
-                    _ => {
-                        model.unknown.insert(id);
-                    }
+                    _ => unknown(&mut model, id),
                 }
             }
             (_, Some(id)) => {
@@ -311,17 +328,16 @@ fn client(
                     204 => {
                         model.tasks.remove(&id);
                     }
-                    _ => {
-                        model.unknown.insert(id);
-                    }
+                    _ => unknown(&mut model, id),
                 }
             }
         }
     }
-    // What a 503 left unknown, read again once the faults are over.
-    let settle = Instant::now() + Duration::from_secs(20);
-    while let Some(id) = model.unknown.iter().next().copied() {
-        assert!(Instant::now() < settle, "task {id} still unknown");
+    // What a 503 left unknown, read again once it has settled.
+    let deadline = Instant::now() + SETTLE + Duration::from_secs(20);
+    while let Some((&id, &at)) = model.unknown.iter().next() {
+        assert!(Instant::now() < deadline, "task {id} still unknown");
+        std::thread::sleep(SETTLE.saturating_sub(at.elapsed()));
         if !resync(api, user, id, &mut model, &record) {
             std::thread::sleep(Duration::from_millis(200));
         }

@@ -226,6 +226,13 @@ async fn the_api_role_may_use_rows_and_nothing_else() {
     assert_eq!(call(&state, &delete).await.status, 204);
     // ...and nothing else does.
     assert_forbidden(&client).await;
+    // No statement of the role outlives the functions' Lambda timeout.
+    let timeout: String = client
+        .query_one("SHOW statement_timeout", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(timeout, migrations::API_STATEMENT_TIMEOUT);
     drop(client);
     drop_database_and_role(&admin, &name, &role).await;
 }
