@@ -41,6 +41,7 @@ cleanup() {
     [ -n "${fixture_pid:-}" ] && kill "$fixture_pid" 2>/dev/null
     [ -n "${pgdata:-}" ] && pg_stop "$pgdata" immediate
     rm -rf "$scratch"
+    print_phases
     return $status
 }
 trap cleanup EXIT
