@@ -54,8 +54,12 @@ if full; then
     npm_ci_once clients/typescript >"$ROOT/target/client-install.log" 2>&1 &
     client_pid=$!
     # The Python tools, so that no phase waits for pip (each phase's own
-    # ensure_tools then finds them installed).
-    ensure_tools moto_server schemathesis cargo-lambda >"$ROOT/target/tools-install.log" 2>&1 &
+    # ensure_tools then finds them installed): this script's, then `make
+    # deploy-check`'s, which `make test-full` runs next (installed in that
+    # order, as the two scripts would).
+    rm -f "$ROOT/target/tools-installed"
+    { ensure_tools moto_server schemathesis cargo-lambda && touch "$ROOT/target/tools-installed" \
+        && ensure_tools sam cfn-lint; } >"$ROOT/target/tools-install.log" 2>&1 &
     tools_pid=$!
 
     step "cargo fmt --check and clippy (make check)"
@@ -129,7 +133,11 @@ unset JWT_ISSUER JWT_AUDIENCE
 
 if full; then
     step "a local Secrets Manager (moto)"
-    wait "$tools_pid" || { cat "$ROOT/target/tools-install.log" >&2; exit 1; }
+    # This script's tools (the deploy tools may still be installing).
+    until [ -e "$ROOT/target/tools-installed" ]; do
+        kill -0 "$tools_pid" 2>/dev/null || { cat "$ROOT/target/tools-install.log" >&2; exit 1; }
+        sleep 1
+    done
     start_moto
 
     step "unit and integration tests"
