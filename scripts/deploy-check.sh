@@ -3,8 +3,9 @@
 # `sam validate --lint` on template.yaml, then `sam build` of every function
 # (cargo-lambda + Zig, arm64, release, vendored OpenSSL), and each built
 # `bootstrap` must be an aarch64 ELF needing at most GLIBC 2.34 (AL2023) and
-# no shared library beyond glibc's, of at most 8 MiB. Part of
-# `make test-full`, which CI runs.
+# no shared library beyond glibc's, of at most 10 MiB (7 MiB before the AWS
+# SDK came in for Secrets Manager; 9.5 with it). Part of `make test-full`,
+# which CI runs.
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 cd "$ROOT"
@@ -49,16 +50,17 @@ sam list stack-outputs --stack-name $stack --config-env $environment --output ta
 done
 rm -rf "$stand_in"
 
-step "the arm64 Rust target, installed once before any build"
-ensure_rust_target aarch64-unknown-linux-gnu
-
 step "the functions for arm64, release: one cargo build for the workspace"
-# One process compiles every dependency once and links the five binaries
-# side by side. Every function resolves its dependencies' features exactly
-# as this build does, so each of sam build's per-function builds below finds
-# its binary up to date and only copies it.
-fresh_vendored_openssl "${CARGO_TARGET_DIR:-$ROOT/target}"
-cargo lambda build --release --arm64 --workspace --exclude todo-tests
+# `make test-full` started this build in the background (scripts/test.sh):
+# wait for it, then build again, which finds everything up to date (or
+# shows what failed).
+prebuild="$ROOT/target/arm64-build.pid"
+if [ -f "$prebuild" ]; then
+    pid=$(cat "$prebuild")
+    while kill -0 "$pid" 2>/dev/null; do sleep 2; done
+    rm -f "$prebuild"
+fi
+arm64_build
 
 step "sam build (arm64, release)"
 sam build
@@ -81,10 +83,10 @@ for function in TasksCollectionFunction TasksItemFunction HealthFunction DocsFun
     [ -z "$extra" ] || { echo "$bootstrap needs libraries beyond glibc: $extra" >&2; exit 1; }
     # Issue #14's budget: what Lambda downloads and maps on a cold start.
     bytes=$(stat -c %s "$bootstrap")
-    if [ "$bytes" -gt $((8 * 1024 * 1024)) ]; then
-        echo "$bootstrap is $bytes bytes, over the 8 MiB budget (make bench breaks it down)" >&2
+    if [ "$bytes" -gt $((10 * 1024 * 1024)) ]; then
+        echo "$bootstrap is $bytes bytes, over the 10 MiB budget (make bench breaks it down)" >&2
         exit 1
     fi
     size=$(awk -v b="$bytes" 'BEGIN { printf "%.1f MiB", b / 1048576 }')
-    passed "$function: aarch64 ELF, GLIBC <= $glibc, needs $(tr '\n' ' ' <<<"$needed")- $size (budget 8 MiB)"
+    passed "$function: aarch64 ELF, GLIBC <= $glibc, needs $(tr '\n' ' ' <<<"$needed")- $size (budget 10 MiB)"
 done

@@ -35,6 +35,9 @@ struct Settings {
     ca_bundle: String,
     secret: String,
     fixture: Value,
+    /// A local Secrets Manager over TLS (`AWS_ENDPOINT_URL_SECRETS_MANAGER`,
+    /// with the AWS test credentials beside it), when the run has one.
+    secrets_manager: Option<String>,
 }
 
 fn var(name: &str) -> String {
@@ -65,6 +68,7 @@ impl Settings {
             ca_bundle: var("BENCH_CA_BUNDLE"),
             secret: var("BENCH_SECRET"),
             fixture: serde_json::from_str(&fixture).expect("the fixture is JSON"),
+            secrets_manager: std::env::var("AWS_ENDPOINT_URL_SECRETS_MANAGER").ok(),
         }
     }
 }
@@ -101,6 +105,9 @@ struct Data {
     production_task: i64,
     hs256: BTreeMap<String, String>,
     eddsa: String,
+    /// The production-like `DATABASE_URL` as a secret in the local Secrets
+    /// Manager, for the cold starts that read it (`<function>+secrets`).
+    database_url_arn: Option<String>,
 }
 
 const GET_USER: &str = "bench-get";
@@ -108,7 +115,14 @@ const WRITE_USER: &str = "bench-write";
 const DELETE_USER: &str = "bench-delete";
 const CREATE_USER: &str = "bench-create";
 
-fn env_of(settings: &Settings, function: &str, setup: Setup) -> Vec<(String, String)> {
+/// A program's environment. `<function>+secrets` is the function started
+/// production-like with its `DATABASE_URL` given as a secret ARN, read at
+/// Init from the local Secrets Manager (over TLS), as in AWS.
+fn env_of(settings: &Settings, data: &Data, function: &str, setup: Setup) -> Vec<(String, String)> {
+    let (function, with_secrets) = match function.split_once('+') {
+        Some((function, "secrets")) => (function, true),
+        _ => (function, false),
+    };
     let mut env: Vec<(String, String)> = [
         ("PATH", "/usr/bin:/bin"),
         ("AWS_LAMBDA_FUNCTION_NAME", function),
@@ -150,6 +164,18 @@ fn env_of(settings: &Settings, function: &str, setup: Setup) -> Vec<(String, Str
                 "BETTER_AUTH_JWKS_URL",
                 &format!("{https}/bench/api/auth/jwks"),
             );
+        }
+    }
+    if with_secrets {
+        let arn = data.database_url_arn.as_deref().expect("a Secrets Manager");
+        env.retain(|(name, _)| name != "DATABASE_URL");
+        env.push(("DATABASE_URL_SECRET_ARN".into(), arn.into()));
+        for name in [
+            "AWS_ENDPOINT_URL_SECRETS_MANAGER",
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+        ] {
+            env.push((name.into(), var(name)));
         }
     }
     env
@@ -461,9 +487,11 @@ struct Bench {
 
 impl Bench {
     fn start(&self, function: &str, setup: Setup) -> Instance {
-        let binary = self.settings.bin_dir.join(function);
+        let program = function.split('+').next().unwrap_or(function);
+        let binary = self.settings.bin_dir.join(program);
         let log = self.log_dir.join(format!("{function}.log"));
-        Instance::start(&binary, &env_of(&self.settings, function, setup), &log)
+        let env = env_of(&self.settings, &self.data, function, setup);
+        Instance::start(&binary, &env, &log)
             .unwrap_or_else(|e| panic!("start {}: {e}", binary.display()))
     }
 
@@ -796,6 +824,19 @@ impl Admin {
 /// An HS256 token for `user`, with `iss` and `aud` when the verifier holds
 /// tokens to an issuer (the functions the benchmark starts hold them to
 /// none, as `make dev` does).
+/// A secret in the run's Secrets Manager, through the functions' own
+/// client; its ARN.
+fn create_secret(name: &str, value: &str) -> String {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let name = format!("{name}-{}", std::process::id());
+    runtime
+        .block_on(todo_shared::secrets::create(&name, value))
+        .unwrap_or_else(|e| panic!("create a secret: {e}"))
+}
+
 fn hs256(secret: &str, user: &str, issuer: Option<&str>) -> String {
     let mut claims = json!({"sub": user, "exp": chrono::Utc::now().timestamp() + 3600});
     if let Some(issuer) = issuer {
@@ -927,6 +968,10 @@ fn main() {
         .iter()
         .map(|user| (user.to_string(), hs256(&settings.secret, user, None)))
         .collect(),
+        database_url_arn: settings
+            .secrets_manager
+            .as_ref()
+            .map(|_| create_secret("bench/database-url", &settings.tls_database_url)),
         list_user,
         production_user,
         eddsa,
@@ -953,6 +998,9 @@ fn main() {
             // under qemu: the deployed build's own TLS stack, exercised).
             let extra = std::env::var("BENCH_EXTRA_PRODUCTION").unwrap_or_default();
             let mut functions = vec!["tasks-item", "floor"];
+            if bench.data.database_url_arn.is_some() {
+                functions.push("tasks-item+secrets");
+            }
             functions.extend(extra.split(',').map(str::trim).filter(|f| !f.is_empty()));
             let production = bench.cold_starts(&functions, Setup::Production)?;
             eprintln!("bench: cold starts, local");

@@ -1,14 +1,15 @@
-//! Outbound HTTP/1.1 for the two calls the functions make besides the
-//! database: Better Auth's JWKS ([`crate::jwks`]) and Secrets Manager at
-//! cold start ([`crate::secrets`]). Both are rare (once per cold start, once
-//! per JWKS TTL), so each request opens its own connection, over the
-//! process's one TLS configuration ([`crate::tls`]).
+//! Outbound HTTP/1.1 for the calls the functions make besides the
+//! database: Better Auth's JWKS ([`crate::jwks`]) and, at cold start, the
+//! AWS SDK's calls to Secrets Manager and its credential providers
+//! ([`crate::aws_http`]). All are rare (once per cold start, once per JWKS
+//! TTL), so each request opens its own connection, over the process's one
+//! TLS configuration ([`crate::tls`]).
 
 use std::time::Duration;
 
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Bytes;
-use hyper::http::{Request, StatusCode, Uri};
+use hyper::http::{Request, Response, Uri};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
@@ -65,35 +66,75 @@ impl Endpoint {
     }
 
     /// Sends `request` on a new connection to this endpoint, all within
-    /// `timeout`; the status and at most `max_body` bytes of body.
+    /// `timeout`; the response, with at most `max_body` bytes of body.
     pub async fn send(
         &self,
         request: Request<Full<Bytes>>,
         max_body: usize,
         timeout: Duration,
-    ) -> Result<(StatusCode, Bytes), String> {
+    ) -> Result<Response<Bytes>, SendError> {
         tokio::time::timeout(timeout, self.exchange(request, max_body))
             .await
-            .map_err(|_| format!("no answer within {timeout:?}"))?
+            .map_err(|_| SendError::Timeout(timeout))?
     }
 
     async fn exchange(
         &self,
         request: Request<Full<Bytes>>,
         max_body: usize,
-    ) -> Result<(StatusCode, Bytes), String> {
+    ) -> Result<Response<Bytes>, SendError> {
         let tcp = TcpStream::connect((self.host.as_str(), self.port))
             .await
-            .map_err(|e| format!("connect: {e}"))?;
+            .map_err(SendError::Connect)?;
         if self.tls {
-            let connector = crate::tls::connector().map_err(|e| format!("tls: {e}"))?;
+            let connector = crate::tls::connector().map_err(SendError::TlsSetUp)?;
             let stream = tokio_native_tls::TlsConnector::from(connector)
                 .connect(&self.host, tcp)
                 .await
-                .map_err(|e| format!("tls: {e}"))?;
+                .map_err(SendError::Tls)?;
             exchange_on(stream, request, max_body).await
         } else {
             exchange_on(tcp, request, max_body).await
+        }
+    }
+}
+
+/// Why an outbound request got no answer.
+#[derive(Debug)]
+pub enum SendError {
+    Timeout(Duration),
+    Connect(std::io::Error),
+    /// The process's TLS configuration could not be built ([`crate::tls`]).
+    TlsSetUp(String),
+    /// The handshake failed: an untrusted or expired certificate, a wrong
+    /// host name, or no TLS at all.
+    Tls(native_tls::Error),
+    Http(hyper::Error),
+    /// The body failed midway or was longer than allowed.
+    Body(Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl std::fmt::Display for SendError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SendError::Timeout(timeout) => write!(f, "no answer within {timeout:?}"),
+            SendError::Connect(e) => write!(f, "connect: {e}"),
+            SendError::TlsSetUp(e) => write!(f, "tls: {e}"),
+            SendError::Tls(e) => write!(f, "tls: {e}"),
+            SendError::Http(e) => write!(f, "http: {e}"),
+            SendError::Body(e) => write!(f, "body: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for SendError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            SendError::Timeout(_) | SendError::TlsSetUp(_) => None,
+            SendError::Connect(e) => Some(e),
+            SendError::Tls(e) => Some(e),
+            SendError::Http(e) => Some(e),
+            SendError::Body(e) => Some(e.as_ref()),
         }
     }
 }
@@ -103,25 +144,25 @@ async fn exchange_on<S>(
     stream: S,
     request: Request<Full<Bytes>>,
     max_body: usize,
-) -> Result<(StatusCode, Bytes), String>
+) -> Result<Response<Bytes>, SendError>
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
-        .map_err(|e| format!("http: {e}"))?;
+        .map_err(SendError::Http)?;
     tokio::spawn(connection);
     let response = sender
         .send_request(request)
         .await
-        .map_err(|e| format!("http: {e}"))?;
-    let status = response.status();
-    let body = Limited::new(response.into_body(), max_body)
+        .map_err(SendError::Http)?;
+    let (parts, body) = response.into_parts();
+    let body = Limited::new(body, max_body)
         .collect()
         .await
-        .map(|body| body.to_bytes())
-        .map_err(|e| format!("body: {e}"))?;
-    Ok((status, body))
+        .map_err(SendError::Body)?
+        .to_bytes();
+    Ok(Response::from_parts(parts, body))
 }
 
 fn is_loopback(host: &str) -> bool {

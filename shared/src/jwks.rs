@@ -220,13 +220,14 @@ async fn fetch(endpoint: &Endpoint) -> Result<Keys, String> {
         .header(header::USER_AGENT, crate::https::USER_AGENT)
         .body(Full::default())
         .map_err(|e| format!("http: {e}"))?;
-    let (status, body) = endpoint
+    let response = endpoint
         .send(request, MAX_JWKS_BYTES, FETCH_TIMEOUT)
-        .await?;
-    if status != StatusCode::OK {
-        return Err(format!("HTTP {status}"));
+        .await
+        .map_err(|e| e.to_string())?;
+    if response.status() != StatusCode::OK {
+        return Err(format!("HTTP {}", response.status()));
     }
-    let keys = parse_jwks(&body).ok_or("the answer is not a JWKS document")?;
+    let keys = parse_jwks(response.body()).ok_or("the answer is not a JWKS document")?;
     if keys.is_empty() {
         return Err("the JWKS holds no usable public signing key".into());
     }

@@ -12,6 +12,7 @@
 //! the floor instead of 1.64×, 8 instances' throughput 0.71× instead of 0.55×).
 
 pub mod auth;
+pub mod aws_http;
 pub mod config;
 pub mod db;
 pub mod error;

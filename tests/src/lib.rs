@@ -919,15 +919,12 @@ pub fn check_emf(line: &Value) -> Result<(), String> {
     Ok(())
 }
 
-/// Creates a secret (Secrets Manager's `CreateSecret`, with the region,
-/// credentials and endpoint of the environment: the local emulator) and
-/// returns its ARN.
+/// Creates a secret in the environment's Secrets Manager (the local
+/// emulator) through the functions' own client, and returns its ARN.
 pub async fn create_secret(name: &str, value: &str) -> String {
-    let created = todo_shared::secrets::call(
-        "CreateSecret",
-        &json!({ "Name": name, "SecretString": value }),
-    )
-    .await
-    .unwrap_or_else(|e| panic!("create a secret (is AWS_ENDPOINT_URL_SECRETS_MANAGER set?): {e}"));
-    created["ARN"].as_str().expect("an ARN").to_owned()
+    todo_shared::secrets::create(name, value)
+        .await
+        .unwrap_or_else(|e| {
+            panic!("create a secret (is AWS_ENDPOINT_URL_SECRETS_MANAGER set?): {e}")
+        })
 }

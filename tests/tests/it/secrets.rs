@@ -84,3 +84,125 @@ async fn without_arns_nothing_is_resolved() {
     );
     assert_eq!(env.get("BETTER_AUTH_SECRET"), None);
 }
+
+/// The credentials are aws-config's to find, not read by hand from three
+/// variables: `migrate` run with none of `AWS_ACCESS_KEY_ID` and friends,
+/// only a container credentials endpoint (as ECS, CodeBuild or a local SSO
+/// helper provide it; here a server of the test's own), reads its secret
+/// from the emulator and migrates. The endpoint is asked with its
+/// authorization token, and the call to Secrets Manager is signed with the
+/// key it handed out.
+#[tokio::test]
+async fn credentials_come_from_aws_configs_provider_chain() {
+    use std::sync::{Arc, Mutex};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let emulator_address = emulator()
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_owned();
+    let label = unique_user("container-credentials");
+    let arn = create_secret(&format!("{label}/migrate-url"), &admin_database_url()).await;
+
+    // The container credentials endpoint: records each request it gets.
+    let asked = Arc::new(Mutex::new(Vec::<String>::new()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let credentials_port = listener.local_addr().unwrap().port();
+    let seen = asked.clone();
+    let credentials = tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let mut request = vec![0u8; 4096];
+            let n = socket.read(&mut request).await.unwrap_or(0);
+            seen.lock()
+                .unwrap()
+                .push(String::from_utf8_lossy(&request[..n]).into_owned());
+            let body = json!({
+                "AccessKeyId": "ASIACONTAINEREXAMPLE",
+                "SecretAccessKey": "container-secret-access-key",
+                "Token": "container-session-token",
+                "Expiration": "2099-01-01T00:00:00Z",
+            })
+            .to_string();
+            let reply = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\
+                 content-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = socket.write_all(reply.as_bytes()).await;
+        }
+    });
+    // A pass-through to the emulator that keeps what the client sent.
+    let sent = Arc::new(Mutex::new(Vec::<u8>::new()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let recorder_port = listener.local_addr().unwrap().port();
+    let record = sent.clone();
+    let recorder = tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let upstream = tokio::net::TcpStream::connect(&emulator_address)
+                .await
+                .unwrap();
+            let (mut client_read, mut client_write) = client.into_split();
+            let (mut upstream_read, mut upstream_write) = upstream.into_split();
+            tokio::spawn(async move {
+                let _ = tokio::io::copy(&mut upstream_read, &mut client_write).await;
+            });
+            let record = record.clone();
+            tokio::spawn(async move {
+                let mut chunk = [0u8; 8192];
+                while let Ok(n @ 1..) = client_read.read(&mut chunk).await {
+                    record.lock().unwrap().extend_from_slice(&chunk[..n]);
+                    if upstream_write.write_all(&chunk[..n]).await.is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+
+    let home = std::env::temp_dir().join(format!("{label}-home"));
+    std::fs::create_dir_all(&home).unwrap();
+    let migrate = root().join("target/debug/migrate");
+    let output = tokio::process::Command::new(&migrate)
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        // No profile of the machine's: an empty home.
+        .env("HOME", &home)
+        .env("AWS_REGION", "us-east-1")
+        .env(
+            "AWS_ENDPOINT_URL_SECRETS_MANAGER",
+            format!("http://127.0.0.1:{recorder_port}"),
+        )
+        .env(
+            "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+            format!("http://127.0.0.1:{credentials_port}/v2/credentials/test"),
+        )
+        .env("AWS_CONTAINER_AUTHORIZATION_TOKEN", "container-auth-token")
+        .env("MIGRATE_DATABASE_URL_SECRET_ARN", &arn)
+        .env("DATABASE_URL", database_url())
+        .output()
+        .await
+        .unwrap_or_else(|e| panic!("run {} (built by make test): {e}", migrate.display()));
+    credentials.abort();
+    recorder.abort();
+    let _ = std::fs::remove_dir_all(&home);
+
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "migrate: {stdout}{stderr}");
+    assert!(stdout.contains("schema is up to date"), "{stdout}");
+    let asked = asked.lock().unwrap().join("\n---\n");
+    assert!(
+        asked.starts_with("GET /v2/credentials/test ")
+            && asked
+                .to_ascii_lowercase()
+                .contains("authorization: container-auth-token"),
+        "the container endpoint was asked as aws-config asks it: {asked}"
+    );
+    let sent = String::from_utf8_lossy(&sent.lock().unwrap()).to_ascii_lowercase();
+    assert!(
+        sent.contains("credential=asiacontainerexample/")
+            && sent.contains("x-amz-security-token: container-session-token")
+            && sent.contains("x-amz-target: secretsmanager.getsecretvalue"),
+        "GetSecretValue signed with the container's key: {sent}"
+    );
+}
