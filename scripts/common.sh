@@ -3,6 +3,26 @@
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 VENV="$ROOT/.local/venv"
 
+# The toolchain rust-toolchain.toml pins. rustup installs it wherever it may
+# download; on a machine that may not (RUSTUP_AUTO_INSTALL=0) but whose own
+# toolchain is that very release under another name (say `stable`), that
+# one is linked under the pinned name, as rustup would have named it.
+ensure_pinned_toolchain() {
+    command -v rustup >/dev/null 2>&1 || return 0
+    local pinned toolchains dir
+    pinned=$(sed -n 's/^channel *= *"\(.*\)"/\1/p' "$ROOT/rust-toolchain.toml")
+    rustup toolchain list 2>/dev/null | grep -q "^$pinned-" && return 0
+    toolchains="$(rustup show home)/toolchains"
+    for dir in "$toolchains"/*; do
+        if "$dir/bin/rustc" --version 2>/dev/null | grep -q "^rustc $pinned "; then
+            ln -s "$dir" "$toolchains/$pinned-$("$dir/bin/rustc" -vV | sed -n 's/^host: //p')"
+            return 0
+        fi
+    done
+    rustup toolchain install "$pinned"
+}
+ensure_pinned_toolchain
+
 # Loads .env (if any) into the environment, without overriding what is set.
 load_env() {
     if [ -f "$ROOT/.env" ]; then
