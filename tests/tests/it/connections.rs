@@ -482,3 +482,76 @@ async fn a_write_answered_503_settles_within_the_statement_timeout() {
         "cancelled at the bound"
     );
 }
+
+/// Neon's pooled endpoint with every server connection taken (#30): a pool
+/// of one server connection for the API's role, held by a transaction that
+/// another client leaves open. The API's requests wait in PgBouncer's queue
+/// only until their database budget, then answer 503 with Retry-After,
+/// never hanging on to Lambda's timeout; the write that could not be made
+/// is not made (nor made twice later); once the connection is free, the
+/// same request, Idempotency-Key and all, succeeds, once.
+#[tokio::test]
+async fn a_pooler_with_every_server_connection_held_answers_503_then_serves() {
+    use todo_tests::pooler::{Pooler, PoolerSettings};
+    const PASSWORD: &str = "saturation-pooler-password";
+    const BUDGET: Duration = Duration::from_secs(1);
+    let server = migrated_server().await;
+    let port = server.port;
+    let pooler = tokio::task::spawn_blocking(move || {
+        Pooler::start(
+            port,
+            &PoolerSettings {
+                pool_size: 1,
+                users: vec![("todo_api".into(), PASSWORD.into())],
+            },
+        )
+    })
+    .await
+    .unwrap();
+    let url = pooler.url("todo_api", PASSWORD, "postgres");
+    let owner = pg_at(&server.url()).await;
+    let state = one_connection_state(url.clone(), BUDGET);
+    let user = unique_user("saturated");
+    let create = Event::fixture("tasks-create")
+        .as_user(&user)
+        .header("idempotency-key", &unique_user("saturation-key"))
+        .body_json(&serde_json::json!({"title": "while saturated"}));
+
+    // Another client of the same role takes the only server connection.
+    let holder = pg_at(&url).await;
+    holder.batch_execute("BEGIN; SELECT 1").await.unwrap();
+    for event in [&create, &list(&user)] {
+        let started = Instant::now();
+        let reply = within(
+            Duration::from_secs(10),
+            "a request while the pool is held",
+            call(&state, event),
+        )
+        .await;
+        let waited = started.elapsed();
+        reply.expect_error(503, "SERVICE_UNAVAILABLE");
+        assert!(reply.header("retry-after").is_some(), "{:?}", reply.json);
+        assert!(
+            waited >= BUDGET - Duration::from_millis(50)
+                && waited < BUDGET + Duration::from_millis(900),
+            "answered after {waited:?}, the budget being {BUDGET:?}"
+        );
+    }
+    assert_eq!(count_tasks(&owner, &user).await, 0, "nothing written");
+
+    holder.batch_execute("COMMIT").await.unwrap();
+    drop(holder);
+    let reply = within(
+        Duration::from_secs(10),
+        "the same create once the pool is free",
+        call(&state, &create),
+    )
+    .await;
+    assert_eq!(reply.status, 201, "{}", reply.json);
+    assert_eq!(call(&state, &list(&user)).await.status, 200);
+    // The key replays the task it made; nothing is written twice.
+    let replay = call(&state, &create).await;
+    assert_eq!(replay.json["id"], reply.json["id"], "{}", replay.json);
+    assert_eq!(count_tasks(&owner, &user).await, 1, "written once");
+    drop(pooler);
+}
