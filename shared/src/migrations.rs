@@ -116,11 +116,14 @@ pub struct Target {
     pub db: DbConfig,
     /// The user of `DATABASE_URL`, when it differs from the migrating one.
     pub api_login: Option<ApiLogin>,
+    /// Which of Neon's endpoints the API's `DATABASE_URL` names, if Neon's.
+    pub api_endpoint: Option<NeonEndpoint>,
 }
 
 impl Target {
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let set = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        let api_endpoint = set("DATABASE_URL").and_then(|url| NeonEndpoint::of(&url));
         let Some(owner_url) = set("MIGRATE_DATABASE_URL") else {
             tracing::warn!(
                 "MIGRATE_DATABASE_URL is not set: migrating as DATABASE_URL's role, which the \
@@ -129,6 +132,7 @@ impl Target {
             return Ok(Target {
                 db: DbConfig::from_lookup(lookup)?,
                 api_login: None,
+                api_endpoint,
             });
         };
         let db = DbConfig::from_lookup(|name| match name {
@@ -154,7 +158,61 @@ impl Target {
                 (login.name != owner).then_some(login)
             }
         };
-        Ok(Target { db, api_login })
+        Ok(Target {
+            db,
+            api_login,
+            api_endpoint,
+        })
+    }
+}
+
+/// Neon's two endpoints of a compute, told apart by the host name: the
+/// pooled one's first label ends in `-pooler` (`ep-xxx-pooler.<region>.aws.neon.tech`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NeonEndpoint {
+    /// PgBouncer in transaction mode: up to 10,000 clients share a server
+    /// pool of 90% of `max_connections`. What the API is built for.
+    Pooled,
+    /// PostgreSQL itself: every warm container holds one of the compute's
+    /// `max_connections`.
+    Direct,
+}
+
+impl NeonEndpoint {
+    /// The endpoint a connection URL names; `None` when its host is not Neon's.
+    pub fn of(url: &str) -> Option<Self> {
+        let config: tokio_postgres::Config = url.parse().ok()?;
+        let host = config.get_hosts().iter().find_map(|host| match host {
+            tokio_postgres::config::Host::Tcp(host) => Some(host.to_ascii_lowercase()),
+            #[cfg(unix)]
+            tokio_postgres::config::Host::Unix(_) => None,
+        })?;
+        let (endpoint, domain) = host.split_once('.')?;
+        if !(domain == "neon.tech" || domain.ends_with(".neon.tech")) {
+            return None;
+        }
+        Some(if endpoint.ends_with("-pooler") {
+            NeonEndpoint::Pooled
+        } else {
+            NeonEndpoint::Direct
+        })
+    }
+
+    /// What `migrate` says of the API's `DATABASE_URL`, after a deploy.
+    pub fn advice(self) -> &'static str {
+        match self {
+            NeonEndpoint::Pooled => {
+                "the API's DATABASE_URL is Neon's pooled endpoint: its concurrency is not \
+                 bound by the compute's max_connections (docs/deploy.md, Capacity)"
+            }
+            NeonEndpoint::Direct => {
+                "the API's DATABASE_URL is Neon's direct endpoint (no -pooler in the host): \
+                 every warm container holds one of the compute's max_connections (97 usable \
+                 at 0.25 CU), so the task functions' ReservedConcurrency together, plus 5 for \
+                 health, must stay under it, or requests fail when they are not; use the \
+                 -pooler host (docs/deploy.md, Capacity)"
+            }
+        }
     }
 }
 
@@ -318,4 +376,30 @@ pub async fn run(
     }
     tx.commit().await?;
     Ok(applied)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tells_neons_pooled_endpoint_from_its_direct_one() {
+        let of = |url: &str| NeonEndpoint::of(url);
+        assert_eq!(
+            of(
+                "postgresql://u:p@ep-cool-darkness-a1b2c3d4-pooler.us-east-2.aws.neon.tech/db?sslmode=require"
+            ),
+            Some(NeonEndpoint::Pooled)
+        );
+        assert_eq!(
+            of(
+                "postgresql://u:p@ep-cool-darkness-a1b2c3d4.us-east-2.aws.neon.tech/db?sslmode=require"
+            ),
+            Some(NeonEndpoint::Direct)
+        );
+        assert_eq!(of("postgres://u@127.0.0.1:5432/db"), None);
+        assert_eq!(of("postgres://u@db.example.com/db"), None);
+        assert_eq!(of("postgres://u@ep-x-pooler.evil-neon.tech/db"), None);
+        assert_eq!(of("not a url"), None);
+    }
 }

@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use serde_json::{Value, json};
 use todo_shared::db::Db;
-use todo_shared::migrations::{self, Target};
+use todo_shared::migrations::{self, NeonEndpoint, Target};
 use todo_shared::secrets::Environment;
 
 #[tokio::main(flavor = "current_thread")]
@@ -38,8 +38,22 @@ async fn target() -> Result<(Db, Target), Error> {
     Ok((Db::new(&target.db)?, target))
 }
 
+/// Says which of Neon's endpoints the API's DATABASE_URL names (a warning
+/// for the direct one); the same words for the Lambda's answer.
+fn say_endpoint(target: &Target) -> Option<&'static str> {
+    let endpoint = target.api_endpoint?;
+    let warning = if endpoint == NeonEndpoint::Direct {
+        "warning: "
+    } else {
+        ""
+    };
+    eprintln!("migrate: {warning}{}", endpoint.advice());
+    Some(endpoint.advice())
+}
+
 async fn run_once() -> Result<(), Error> {
     let (db, target) = target().await?;
+    say_endpoint(&target);
     let applied = migrations::run_on(&db, target.api_login.as_ref()).await?;
     if applied.is_empty() {
         println!("migrate: schema is up to date");
@@ -52,11 +66,17 @@ async fn run_once() -> Result<(), Error> {
 async fn serve() -> Result<(), Error> {
     todo_shared::logging::init();
     let (db, target) = target().await?;
+    let endpoint = say_endpoint(&target);
     let (db, login) = (&db, target.api_login.as_ref());
     lambda_runtime::run(service_fn(move |_: LambdaEvent<Value>| async move {
         let applied = migrations::run_on(db, login).await?;
         lambda_runtime::tracing::info!(?applied, "migrations");
-        Ok::<_, Error>(json!({ "applied": applied }))
+        let mut answer = json!({ "applied": applied });
+        if let Some(advice) = endpoint {
+            // In `make deploy`'s output, which prints this answer.
+            answer["database_url"] = json!(advice);
+        }
+        Ok::<_, Error>(answer)
     }))
     .await
 }

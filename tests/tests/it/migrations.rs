@@ -337,3 +337,37 @@ async fn the_tests_run_as_the_api_role() {
     assert!(api_login().is_some());
     assert_forbidden(&client).await;
 }
+
+/// After a deploy, `migrate` says which of Neon's endpoints the API's
+/// `DATABASE_URL` names, and warns when it is the direct one, which holds a
+/// server connection per container (#30). The API's URL here is the test
+/// database's with a Neon host put in: migrate only reads its role and
+/// password from it, which stay the same.
+#[tokio::test]
+async fn migrate_names_the_neon_endpoint_of_the_apis_url_and_warns_on_the_direct_one() {
+    let migrate = root().join("target/debug/migrate");
+    for (host, expected) in [
+        (
+            "ep-cool-darkness-a1b2c3d4.us-east-2.aws.neon.tech",
+            "migrate: warning: the API's DATABASE_URL is Neon's direct endpoint",
+        ),
+        (
+            "ep-cool-darkness-a1b2c3d4-pooler.us-east-2.aws.neon.tech",
+            "migrate: the API's DATABASE_URL is Neon's pooled endpoint",
+        ),
+    ] {
+        let api_url = database_url().replace(&database_address(), host);
+        assert_ne!(api_url, database_url());
+        let output = tokio::process::Command::new(&migrate)
+            .env_remove("DATABASE_URL_SECRET_ARN")
+            .env_remove("MIGRATE_DATABASE_URL_SECRET_ARN")
+            .env("MIGRATE_DATABASE_URL", admin_database_url())
+            .env("DATABASE_URL", &api_url)
+            .output()
+            .await
+            .unwrap_or_else(|e| panic!("run {} (built by make test): {e}", migrate.display()));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "{stderr}");
+        assert!(stderr.contains(expected), "{stderr}");
+    }
+}
