@@ -11,10 +11,9 @@ test:
 	@scripts/test.sh
 
 ## make test-full: make test, the offline deployment checks and make bench-smoke (what CI runs)
+# ARM64_PREBUILD=1: make test starts deploy-check's arm64 build meanwhile (scripts/test.sh).
 test-full:
-	@ARM64_PREBUILD=1 scripts/test.sh
-	@scripts/deploy-check.sh
-	@BENCH_SMOKE=1 scripts/bench.sh
+	@ARM64_PREBUILD=1 $(MAKE) -s test deploy-check bench-smoke
 
 ## make unit: the unit tests only (no services; seconds)
 unit:

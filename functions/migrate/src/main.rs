@@ -42,13 +42,14 @@ async fn target() -> Result<(Db, Target), Error> {
 /// for the direct one); the same words for the Lambda's answer.
 fn say_endpoint(target: &Target) -> Option<&'static str> {
     let endpoint = target.api_endpoint?;
+    let advice = endpoint.advice();
     let warning = if endpoint == NeonEndpoint::Direct {
         "warning: "
     } else {
         ""
     };
-    eprintln!("migrate: {warning}{}", endpoint.advice());
-    Some(endpoint.advice())
+    eprintln!("migrate: {warning}{advice}");
+    Some(advice)
 }
 
 async fn run_once() -> Result<(), Error> {
