@@ -12,7 +12,7 @@
 use std::collections::HashMap;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
@@ -62,6 +62,11 @@ pub struct Instance {
     shared: Arc<Shared>,
     events: Option<Sender<Vec<u8>>>,
     replies: Receiver<Reply>,
+    /// The instance's own temporary directory, empty at start and removed
+    /// with it: a Lambda sandbox's `/tmp`. What a function caches there
+    /// (the trust roots' directory) is then paid for by every cold start,
+    /// as in AWS.
+    tmp: PathBuf,
 }
 
 impl Instance {
@@ -96,10 +101,14 @@ impl Instance {
             .create(true)
             .append(true)
             .open(log)?;
+        let tmp = std::env::temp_dir().join(format!("todo-bench-sandbox-{port}"));
+        let _ = std::fs::remove_dir_all(&tmp);
+        std::fs::create_dir(&tmp)?;
         let spawned = Instant::now();
         let child = Command::new(binary)
             .env_clear()
             .envs(env.iter().map(|(k, v)| (k, v)))
+            .env("TMPDIR", &tmp)
             .env("AWS_LAMBDA_RUNTIME_API", format!("127.0.0.1:{port}"))
             .stdin(Stdio::null())
             .stdout(output.try_clone()?)
@@ -112,6 +121,7 @@ impl Instance {
             shared,
             events: Some(events_tx),
             replies: replies_rx,
+            tmp,
         })
     }
 
@@ -161,6 +171,7 @@ impl Drop for Instance {
         // Ends the thread waiting for the next event, then the accept loop.
         self.events.take();
         let _ = TcpStream::connect(("127.0.0.1", self.port));
+        let _ = std::fs::remove_dir_all(&self.tmp);
     }
 }
 

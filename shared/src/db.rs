@@ -93,9 +93,13 @@ impl Db {
         // TLS whenever the URL's sslmode asks for it (Neon: require), with
         // the process's one connector (crate::tls). native-tls always
         // verifies the server certificate and host name, which is stricter
-        // than libpq's `require` and what Neon supports. `disable` (a local
-        // database) builds no TLS at all.
-        let manager = if pg.get_ssl_mode() == SslMode::Disable {
+        // than libpq's `require` and what Neon supports. `disable`, and a
+        // loopback database named with no sslmode at all (`make dev`),
+        // build no TLS: libpq's default, `prefer`, would build a connector
+        // (its trust roots) only to protect traffic that never leaves the
+        // machine. An explicit `sslmode=prefer` keeps its meaning.
+        let local_default = remote_host(&pg).is_none() && !config.url.contains("sslmode");
+        let manager = if pg.get_ssl_mode() == SslMode::Disable || local_default {
             Manager::from_config(pg, NoTls, manager_config)
         } else {
             let tls = crate::tls::connector()

@@ -6,6 +6,9 @@ use todo_shared::handlers::health;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
+    // SAFETY: the first statement; the current-thread runtime has started
+    // no other thread.
+    unsafe { todo_shared::tls::roots::defer_loading() };
     todo_shared::logging::init();
     let db = Db::from_env().await?;
     let db = &db;

@@ -16,6 +16,9 @@ use todo_shared::secrets::Environment;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
+    // SAFETY: the first statement; the current-thread runtime has started
+    // no other thread.
+    unsafe { todo_shared::tls::roots::defer_loading() };
     let in_lambda = std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some();
     let result = if in_lambda {
         serve().await

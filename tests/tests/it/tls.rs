@@ -101,3 +101,55 @@ async fn verified_tls_to_postgres_and_to_the_jwks() {
         "refused before any request"
     );
 }
+
+/// A loopback database named without `sslmode` (what `make dev` uses) is
+/// reached without TLS, even by a server that offers it, so a local run
+/// never builds a TLS connector (its trust roots cost most of an Init).
+/// A remote host without `sslmode=require` is refused (tests/it/failures.rs).
+#[tokio::test]
+async fn a_loopback_database_without_sslmode_is_reached_in_plaintext() {
+    let Ok(tls_url) = std::env::var("TEST_TLS_DATABASE_URL") else {
+        return; // verified_tls_to_postgres_and_to_the_jwks says why
+    };
+    // The TLS-enabled server, by the name its certificate carries, as a
+    // user that may log in without TLS.
+    let port = tls_url
+        .split("@localhost:")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .expect("the port of TEST_TLS_DATABASE_URL");
+    let plain = database_url_with_host(&format!("localhost:{port}"));
+    let db = Db::new(&DbConfig {
+        url: plain.clone(),
+        ..db_config()
+    })
+    .unwrap();
+    let rows = db
+        .query(
+            Kind::Read,
+            "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+            &[],
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{plain}: {e:?}"));
+    let ssl: bool = rows[0].get(0);
+    assert!(!ssl, "{plain} went over TLS");
+}
+
+/// The tests' own database URL with `sslmode` removed and `host` in place
+/// of its host and port.
+fn database_url_with_host(host: &str) -> String {
+    let url = todo_tests::database_url();
+    let (base, query) = url.split_once('?').unwrap_or((&url, ""));
+    let (scheme_user, rest) = base.split_once('@').expect("a user in TEST_DATABASE_URL");
+    let path = rest.split_once('/').map_or("", |(_, path)| path);
+    let query: Vec<&str> = query
+        .split('&')
+        .filter(|p| !p.is_empty() && !p.starts_with("sslmode="))
+        .collect();
+    let mut out = format!("{scheme_user}@{host}/{path}");
+    if !query.is_empty() {
+        out = format!("{out}?{}", query.join("&"));
+    }
+    out
+}

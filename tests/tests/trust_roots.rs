@@ -1,0 +1,228 @@
+//! The trust roots looked up by subject (`todo_shared::tls::roots`) trust
+//! exactly what OpenSSL loading the whole bundle trusts.
+//!
+//! A test binary of its own (`harness = false`): `defer_loading` sets
+//! `SSL_CERT_FILE`/`SSL_CERT_DIR` and must run before the process has a
+//! second thread, which the test harness cannot promise. Each way of
+//! building the connector runs in a child process of this binary, against
+//! TLS servers whose certificates chain to a root placed *last* in a copy of
+//! the system bundle (accepted), to a CA outside it, expired, and for
+//! another host name (all refused).
+
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use openssl::asn1::Asn1Time;
+use openssl::bn::{BigNum, MsbOption};
+use openssl::ec::{EcGroup, EcKey};
+use openssl::hash::MessageDigest;
+use openssl::nid::Nid;
+use openssl::pkey::{PKey, Private};
+use openssl::x509::extension::{
+    BasicConstraints, ExtendedKeyUsage, KeyUsage, SubjectAlternativeName,
+};
+use openssl::x509::{X509, X509NameBuilder};
+
+/// The ways a process builds its connector: `lazy`, `defer_loading` with
+/// the hashed directory written in a fresh TMPDIR; `fallback`,
+/// `defer_loading` where the directory cannot be written (roots handed over
+/// one by one); `ordinary`, native-tls as it comes.
+const MODES: [&str; 3] = ["lazy", "fallback", "ordinary"];
+
+/// Servers' certificates and whether a client must accept them.
+const SERVERS: [(&str, bool); 4] = [
+    ("trusted", true),
+    ("untrusted-ca", false),
+    ("expired", false),
+    ("wrong-host", false),
+];
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let [_, child, mode, dir] = &args[..]
+        && child == "child"
+    {
+        return as_child(mode, Path::new(dir));
+    }
+    let dir = std::env::temp_dir().join(format!("todo-trust-roots-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    make_certificates(&dir);
+    let mut failed = Vec::new();
+    for mode in MODES {
+        let tmp = if mode == "fallback" {
+            dir.join("no-such-directory")
+        } else {
+            let tmp = dir.join(format!("tmp-{mode}"));
+            std::fs::create_dir(&tmp).unwrap();
+            tmp
+        };
+        let status = Command::new(std::env::current_exe().unwrap())
+            .args(["child", mode, dir.to_str().unwrap()])
+            .env("SSL_CERT_FILE", dir.join("bundle.crt"))
+            .env_remove("SSL_CERT_DIR")
+            .env("TMPDIR", &tmp)
+            .status()
+            .unwrap();
+        println!("trust roots, {mode}: {status}");
+        if !status.success() {
+            failed.push(mode);
+        }
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(failed.is_empty(), "failed: {failed:?}");
+}
+
+fn as_child(mode: &str, dir: &Path) {
+    if mode != "ordinary" {
+        // SAFETY: the first thing this process does; it has one thread.
+        unsafe { todo_shared::tls::roots::defer_loading() };
+    }
+    let connector = todo_shared::tls::connector().expect("a connector");
+    for (server, accept) in SERVERS {
+        let outcome = handshake(&connector, dir, server);
+        assert_eq!(
+            outcome.is_ok(),
+            accept,
+            "{mode}: {server}: {outcome:?} (expected {})",
+            if accept { "accepted" } else { "refused" }
+        );
+    }
+    let deferred = todo_shared::tls::roots::deferred();
+    match mode {
+        "lazy" => {
+            // The bundle as a hashed directory, the test CA (last) in it.
+            let deferred = deferred.expect("deferred");
+            let files = std::fs::read_dir(&deferred.directory).unwrap().count();
+            let bundle = std::fs::read(dir.join("bundle.crt")).unwrap();
+            assert_eq!(files, X509::stack_from_pem(&bundle).unwrap().len());
+            let ca = X509::from_pem(&std::fs::read(dir.join("ca.crt")).unwrap()).unwrap();
+            let name = format!("{:08x}.0", ca.subject_name_hash());
+            assert!(deferred.directory.join(name).is_file());
+        }
+        "fallback" => assert!(!deferred.expect("deferred").directory.exists()),
+        _ => assert!(deferred.is_none()),
+    }
+}
+
+/// A TLS handshake as `localhost` with a server presenting `server`'s
+/// certificate.
+fn handshake(connector: &native_tls::TlsConnector, dir: &Path, server: &str) -> Result<(), String> {
+    let identity = native_tls::Identity::from_pkcs8(
+        &std::fs::read(dir.join(format!("{server}.crt"))).unwrap(),
+        &std::fs::read(dir.join(format!("{server}.key"))).unwrap(),
+    )
+    .unwrap();
+    let acceptor = native_tls::TlsAcceptor::new(identity).unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let serving = std::thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        let _ = acceptor.accept(stream);
+    });
+    let stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let result = connector
+        .connect("localhost", stream)
+        .map(drop)
+        .map_err(|e| e.to_string());
+    serving.join().unwrap();
+    result
+}
+
+/// `ca.crt` (appended last to a copy of the system bundle as
+/// `bundle.crt`), another CA's, and a key and certificate for each server.
+fn make_certificates(dir: &Path) {
+    let (ca, ca_key) = certificate("todo-api trust test CA", None, true, 0, 2, &[]);
+    let (other, other_key) = certificate("an untrusted CA", None, true, 0, 2, &[]);
+    let system = std::fs::read("/etc/ssl/certs/ca-certificates.crt").unwrap_or_default();
+    let mut bundle = system;
+    bundle.extend(ca.to_pem().unwrap());
+    std::fs::write(dir.join("bundle.crt"), bundle).unwrap();
+    std::fs::write(dir.join("ca.crt"), ca.to_pem().unwrap()).unwrap();
+    let servers = [
+        ("trusted", &ca, &ca_key, 0, 2, "localhost"),
+        ("untrusted-ca", &other, &other_key, 0, 2, "localhost"),
+        ("expired", &ca, &ca_key, -3, -1, "localhost"),
+        ("wrong-host", &ca, &ca_key, 0, 2, "elsewhere.example"),
+    ];
+    for (name, issuer, issuer_key, from, to, host) in servers {
+        let (cert, key) = certificate(host, Some((issuer, issuer_key)), false, from, to, &[host]);
+        write(dir, name, &cert, &key);
+    }
+}
+
+fn write(dir: &Path, name: &str, cert: &X509, key: &PKey<Private>) {
+    let path = |ext: &str| -> PathBuf { dir.join(format!("{name}.{ext}")) };
+    std::fs::write(path("crt"), cert.to_pem().unwrap()).unwrap();
+    std::fs::write(path("key"), key.private_key_to_pem_pkcs8().unwrap()).unwrap();
+}
+
+/// A P-256 certificate for `common_name`, valid from `from` to `to` days
+/// from now, signed by `issuer` (self-signed without one).
+fn certificate(
+    common_name: &str,
+    issuer: Option<(&X509, &PKey<Private>)>,
+    ca: bool,
+    from: i64,
+    to: i64,
+    hosts: &[&str],
+) -> (X509, PKey<Private>) {
+    let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).unwrap();
+    let key = PKey::from_ec_key(EcKey::generate(&group).unwrap()).unwrap();
+    let mut name = X509NameBuilder::new().unwrap();
+    name.append_entry_by_nid(Nid::COMMONNAME, common_name)
+        .unwrap();
+    let name = name.build();
+    let mut builder = X509::builder().unwrap();
+    builder.set_version(2).unwrap();
+    let mut serial = BigNum::new().unwrap();
+    serial.rand(64, MsbOption::MAYBE_ZERO, false).unwrap();
+    builder
+        .set_serial_number(&serial.to_asn1_integer().unwrap())
+        .unwrap();
+    builder.set_subject_name(&name).unwrap();
+    let (issuer_name, signer) = match issuer {
+        Some((cert, key)) => (cert.subject_name().to_owned().unwrap(), key.clone()),
+        None => (name.to_owned().unwrap(), key.clone()),
+    };
+    builder.set_issuer_name(&issuer_name).unwrap();
+    builder.set_pubkey(&key).unwrap();
+    let day = |n: i64| {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
+        Asn1Time::from_unix(now + n * 86_400).unwrap()
+    };
+    builder.set_not_before(&day(from - 1)).unwrap();
+    builder.set_not_after(&day(to)).unwrap();
+    if ca {
+        builder
+            .append_extension(BasicConstraints::new().critical().ca().build().unwrap())
+            .unwrap();
+        builder
+            .append_extension(
+                KeyUsage::new()
+                    .critical()
+                    .key_cert_sign()
+                    .crl_sign()
+                    .build()
+                    .unwrap(),
+            )
+            .unwrap();
+    } else {
+        let mut san = SubjectAlternativeName::new();
+        for host in hosts {
+            san.dns(host);
+        }
+        let context = builder.x509v3_context(issuer.map(|(cert, _)| &**cert), None);
+        let san = san.build(&context).unwrap();
+        builder.append_extension(san).unwrap();
+        builder
+            .append_extension(ExtendedKeyUsage::new().server_auth().build().unwrap())
+            .unwrap();
+    }
+    builder.sign(&signer, MessageDigest::sha256()).unwrap();
+    (builder.build(), key)
+}
