@@ -78,6 +78,13 @@ impl Verifier {
         })
     }
 
+    /// Fetches the JWKS now if it comes from a URL (see [`Jwks::prefetch`]).
+    pub async fn prefetch(&self) {
+        if let Some((jwks, _)) = &self.jwks {
+            jwks.prefetch().await;
+        }
+    }
+
     /// The user id of a request's `Authorization: Bearer <jwt>`.
     ///
     /// A token this container has verified before is not verified again

@@ -130,6 +130,22 @@ impl Db {
         })
     }
 
+    /// Opens the pool's first connection, if it has none: Init's head start
+    /// (see `crate::handlers::TasksState`). A failure is left for a
+    /// request to meet (and answer) as it would have.
+    pub async fn prefetch(&self) {
+        if self.connections() == 0
+            && let Err(error) = self.pool.get().await
+        {
+            tracing::warn!(%error, "Init could not open a database connection");
+        }
+    }
+
+    /// How many connections the pool holds, in use or idle.
+    pub fn connections(&self) -> usize {
+        self.pool.status().size
+    }
+
     /// A pooled connection with no time budget, for work that may run long
     /// (migrations).
     pub async fn connection(&self) -> Result<Object, PoolError> {

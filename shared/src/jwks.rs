@@ -179,22 +179,8 @@ impl Jwks {
             }
             Some((at, false)) => now.saturating_duration_since(at) >= settings.retry_interval,
         };
-        if may_fetch {
-            let span = tracing::info_span!("jwks.fetch", host = %endpoint.host());
-            let started_at = std::time::SystemTime::now();
-            let fetched = fetch(endpoint).instrument(span).await;
-            crate::observe::called("Better Auth JWKS", started_at, fetched.is_err());
-            let now = settings.clock.now();
-            cache.last_fetch = Some((now, fetched.is_ok()));
-            match fetched {
-                Ok(keys) => {
-                    tracing::info!(keys = keys.len(), "fetched the JWKS");
-                    cache.keys = keys;
-                    cache.fetched_at = Some(now);
-                    return Ok(cache.keys.get(kid).cloned());
-                }
-                Err(error) => tracing::warn!(%error, "could not fetch the JWKS"),
-            }
+        if may_fetch && self.refresh(&mut cache, endpoint).await {
+            return Ok(cache.keys.get(kid).cloned());
         }
         // No fresh keys: the ones held serve until they reach the maximum age.
         if age.is_none_or(|age| age >= settings.max_age) {
@@ -208,6 +194,42 @@ impl Jwks {
             (Some(key), _) => Ok(Some(key)),
             (None, Some((_, false))) => Err(Unavailable),
             (None, _) => Ok(None),
+        }
+    }
+}
+
+impl Jwks {
+    /// Fetches the keys once if they come from a URL and none were ever
+    /// fetched: Init's head start (see `crate::handlers::TasksState`), so
+    /// that the first request finds them held.
+    pub async fn prefetch(&self) {
+        let mut cache = self.cache.lock().await;
+        if let Some(endpoint) = &self.endpoint
+            && cache.last_fetch.is_none()
+        {
+            self.refresh(&mut cache, endpoint).await;
+        }
+    }
+
+    /// One fetch, its outcome recorded in `cache`; whether it succeeded.
+    async fn refresh(&self, cache: &mut Cache, endpoint: &Endpoint) -> bool {
+        let span = tracing::info_span!("jwks.fetch", host = %endpoint.host());
+        let started_at = std::time::SystemTime::now();
+        let fetched = fetch(endpoint).instrument(span).await;
+        crate::observe::called("Better Auth JWKS", started_at, fetched.is_err());
+        let now = self.settings.clock.now();
+        cache.last_fetch = Some((now, fetched.is_ok()));
+        match fetched {
+            Ok(keys) => {
+                tracing::info!(keys = keys.len(), "fetched the JWKS");
+                cache.keys = keys;
+                cache.fetched_at = Some(now);
+                true
+            }
+            Err(error) => {
+                tracing::warn!(%error, "could not fetch the JWKS");
+                false
+            }
         }
     }
 }

@@ -7,6 +7,8 @@ pub mod health;
 pub mod tasks_collection;
 pub mod tasks_item;
 
+use std::time::Duration;
+
 use crate::auth::Verifier;
 use crate::config::{self, AuthConfig, ConfigError, DbConfig};
 use crate::db::Db;
@@ -31,15 +33,42 @@ impl TasksState {
     }
 
     /// From the environment, secrets resolved; fails naming the first bad
-    /// variable.
+    /// variable. Then [`TasksState::prefetch`]: this is the Init path.
     pub async fn from_env() -> Result<Self, ConfigError> {
         let env = Environment::load().await?;
-        Ok(TasksState {
+        let state = TasksState {
             max_tasks_per_user: config::max_tasks_per_user(env.lookup())?,
             ..Self::new(
                 &DbConfig::from_lookup(env.lookup())?,
                 &AuthConfig::from_lookup(env.lookup())?,
             )?
-        })
+        };
+        state.prefetch(PREFETCH_BUDGET).await;
+        Ok(state)
+    }
+
+    /// Opens the first database connection and fetches the JWKS (when it
+    /// comes from a URL) at once, for at most `budget`: work every first
+    /// request would otherwise do, one after the other, over the network.
+    /// Lambda runs Init at full CPU and, for provisioned or proactively
+    /// initialised containers, before any user waits. Whatever is not done
+    /// in time, or fails, is left to the first request, which does it as
+    /// it always has: Init itself never fails for it.
+    pub async fn prefetch(&self, budget: Duration) {
+        let both = futures_util::future::join(self.db.prefetch(), self.verifier.prefetch());
+        if tokio::time::timeout(budget, both).await.is_err() {
+            tracing::warn!(
+                budget_ms = budget.as_millis() as u64,
+                "Init's database connection and JWKS fetch did not finish in time; \
+                 the first request completes them"
+            );
+        }
     }
 }
+
+/// How long Init may spend on [`TasksState::prefetch`]: many times what a
+/// healthy connection and fetch take, short enough that an unreachable
+/// database does not hold Init for its whole connect timeout. (A Neon
+/// compute waking from suspension can take longer; the attempt still wakes
+/// it, and the first request waits for the rest.)
+pub const PREFETCH_BUDGET: Duration = Duration::from_secs(1);

@@ -9,7 +9,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
 use serde_json::{Value, json};
 use todo_shared::config::AuthConfig;
-use todo_shared::handlers::TasksState;
+use todo_shared::handlers::{PREFETCH_BUDGET, TasksState};
 use todo_shared::jwks::{Clock, JwksSettings, JwksSource};
 use todo_tests::*;
 
@@ -520,4 +520,54 @@ async fn a_silent_jwks_server_is_a_503_not_a_hang() {
     .await;
     reply.expect_error(503, "SERVICE_UNAVAILABLE");
     server.abort();
+}
+
+/// Init's head start (`TasksState::prefetch`, which `from_env` runs): the
+/// JWKS fetched and a database connection opened before any request, so
+/// the first request fetches and connects nothing. With the JWKS down and a
+/// database that accepts but never answers, it gives up within its budget,
+/// and the first request meets the failure as it always has.
+#[tokio::test]
+async fn init_prefetches_the_jwks_and_a_connection_and_never_fails_for_them() {
+    let ba = BetterAuth::load();
+    let alice = ba.token("EdDSA", "alice");
+    let prefix = unique_prefix("prefetch");
+    let state = jwks_state(&ba, &prefix, JwksSettings::default(), false);
+    assert_eq!(
+        (ba.control(&prefix, "hits"), state.db.connections()),
+        (0, 0)
+    );
+    state.prefetch(PREFETCH_BUDGET).await;
+    assert_eq!(
+        (ba.control(&prefix, "hits"), state.db.connections()),
+        (1, 1)
+    );
+    assert_eq!(list(&state, &alice.token).await.status, 200);
+    assert_eq!(
+        (ba.control(&prefix, "hits"), state.db.connections()),
+        (1, 1)
+    );
+
+    let down = unique_prefix("prefetch-down");
+    ba.control(&down, "down");
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let auth = AuthConfig {
+        jwks: Some(JwksSource::Url(ba.jwks_url(&down))),
+        secret: None,
+        better_auth_url: Some(ba.base.clone()),
+        ..AuthConfig::hs256(SECRET)
+    };
+    let db = db_config_for(&format!(
+        "postgres://nobody@127.0.0.1:{}/postgres?sslmode=disable",
+        silent.local_addr().unwrap().port()
+    ));
+    let state = TasksState::new(&db, &auth).unwrap();
+    let budget = Duration::from_millis(300);
+    let started = std::time::Instant::now();
+    state.prefetch(budget).await;
+    assert!(started.elapsed() < budget * 5, "{:?}", started.elapsed());
+    assert_eq!((ba.control(&down, "hits"), state.db.connections()), (1, 0));
+    list(&state, &alice.token)
+        .await
+        .expect_error(503, "SERVICE_UNAVAILABLE");
 }
