@@ -105,7 +105,7 @@ async fn verified_tls_to_postgres_and_to_the_jwks() {
 /// A loopback database named without `sslmode` (what `make dev` uses) is
 /// reached without TLS, even by a server that offers it, so a local run
 /// never builds a TLS connector (its trust roots cost most of an Init).
-/// A remote host without `sslmode=require` is refused (tests/it/failures.rs).
+/// A remote host without `sslmode=require` is refused (tests/tests/it/failures.rs).
 #[tokio::test]
 async fn a_loopback_database_without_sslmode_is_reached_in_plaintext() {
     let Ok(tls_url) = std::env::var("TEST_TLS_DATABASE_URL") else {
