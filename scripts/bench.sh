@@ -155,7 +155,7 @@ BENCH_DATABASE_URL="postgres://todo_api:$password@127.0.0.1:$pg_port/postgres?ss
 BENCH_TLS_DATABASE_URL="postgres://todo_api:$password@localhost:$pg_port/postgres?sslmode=require" \
 BENCH_ADMIN_DATABASE_URL=$owner BENCH_API_ROLE=todo_api BENCH_CA_BUNDLE="$scratch/ca-bundle.crt" \
 BENCH_SECRET=$(python3 -c 'import secrets; print(secrets.token_urlsafe(36))') \
-    "$bin/bench"
+TMPDIR="$scratch" "$bin/bench"
 
 step "report"
 ensure_python_modules

@@ -10,6 +10,7 @@
 //! Settings come from `BENCH_*` variables (see `scripts/bench.sh`); the
 //! smoke mode of CI only makes every count small.
 
+mod delay;
 mod runtime;
 
 use std::collections::BTreeMap;
@@ -38,6 +39,42 @@ struct Settings {
     /// A local Secrets Manager over TLS (`AWS_ENDPOINT_URL_SECRETS_MANAGER`,
     /// with the AWS test credentials beside it), when the run has one.
     secrets_manager: Option<String>,
+    /// The production-like database and JWKS URLs through [`delay`] proxies.
+    network: Network,
+}
+
+/// The network setup's one-way delay: a 4 ms round trip.
+const ONE_WAY: Duration = Duration::from_millis(2);
+
+/// The URLs of the network setup, each through a proxy of its own.
+struct Network {
+    database_url: String,
+    jwks_url: String,
+}
+
+impl Network {
+    /// Proxies to the production-like database and Better Auth's HTTPS
+    /// (both at `localhost:<port>`, which their certificate names).
+    fn start(tls_database_url: &str, https_base: &str) -> Network {
+        let proxied = |url: &str| -> String {
+            let port: u16 = url
+                .split("localhost:")
+                .nth(1)
+                .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+                .and_then(|port| port.parse().ok())
+                .unwrap_or_else(|| panic!("no localhost:<port> in {url}"));
+            let proxy = delay::Delay::start(([127, 0, 0, 1], port).into(), ONE_WAY)
+                .expect("a delaying proxy");
+            url.replace(
+                &format!("localhost:{port}"),
+                &format!("localhost:{}", proxy.port),
+            )
+        };
+        Network {
+            database_url: proxied(tls_database_url),
+            jwks_url: format!("{}/bench/api/auth/jwks", proxied(https_base)),
+        }
+    }
 }
 
 fn var(name: &str) -> String {
@@ -55,6 +92,7 @@ impl Settings {
     fn from_env() -> Settings {
         let fixture =
             std::fs::read_to_string(var("BENCH_FIXTURE")).expect("the Better Auth fixture");
+        let fixture: Value = serde_json::from_str(&fixture).expect("the fixture is JSON");
         Settings {
             bin_dir: var("BENCH_BIN_DIR").into(),
             out_dir: var("BENCH_OUT_DIR").into(),
@@ -67,8 +105,14 @@ impl Settings {
             api_role: var("BENCH_API_ROLE"),
             ca_bundle: var("BENCH_CA_BUNDLE"),
             secret: var("BENCH_SECRET"),
-            fixture: serde_json::from_str(&fixture).expect("the fixture is JSON"),
             secrets_manager: std::env::var("AWS_ENDPOINT_URL_SECRETS_MANAGER").ok(),
+            network: Network::start(
+                &var("BENCH_TLS_DATABASE_URL"),
+                fixture["https_base"]
+                    .as_str()
+                    .expect("Better Auth over HTTPS"),
+            ),
+            fixture,
         }
     }
 }
@@ -82,6 +126,9 @@ enum Setup {
     /// of the system bundle with it appended), EdDSA tokens checked against
     /// Better Auth's JWKS over HTTPS: as in AWS.
     Production,
+    /// Production-like, the database and the JWKS each behind a proxy that
+    /// delays every byte [`ONE_WAY`] each way: round trips made visible.
+    Network,
 }
 
 impl Setup {
@@ -89,6 +136,7 @@ impl Setup {
         match self {
             Setup::Local => "local",
             Setup::Production => "production-like",
+            Setup::Network => "network",
         }
     }
 }
@@ -154,16 +202,21 @@ fn env_of(settings: &Settings, data: &Data, function: &str, setup: Setup) -> Vec
             );
             set("BETTER_AUTH_SECRET", &settings.secret);
         }
-        Setup::Production => {
-            set("DATABASE_URL", &settings.tls_database_url);
+        Setup::Production | Setup::Network => {
             set("SSL_CERT_FILE", &settings.ca_bundle);
             let base = settings.fixture["base"].as_str().unwrap_or_default();
             let https = settings.fixture["https_base"].as_str().unwrap_or_default();
             set("BETTER_AUTH_URL", base);
-            set(
-                "BETTER_AUTH_JWKS_URL",
-                &format!("{https}/bench/api/auth/jwks"),
-            );
+            if setup == Setup::Network {
+                set("DATABASE_URL", &settings.network.database_url);
+                set("BETTER_AUTH_JWKS_URL", &settings.network.jwks_url);
+            } else {
+                set("DATABASE_URL", &settings.tls_database_url);
+                set(
+                    "BETTER_AUTH_JWKS_URL",
+                    &format!("{https}/bench/api/auth/jwks"),
+                );
+            }
         }
     }
     if with_secrets {
@@ -373,6 +426,10 @@ fn check(reply: &Reply, expected: u16, what: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// How many times a cold start's first request is repeated on the same
+/// instance: their median is what the first invocation is compared with.
+const WARM_AFTER_FIRST: usize = 5;
+
 /// How many rounds the warm phase runs, each with fresh instances of the
 /// functions and the floor (`BENCH_REQUESTS` is their total per route).
 /// Where the scheduler keeps a set of instances on the 2 cores moves a warm
@@ -499,7 +556,7 @@ impl Bench {
     fn first_event(&self, function: &str, setup: Setup) -> (Vec<u8>, u16) {
         let data = &self.data;
         match (function, setup) {
-            (_, Setup::Production) => {
+            (_, Setup::Production | Setup::Network) => {
                 let id = data.production_task;
                 let user = &data.production_user;
                 (
@@ -530,6 +587,7 @@ impl Bench {
     fn cold_starts(&self, functions: &[&str], setup: Setup) -> Result<Value, String> {
         let mut init: BTreeMap<&str, Vec<Duration>> = BTreeMap::new();
         let mut first: BTreeMap<&str, Vec<Duration>> = BTreeMap::new();
+        let mut warm: BTreeMap<&str, Vec<Duration>> = BTreeMap::new();
         let mut rss: BTreeMap<&str, u64> = BTreeMap::new();
         for round in 0..self.settings.starts + 1 {
             for &function in functions {
@@ -541,6 +599,19 @@ impl Bench {
                     status,
                     &format!("{function} cold ({})", setup.name()),
                 )?;
+                // The same request again, warm: what the first invocation
+                // is compared with.
+                let mut again = Vec::new();
+                for _ in 0..WARM_AFTER_FIRST {
+                    let reply = instance.invoke(&event)?;
+                    check(
+                        &reply,
+                        status,
+                        &format!("{function} warm ({})", setup.name()),
+                    )?;
+                    again.push(reply.latency());
+                }
+                again.sort();
                 let peak = instance.peak_rss().unwrap_or(0);
                 let entry = rss.entry(function).or_default();
                 *entry = (*entry).max(peak);
@@ -550,6 +621,9 @@ impl Bench {
                         .or_default()
                         .push(instance.init_duration().unwrap_or_default());
                     first.entry(function).or_default().push(reply.latency());
+                    warm.entry(function)
+                        .or_default()
+                        .push(again[again.len() / 2]);
                 }
             }
         }
@@ -563,6 +637,7 @@ impl Bench {
                     "init": summary(i),
                     "first": summary(f),
                     "cold": summary(&cold),
+                    "warm": summary(&warm[function]),
                     "peak_rss_bytes": rss[function],
                 }),
             );
@@ -1003,10 +1078,14 @@ fn main() {
             }
             functions.extend(extra.split(',').map(str::trim).filter(|f| !f.is_empty()));
             let production = bench.cold_starts(&functions, Setup::Production)?;
+            eprintln!("bench: cold starts, over a network (RTT {:?})", ONE_WAY * 2);
+            let network = bench.cold_starts(&["tasks-item", "floor"], Setup::Network)?;
             eprintln!("bench: cold starts, local");
             let functions = ["tasks-item", "tasks-collection", "health", "docs", "floor"];
             let local = bench.cold_starts(&functions, Setup::Local)?;
-            results["cold_start"] = json!({"local": local, "production-like": production});
+            results["cold_start"] =
+                json!({"local": local, "production-like": production, "network": network});
+            results["settings"]["rtt_ms"] = json!(ONE_WAY.as_secs_f64() * 2000.0);
         }
         if phase("warm") {
             eprintln!("bench: warm routes");

@@ -8,13 +8,13 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize, Serializer};
 use tokio_postgres::Row;
-use tokio_postgres::types::Type;
+use tokio_postgres::types::{ToSql, Type};
 use utoipa::ToSchema;
 
 use crate::auth::UserId;
 use crate::db::{Db, Kind, Params, Retry};
 use crate::error::ApiError;
-use crate::validate::{ListQuery, NewTask, TaskUpdate};
+use crate::validate::{LIMIT_MAX, ListQuery, NewTask, TaskUpdate};
 
 /// A task as stored and as sent (the contract's Task shape).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
@@ -183,27 +183,24 @@ async fn query_task(db: &Db, kind: Kind, sql: &str, params: &Params<'_>) -> Resu
 /// One page of a user's tasks, newest first, with one task more than `limit`
 /// when more remain (the caller trims it and emits a cursor).
 pub async fn list(db: &Db, user: &UserId, query: &ListQuery) -> Result<Vec<Task>, ApiError> {
-    let ListParameters {
-        completed,
-        before_id,
-        fetch,
-        status,
-        budget,
-    } = ListParameters::of(query);
-    query_tasks(
-        db,
-        Kind::Read,
-        LIST,
-        &[
-            (&user.as_str(), Type::VARCHAR),
-            (&completed, Type::BOOL),
-            (&before_id, Type::INT8),
-            (&fetch, Type::INT8),
-            (&status, Type::BOOL),
-            (&budget, Type::INT8),
-        ],
-    )
-    .await
+    let parameters = ListParameters::of(query);
+    let user = user.as_str();
+    query_tasks(db, Kind::Read, LIST, &list_params(&user, &parameters)).await
+}
+
+/// [`LIST`]'s parameters, typed.
+fn list_params<'a>(
+    user: &'a &'a str,
+    p: &'a ListParameters,
+) -> [(&'a (dyn ToSql + Sync), Type); 6] {
+    [
+        (user, Type::VARCHAR),
+        (&p.completed, Type::BOOL),
+        (&p.before_id, Type::INT8),
+        (&p.fetch, Type::INT8),
+        (&p.status, Type::BOOL),
+        (&p.budget, Type::INT8),
+    ]
 }
 
 /// [`LIST`]'s parameters after the user id.
@@ -233,6 +230,22 @@ impl ListParameters {
             budget: MAX_LIST_BYTES as i64,
         }
     }
+}
+
+/// The task functions' Init warm-up ([`Db::prefetch`]): the read
+/// statements, for a user id no token can carry (the empty one), so they
+/// match nothing and plan as a request's would.
+pub async fn warm_up(db: &Db) {
+    let first_page = ListParameters::of(&ListQuery {
+        completed: None,
+        status: None,
+        limit: LIMIT_MAX,
+        before_id: None,
+    });
+    let nobody = "";
+    let list = list_params(&nobody, &first_page);
+    let get: &Params<'_> = &[(&0i64, Type::INT8), (&nobody, Type::VARCHAR)];
+    db.prefetch(&[(LIST, &list), (GET, get)]).await;
 }
 
 pub async fn get(db: &Db, user: &UserId, id: i64) -> Result<Task, ApiError> {

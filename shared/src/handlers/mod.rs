@@ -47,15 +47,18 @@ impl TasksState {
         Ok(state)
     }
 
-    /// Opens the first database connection and fetches the JWKS (when it
-    /// comes from a URL) at once, for at most `budget`: work every first
-    /// request would otherwise do, one after the other, over the network.
+    /// Opens the first database connection (and warms its server backend
+    /// with the read statements, [`crate::tasks::warm_up`]) and fetches the
+    /// JWKS (when it comes from a URL) at once, for at most `budget`: work
+    /// every first request would otherwise do, one after the other, over
+    /// the network.
     /// Lambda runs Init at full CPU and, for provisioned or proactively
     /// initialised containers, before any user waits. Whatever is not done
     /// in time, or fails, is left to the first request, which does it as
     /// it always has: Init itself never fails for it.
     pub async fn prefetch(&self, budget: Duration) {
-        let both = futures_util::future::join(self.db.prefetch(), self.verifier.prefetch());
+        let both =
+            futures_util::future::join(crate::tasks::warm_up(&self.db), self.verifier.prefetch());
         if tokio::time::timeout(budget, both).await.is_err() {
             tracing::warn!(
                 budget_ms = budget.as_millis() as u64,
