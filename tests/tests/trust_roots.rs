@@ -2,8 +2,8 @@
 //! exactly what OpenSSL loading the whole bundle trusts.
 //!
 //! A test binary of its own (`harness = false`): `defer_loading` sets
-//! `SSL_CERT_FILE`/`SSL_CERT_DIR` and must run before the process has a
-//! second thread, which the test harness cannot promise. Each way of
+//! `SSL_CERT_FILE` and must run before the process has a second thread,
+//! which the test harness cannot promise. Each way of
 //! building the connector runs in a child process of this binary, against
 //! TLS servers whose certificates chain to a root placed *last* in a copy of
 //! the system bundle (accepted), to a CA outside it, expired, and for
@@ -25,9 +25,10 @@ use openssl::x509::extension::{
 use openssl::x509::{X509, X509NameBuilder};
 
 /// The ways a process builds its connector: `lazy`, `defer_loading` with
-/// the hashed directory written in a fresh TMPDIR; `fallback`,
-/// `defer_loading` where the directory cannot be written (roots handed over
-/// one by one); `ordinary`, native-tls as it comes.
+/// the bundle indexed and roots parsed as handshakes ask for them;
+/// `fallback`, `defer_loading` with a bundle the index cannot read (its last
+/// root in BER, which OpenSSL accepts: the roots are handed over one by
+/// one); `ordinary`, native-tls as it comes.
 const MODES: [&str; 3] = ["lazy", "fallback", "ordinary"];
 
 /// Servers' certificates and whether a client must accept them.
@@ -51,18 +52,15 @@ fn main() {
     make_certificates(&dir);
     let mut failed = Vec::new();
     for mode in MODES {
-        let tmp = if mode == "fallback" {
-            dir.join("no-such-directory")
+        let bundle = if mode == "fallback" {
+            "bundle-ber.crt"
         } else {
-            let tmp = dir.join(format!("tmp-{mode}"));
-            std::fs::create_dir(&tmp).unwrap();
-            tmp
+            "bundle.crt"
         };
         let status = Command::new(std::env::current_exe().unwrap())
             .args(["child", mode, dir.to_str().unwrap()])
-            .env("SSL_CERT_FILE", dir.join("bundle.crt"))
+            .env("SSL_CERT_FILE", dir.join(bundle))
             .env_remove("SSL_CERT_DIR")
-            .env("TMPDIR", &tmp)
             .status()
             .unwrap();
         println!("trust roots, {mode}: {status}");
@@ -90,18 +88,18 @@ fn as_child(mode: &str, dir: &Path) {
         );
     }
     let deferred = todo_shared::tls::roots::deferred();
+    let parsed = todo_shared::tls::roots::parsed();
     match mode {
+        // Of the 140-odd roots, the handshakes parsed the test CA alone
+        // (the untrusted CA's subject is not in the index).
         "lazy" => {
-            // The bundle as a hashed directory, the test CA (last) in it.
-            let deferred = deferred.expect("deferred");
-            let files = std::fs::read_dir(&deferred.directory).unwrap().count();
-            let bundle = std::fs::read(dir.join("bundle.crt")).unwrap();
-            assert_eq!(files, X509::stack_from_pem(&bundle).unwrap().len());
-            let ca = X509::from_pem(&std::fs::read(dir.join("ca.crt")).unwrap()).unwrap();
-            let name = format!("{:08x}.0", ca.subject_name_hash());
-            assert!(deferred.directory.join(name).is_file());
+            assert!(deferred.expect("deferred").index().is_ok());
+            assert_eq!(parsed, 1, "roots parsed");
         }
-        "fallback" => assert!(!deferred.expect("deferred").directory.exists()),
+        "fallback" => {
+            assert!(deferred.expect("deferred").index().is_err());
+            assert_eq!(parsed, 0, "roots parsed by lookups");
+        }
         _ => assert!(deferred.is_none()),
     }
 }
@@ -130,16 +128,31 @@ fn handshake(connector: &native_tls::TlsConnector, dir: &Path, server: &str) -> 
     result
 }
 
-/// `ca.crt` (appended last to a copy of the system bundle as
-/// `bundle.crt`), another CA's, and a key and certificate for each server.
+/// A test CA appended last to a copy of the system bundle (`bundle.crt`,
+/// and in BER, `bundle-ber.crt`), another CA, and a key and certificate for
+/// each server.
 fn make_certificates(dir: &Path) {
     let (ca, ca_key) = certificate("todo-api trust test CA", None, true, 0, 2, &[]);
     let (other, other_key) = certificate("an untrusted CA", None, true, 0, 2, &[]);
     let system = std::fs::read("/etc/ssl/certs/ca-certificates.crt").unwrap_or_default();
     let mut bundle = system;
     bundle.extend(ca.to_pem().unwrap());
-    std::fs::write(dir.join("bundle.crt"), bundle).unwrap();
-    std::fs::write(dir.join("ca.crt"), ca.to_pem().unwrap()).unwrap();
+    std::fs::write(dir.join("bundle.crt"), &bundle).unwrap();
+    // The same CA with its outer SEQUENCE of indefinite length: BER that
+    // OpenSSL reads and the index (DER only) does not.
+    let der = ca.to_der().unwrap();
+    let header = if der[1] & 0x80 != 0 {
+        2 + usize::from(der[1] & 0x7f)
+    } else {
+        2
+    };
+    let mut ber = vec![0x30, 0x80];
+    ber.extend(&der[header..]);
+    ber.extend([0, 0]);
+    assert!(X509::from_der(&ber).is_ok(), "OpenSSL reads the BER CA");
+    let mut with_ber = bundle[..bundle.len() - ca.to_pem().unwrap().len()].to_vec();
+    with_ber.extend(pem("CERTIFICATE", &ber));
+    std::fs::write(dir.join("bundle-ber.crt"), with_ber).unwrap();
     let servers = [
         ("trusted", &ca, &ca_key, 0, 2, "localhost"),
         ("untrusted-ca", &other, &other_key, 0, 2, "localhost"),
@@ -150,6 +163,19 @@ fn make_certificates(dir: &Path) {
         let (cert, key) = certificate(host, Some((issuer, issuer_key)), false, from, to, &[host]);
         write(dir, name, &cert, &key);
     }
+}
+
+/// A PEM block of `der` labelled `label`.
+fn pem(label: &str, der: &[u8]) -> Vec<u8> {
+    use base64::Engine;
+    let body = base64::engine::general_purpose::STANDARD.encode(der);
+    let mut out = format!("-----BEGIN {label}-----\n");
+    for line in body.as_bytes().chunks(64) {
+        out.push_str(std::str::from_utf8(line).unwrap());
+        out.push('\n');
+    }
+    out.push_str(&format!("-----END {label}-----\n"));
+    out.into_bytes()
 }
 
 fn write(dir: &Path, name: &str, cert: &X509, key: &PKey<Private>) {

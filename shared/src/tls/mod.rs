@@ -26,14 +26,14 @@ fn build() -> Result<native_tls::TlsConnector, String> {
     let Some(deferred) = roots::deferred() else {
         return native_tls::TlsConnector::new().map_err(|e| e.to_string());
     };
-    match deferred.ensure_directory() {
+    match deferred.index() {
         Ok(()) => native_tls::TlsConnector::new().map_err(|e| e.to_string()),
         Err(e) => {
             // The same roots, handed over one by one: what OpenSSL would
             // have done with the bundle, at its cost.
             tracing::warn!(
                 error = %e,
-                "trust roots: no hashed directory; loading the CA bundle whole"
+                "trust roots: the CA bundle could not be indexed; loading it whole"
             );
             let mut builder = native_tls::TlsConnector::builder();
             for bundle in &deferred.bundles {

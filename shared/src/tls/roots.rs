@@ -10,70 +10,103 @@
 //! same one, most of a production cold start (`make bench`), to use two
 //! roots.
 //!
-//! [`defer_loading`] moves the bundles' certificates into a hashed directory
-//! of their own, the same trust set in the form OpenSSL searches lazily:
-//! each certificate in a file `<subject hash>.<n>` ([`super::subject_hash`],
-//! computed without parsing the certificate), written once per bundle
-//! version into a private directory under the temporary directory (Lambda's
-//! `/tmp`), and named in `SSL_CERT_DIR` ahead of the directories already
-//! there, while `SSL_CERT_FILE` names an empty file. The directory is
-//! written only when a connector is first built, so a process that never
-//! uses TLS pays for a few `stat`s. If it cannot be written or trusted, the
+//! [`defer_loading`] keeps the bundles out of that eager load
+//! (`SSL_CERT_FILE` then names an empty file) and answers OpenSSL's lookups
+//! by subject for them instead, from an index in memory: each root's DER by
+//! its subject hash ([`super::subject_hash`], computed without parsing the
+//! certificate), built when the first connector is ([`Deferred::index`]).
+//! A lookup parses only the roots whose hash it asks for, keeps those whose
+//! subject OpenSSL finds equal to the one asked for, and adds them to the
+//! asking store, as OpenSSL's own directory lookup does. native-tls gives no
+//! hook into its store, so the answer is given by OpenSSL's process-wide
+//! file-lookup method, the one every default store holds for the bundle:
+//! this process builds no store that loads a CA file of its own. The hashed
+//! directories keep working as they did. If the index cannot be built, the
 //! connector is given the bundles' certificates one by one instead: slower,
 //! the same roots. Nothing is ever trusted that the process would not have
 //! trusted anyway, and certificate and host-name checks are OpenSSL's own.
 
-use std::ffi::{CStr, OsString};
+use std::collections::HashMap;
+use std::ffi::{CStr, c_char, c_int, c_long};
 use std::fmt;
 use std::fs;
 use std::io;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use base64::Engine;
+use openssl_sys::{X509, X509_LOOKUP, X509_LOOKUP_METHOD, X509_NAME, X509_OBJECT, X509_STORE};
 
 use super::subject_hash;
 
 const CERT_FILE: &str = "SSL_CERT_FILE";
-const CERT_DIR: &str = "SSL_CERT_DIR";
-/// What `SSL_CERT_FILE` names once the bundles are in the directory: a file
-/// that exists (or the probe would look for another) and holds nothing.
+/// What `SSL_CERT_FILE` names once the bundles are indexed: a file that
+/// exists (or the probe would look for another) and holds nothing.
 const EMPTY: &str = "/dev/null";
+/// `X509_LOOKUP_TYPE`'s value for certificates (`X509_LU_X509`).
+const LOOKUP_CERTIFICATE: c_int = 1;
 
-/// The bundles moved into a directory by [`defer_loading`].
+// Parts of OpenSSL 3's API that openssl-sys does not declare.
+unsafe extern "C" {
+    fn X509_LOOKUP_meth_set_get_by_subject(
+        method: *mut X509_LOOKUP_METHOD,
+        get: Option<GetBySubject>,
+    ) -> c_int;
+    fn X509_LOOKUP_get_store(lookup: *const X509_LOOKUP) -> *mut X509_STORE;
+    fn X509_OBJECT_set1_X509(object: *mut X509_OBJECT, x: *mut X509) -> c_int;
+    fn X509_NAME_hash_ex(
+        name: *const X509_NAME,
+        libctx: *mut std::ffi::c_void,
+        propq: *const c_char,
+        ok: *mut c_int,
+    ) -> std::ffi::c_ulong;
+}
+
+type GetBySubject = unsafe extern "C" fn(
+    lookup: *mut X509_LOOKUP,
+    kind: c_int,
+    name: *const X509_NAME,
+    ret: *mut X509_OBJECT,
+) -> c_int;
+
+/// The bundles [`defer_loading`] kept out of OpenSSL's eager load.
 #[derive(Debug)]
 pub struct Deferred {
     /// The bundle files OpenSSL would otherwise have parsed whole.
     pub bundles: Vec<PathBuf>,
-    /// The hashed directory that holds their certificates.
-    pub directory: PathBuf,
+    index: OnceLock<Result<Index, IndexError>>,
 }
+
+/// Each root's DER by its subject hash.
+#[derive(Debug)]
+struct Index(HashMap<u32, Vec<Vec<u8>>>);
 
 static DEFERRED: OnceLock<Deferred> = OnceLock::new();
 
-/// Points OpenSSL at a hashed directory for the system's CA bundles (written
-/// later, by [`deferred`]'s user) instead of the bundles themselves. Does
-/// nothing when there is no bundle, or when called again.
+/// Roots a lookup has parsed so far (for the tests: a handshake parses the
+/// few it uses, not the bundle).
+static PARSED: AtomicUsize = AtomicUsize::new(0);
+
+/// Keeps the system's CA bundles out of OpenSSL's eager load and has
+/// OpenSSL's file lookup find their roots by subject instead. Does nothing
+/// when there is no bundle, or when called again.
 ///
 /// # Safety
 ///
-/// Sets `SSL_CERT_FILE` and `SSL_CERT_DIR`: call it before the process has a
-/// second thread (the first statement of a current-thread `main`), like any
-/// `std::env::set_var`.
+/// Sets `SSL_CERT_FILE` and changes OpenSSL's file-lookup method: call it
+/// before the process has a second thread (the first statement of a
+/// current-thread `main`), like any `std::env::set_var`.
 pub unsafe fn defer_loading() {
     if DEFERRED.get().is_some() {
         return;
     }
     let env = |name| std::env::var_os(name).filter(|v| !v.is_empty());
-    // OpenSSL's own defaults (SSL_CTX_set_default_verify_paths), then the
+    // OpenSSL's own default (SSL_CTX_set_default_verify_paths), then the
     // file native-tls adds from openssl-probe.
     let openssl_file = env(CERT_FILE)
         .map(PathBuf::from)
         .unwrap_or_else(|| compiled_default(openssl_sys::X509_get_default_cert_file));
-    let openssl_dirs = env(CERT_DIR).unwrap_or_else(|| {
-        compiled_default(openssl_sys::X509_get_default_cert_dir).into_os_string()
-    });
     let mut bundles: Vec<PathBuf> = Vec::new();
     for file in [Some(openssl_file), openssl_probe::probe().cert_file]
         .into_iter()
@@ -89,159 +122,147 @@ pub unsafe fn defer_loading() {
     if bundles.is_empty() {
         return;
     }
-    let Some(directory) = directory_for(&bundles) else {
-        return;
+    openssl_sys::init();
+    // SAFETY: OpenSSL's file-lookup method is a static table that lives as
+    // long as the process; no other thread uses OpenSSL yet (the caller's
+    // guarantee). The function set matches OpenSSL's signature.
+    let set = unsafe {
+        X509_LOOKUP_meth_set_get_by_subject(
+            openssl_sys::X509_LOOKUP_file(),
+            Some(by_subject),
+        )
     };
-    let mut dirs = OsString::from(&directory);
-    dirs.push(":");
-    dirs.push(openssl_dirs);
-    // SAFETY: the caller guarantees no other thread runs.
-    unsafe {
-        std::env::set_var(CERT_FILE, EMPTY);
-        std::env::set_var(CERT_DIR, dirs);
+    if set != 1 {
+        return;
     }
-    let _ = DEFERRED.set(Deferred { bundles, directory });
+    // SAFETY: the caller guarantees no other thread runs.
+    unsafe { std::env::set_var(CERT_FILE, EMPTY) };
+    let _ = DEFERRED.set(Deferred {
+        bundles,
+        index: OnceLock::new(),
+    });
 }
 
-/// What [`defer_loading`] moved, if it ran.
+/// What [`defer_loading`] kept out, if it ran.
 pub fn deferred() -> Option<&'static Deferred> {
     DEFERRED.get()
 }
 
-fn compiled_default(get: unsafe extern "C" fn() -> *const std::ffi::c_char) -> PathBuf {
+/// How many roots lookups have parsed in this process.
+pub fn parsed() -> usize {
+    PARSED.load(Ordering::Relaxed)
+}
+
+fn compiled_default(get: unsafe extern "C" fn() -> *const c_char) -> PathBuf {
     // SAFETY: OpenSSL returns a static, NUL-terminated string.
     let path = unsafe { CStr::from_ptr(get()) };
     PathBuf::from(path.to_string_lossy().into_owned())
 }
 
-/// `<tmp>/todo-api-roots-<uid>-<key>`, the key naming the bundles' versions
-/// (path, device, inode, size, modification time): a changed bundle gets a
-/// directory of its own.
-fn directory_for(bundles: &[PathBuf]) -> Option<PathBuf> {
-    let mut key = Vec::new();
-    for bundle in bundles {
-        let meta = fs::metadata(bundle).ok()?;
-        key.extend(bundle.as_os_str().as_encoded_bytes());
-        for n in [meta.dev(), meta.ino(), meta.size()] {
-            key.extend(n.to_le_bytes());
-        }
-        key.extend(meta.mtime().to_le_bytes());
-        key.extend(meta.mtime_nsec().to_le_bytes());
+impl Deferred {
+    /// Builds the index of the bundles' roots, once: a connector must not
+    /// be built on the deferred roots unless this succeeded.
+    pub fn index(&self) -> Result<(), &IndexError> {
+        self.index
+            .get_or_init(|| {
+                let mut index: HashMap<u32, Vec<Vec<u8>>> = HashMap::new();
+                for bundle in &self.bundles {
+                    for certificate in certificates(bundle)? {
+                        index
+                            .entry(certificate.hash)
+                            .or_default()
+                            .push(certificate.der);
+                    }
+                }
+                Ok(Index(index))
+            })
+            .as_ref()
+            .map(|_| ())
     }
-    let digest = openssl::sha::sha256(&key);
-    let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
-    let uid = effective_uid();
-    Some(std::env::temp_dir().join(format!("todo-api-roots-{uid}-{hex}")))
 }
 
-fn effective_uid() -> u32 {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    unsafe { libc::geteuid() }
+/// The file lookup's `get_by_subject`: the bundles' roots named `name`,
+/// added to the lookup's store; `ret` refers to the first of them, with no
+/// reference of its own (as OpenSSL's `by_store.c` leaves it: the caller
+/// takes one).
+unsafe extern "C" fn by_subject(
+    lookup: *mut X509_LOOKUP,
+    kind: c_int,
+    name: *const X509_NAME,
+    ret: *mut X509_OBJECT,
+) -> c_int {
+    let Some(Ok(Index(index))) = DEFERRED.get().and_then(|d| d.index.get()) else {
+        return 0;
+    };
+    if kind != LOOKUP_CERTIFICATE || name.is_null() {
+        return 0;
+    }
+    // SAFETY: `name` is the valid name OpenSSL asks about.
+    let hash = unsafe {
+        X509_NAME_hash_ex(
+            name,
+            std::ptr::null_mut(),
+            std::ptr::null(),
+            std::ptr::null_mut(),
+        )
+    };
+    let Some(candidates) = u32::try_from(hash).ok().and_then(|h| index.get(&h)) else {
+        return 0;
+    };
+    // SAFETY: the lookup belongs to a live store while it is asked.
+    let store = unsafe { X509_LOOKUP_get_store(lookup) };
+    let mut found = 0;
+    for der in candidates {
+        let Ok(length) = c_long::try_from(der.len()) else {
+            continue;
+        };
+        let mut cursor = der.as_ptr();
+        // SAFETY: `cursor` points at `length` bytes of DER.
+        let x = unsafe { openssl_sys::d2i_X509(std::ptr::null_mut(), &mut cursor, length) };
+        if x.is_null() {
+            continue;
+        }
+        PARSED.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: `x` is a certificate we own one reference to; the store
+        // and `ret` take references of their own, and the extra one
+        // `X509_OBJECT_set1_X509` takes is given back, as by_store.c does.
+        unsafe {
+            if openssl_sys::X509_NAME_cmp(openssl_sys::X509_get_subject_name(x), name) == 0
+                && openssl_sys::X509_STORE_add_cert(store, x) == 1
+                && found == 0
+                && X509_OBJECT_set1_X509(ret, x) == 1
+            {
+                openssl_sys::X509_free(x);
+                found = 1;
+            }
+            openssl_sys::X509_free(x);
+        }
+    }
+    found
 }
 
-/// Why the directory could not be used.
+/// Why the bundles could not be indexed.
 #[derive(Debug)]
-pub enum DirectoryError {
-    /// Reading a bundle or writing the directory failed.
+pub enum IndexError {
+    /// Reading a bundle failed.
     Io(PathBuf, io::Error),
     /// A bundle holds a block that is not a certificate this code can read.
     Bundle(PathBuf, String),
-    /// The directory exists but is not this user's alone: it is not used.
-    NotPrivate(PathBuf),
 }
 
-impl fmt::Display for DirectoryError {
+impl fmt::Display for IndexError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            DirectoryError::Io(path, e) => write!(f, "{}: {e}", path.display()),
-            DirectoryError::Bundle(path, e) => write!(f, "{}: {e}", path.display()),
-            DirectoryError::NotPrivate(path) => write!(
-                f,
-                "{} exists but is not a directory of this user's alone",
-                path.display()
-            ),
+            IndexError::Io(path, e) => write!(f, "{}: {e}", path.display()),
+            IndexError::Bundle(path, e) => write!(f, "{}: {e}", path.display()),
         }
     }
 }
 
-impl std::error::Error for DirectoryError {}
+impl std::error::Error for IndexError {}
 
-impl Deferred {
-    /// Makes sure the hashed directory holds the bundles' certificates:
-    /// written into a fresh private directory and renamed into place, so a
-    /// reader sees all of it or none; kept from an earlier process when it is
-    /// this user's and no one else may write it.
-    pub fn ensure_directory(&self) -> Result<(), DirectoryError> {
-        if private(&self.directory)? {
-            return Ok(());
-        }
-        let io = |path: &Path| {
-            let path = path.to_owned();
-            move |e| DirectoryError::Io(path, e)
-        };
-        let staging = self.directory.with_extension(format!(
-            "{}.{}",
-            std::process::id(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap_or_default()
-                .as_nanos()
-        ));
-        fs::DirBuilder::new()
-            .mode(0o700)
-            .create(&staging)
-            .map_err(io(&staging))?;
-        let written = self.write_into(&staging);
-        let placed = written.and_then(|()| {
-            fs::rename(&staging, &self.directory).or_else(|e| {
-                // Another process placed it first: use that one.
-                if private(&self.directory)? {
-                    Ok(())
-                } else {
-                    Err(DirectoryError::Io(self.directory.clone(), e))
-                }
-            })
-        });
-        if placed.is_err() || staging.exists() {
-            let _ = fs::remove_dir_all(&staging);
-        }
-        placed
-    }
-
-    fn write_into(&self, directory: &Path) -> Result<(), DirectoryError> {
-        let mut names = std::collections::HashMap::<u32, u32>::new();
-        for bundle in &self.bundles {
-            for certificate in certificates(bundle)? {
-                let n = names.entry(certificate.hash).or_default();
-                let path = directory.join(format!("{:08x}.{n}", certificate.hash));
-                *n += 1;
-                fs::write(&path, certificate.pem)
-                    .map_err(|e| DirectoryError::Io(path.clone(), e))?;
-            }
-        }
-        Ok(())
-    }
-}
-
-/// `path` is a directory (not a link) of this user's that no one else may
-/// write; `Ok(false)` when there is nothing there.
-fn private(path: &Path) -> Result<bool, DirectoryError> {
-    match fs::symlink_metadata(path) {
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
-        Err(e) => Err(DirectoryError::Io(path.to_owned(), e)),
-        Ok(meta) => {
-            if meta.is_dir() && meta.uid() == effective_uid() && meta.mode() & 0o022 == 0 {
-                Ok(true)
-            } else {
-                Err(DirectoryError::NotPrivate(path.to_owned()))
-            }
-        }
-    }
-}
-
-/// One certificate of a bundle: its PEM block as written and its DER.
+/// One certificate of a bundle: its DER and its subject hash.
 pub struct BundleCertificate {
-    pub pem: String,
     pub der: Vec<u8>,
     pub hash: u32,
 }
@@ -249,9 +270,9 @@ pub struct BundleCertificate {
 /// Every certificate in a PEM bundle (`CERTIFICATE` and OpenSSL's
 /// `TRUSTED CERTIFICATE` blocks; anything else, such as a CRL, is skipped,
 /// as certificate verification here does not use CRLs).
-pub fn certificates(bundle: &Path) -> Result<Vec<BundleCertificate>, DirectoryError> {
-    let text = fs::read_to_string(bundle).map_err(|e| DirectoryError::Io(bundle.to_owned(), e))?;
-    let bad = |problem: String| DirectoryError::Bundle(bundle.to_owned(), problem);
+pub fn certificates(bundle: &Path) -> Result<Vec<BundleCertificate>, IndexError> {
+    let text = fs::read_to_string(bundle).map_err(|e| IndexError::Io(bundle.to_owned(), e))?;
+    let bad = |problem: String| IndexError::Bundle(bundle.to_owned(), problem);
     let mut out = Vec::new();
     let mut rest = text.as_str();
     while let Some(start) = rest.find("-----BEGIN ") {
@@ -278,11 +299,7 @@ pub fn certificates(bundle: &Path) -> Result<Vec<BundleCertificate>, DirectoryEr
             .decode(body)
             .map_err(|e| bad(format!("bad base64 ({e})")))?;
         let hash = subject_hash::of_certificate(&der).map_err(|e| bad(e.to_string()))?;
-        out.push(BundleCertificate {
-            pem: format!("{block}\n"),
-            der,
-            hash,
-        });
+        out.push(BundleCertificate { der, hash });
     }
     Ok(out)
 }
@@ -290,17 +307,6 @@ pub fn certificates(bundle: &Path) -> Result<Vec<BundleCertificate>, DirectoryEr
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_directory_others_may_write_is_not_used() {
-        let dir = std::env::temp_dir().join(format!("todo-roots-test-{}", std::process::id()));
-        fs::DirBuilder::new().mode(0o700).create(&dir).unwrap();
-        assert!(private(&dir).unwrap());
-        fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
-        assert!(matches!(private(&dir), Err(DirectoryError::NotPrivate(_))));
-        fs::remove_dir(&dir).unwrap();
-        assert!(!private(&dir).unwrap());
-    }
 
     #[test]
     fn reads_every_certificate_of_a_bundle_and_skips_other_blocks() {
