@@ -127,10 +127,7 @@ pub unsafe fn defer_loading() {
     // long as the process; no other thread uses OpenSSL yet (the caller's
     // guarantee). The function set matches OpenSSL's signature.
     let set = unsafe {
-        X509_LOOKUP_meth_set_get_by_subject(
-            openssl_sys::X509_LOOKUP_file(),
-            Some(by_subject),
-        )
+        X509_LOOKUP_meth_set_get_by_subject(openssl_sys::X509_LOOKUP_file(), Some(by_subject))
     };
     if set != 1 {
         return;
