@@ -16,6 +16,8 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header};
 use lambda_http::http::{HeaderMap, header};
 use serde_json::{Map, Value};
@@ -82,6 +84,27 @@ impl Verifier {
     pub async fn prefetch(&self) {
         if let Some((jwks, _)) = &self.jwks {
             jwks.prefetch().await;
+        }
+    }
+
+    /// Init's rehearsal of a request's signature check: a key of each
+    /// algorithm this verifier holds checks a signature that cannot hold.
+    /// Nothing is cached and no user comes of it; the check's code and
+    /// tables are only touched once before a request waits for them. The
+    /// first EdDSA check in a process takes about 115 µs here, a later one
+    /// 75 µs: measured, this takes 0.04 ms off a first request of 0.56 ms
+    /// (docs/performance.md). Runs after [`Verifier::prefetch`], which
+    /// brings the JWKS keys.
+    pub async fn rehearse(&self) {
+        let jwks_keys = match &self.jwks {
+            Some((jwks, _)) => jwks.one_key_per_algorithm().await,
+            None => Vec::new(),
+        };
+        let keys = (self.hs256.iter().map(|(key, _)| (key, Algorithm::HS256)))
+            .chain(jwks_keys.iter().map(|key| (&key.key, key.algorithm)));
+        let signature = URL_SAFE_NO_PAD.encode([0u8; 64]);
+        for (key, algorithm) in keys {
+            let _ = jsonwebtoken::crypto::verify(&signature, b"rehearsal", key, algorithm);
         }
     }
 
@@ -354,6 +377,22 @@ mod tests {
             hold(&held, &format!("t{n}"), json!({"exp": 9000}));
             assert!(held.0.lock().unwrap().len() <= VerifiedTokens::CAPACITY);
         }
+    }
+
+    #[tokio::test]
+    async fn a_rehearsal_verifies_nobody_and_holds_nothing() {
+        let jwks = json!({"keys": [{"kty": "OKP", "crv": "Ed25519", "kid": "k",
+            "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]});
+        let config = AuthConfig::from_lookup(|name| match name {
+            "BETTER_AUTH_SECRET" => Some("s".repeat(32)),
+            "BETTER_AUTH_URL" => Some("https://auth.example".into()),
+            "BETTER_AUTH_JWKS" => Some(jwks.to_string()),
+            _ => None,
+        })
+        .unwrap();
+        let verifier = Verifier::new(&config).unwrap();
+        verifier.rehearse().await;
+        assert!(verifier.verified.0.lock().unwrap().is_empty());
     }
 
     #[test]

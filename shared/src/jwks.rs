@@ -199,6 +199,17 @@ impl Jwks {
 }
 
 impl Jwks {
+    /// One key held of each algorithm (for [`crate::auth::Verifier::rehearse`]).
+    pub async fn one_key_per_algorithm(&self) -> Vec<Arc<PublicKey>> {
+        let mut keys: Vec<Arc<PublicKey>> = Vec::new();
+        for key in self.cache.lock().await.keys.values() {
+            if !keys.iter().any(|held| held.algorithm == key.algorithm) {
+                keys.push(key.clone());
+            }
+        }
+        keys
+    }
+
     /// Fetches the keys once if they come from a URL and none were ever
     /// fetched: Init's head start (see `crate::handlers::TasksState`), so
     /// that the first request finds them held.
@@ -357,6 +368,19 @@ mod tests {
                 ("b".into(), Algorithm::EdDSA)
             ]
         );
+    }
+
+    #[tokio::test]
+    async fn one_key_of_each_algorithm_is_rehearsed() {
+        let doc = json!({"keys": [
+            {"kty": "OKP", "crv": "Ed25519", "x": ED, "kid": "a"},
+            {"kty": "OKP", "crv": "Ed25519", "x": ED, "kid": "b"},
+        ]});
+        let source = JwksSource::Inline(doc.to_string());
+        let jwks = Jwks::new(&source, JwksSettings::default()).unwrap();
+        let keys = jwks.one_key_per_algorithm().await;
+        assert_eq!(keys.len(), 1);
+        assert_eq!(keys[0].algorithm, Algorithm::EdDSA);
     }
 
     #[test]

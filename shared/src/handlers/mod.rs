@@ -33,7 +33,8 @@ impl TasksState {
     }
 
     /// From the environment, secrets resolved; fails naming the first bad
-    /// variable. Then [`TasksState::prefetch`]: this is the Init path.
+    /// variable. Then [`TasksState::prefetch`] and [`Verifier::rehearse`]:
+    /// this is the Init path.
     pub async fn from_env() -> Result<Self, ConfigError> {
         let env = Environment::load().await?;
         let state = TasksState {
@@ -44,6 +45,7 @@ impl TasksState {
             )?
         };
         state.prefetch(PREFETCH_BUDGET).await;
+        state.verifier.rehearse().await;
         Ok(state)
     }
 
