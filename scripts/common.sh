@@ -92,6 +92,20 @@ as_postgres() {
     fi
 }
 
+# as_ordinary_user COMMAND...: runs COMMAND as an ordinary user: as it is
+# when not root; as root, as uid 1000 in a user namespace of its own
+# (util-linux's unshare), with no privilege over the machine (apt-get,
+# runuser and chown to another user fail; initdb and pgbouncer see a user,
+# not root), yet owning the files root's run made, so the builds and tools
+# already here serve it at the same paths, not built again.
+as_ordinary_user() {
+    if [ "$(id -u)" = 0 ]; then
+        unshare --user --map-user=1000 --map-group=1000 -- "$@"
+    else
+        "$@"
+    fi
+}
+
 # find_postgres: exports PG_BIN, the PostgreSQL server programs that make dev
 # and make test run: PG_BIN when set; else the machine's own PostgreSQL
 # (`pg_config --bindir`, then the newest /usr/lib/postgresql/*/bin) when it

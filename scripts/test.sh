@@ -23,11 +23,6 @@ cleanup() {
     for pid in "${moto_pid:-}" "${fixture_pid:-}" "${local_api_pid:-}"; do
         [ -n "$pid" ] && kill "$pid" 2>/dev/null
     done
-    if [ -n "${dev_pid:-}" ]; then
-        kill -INT -- "-$dev_pid" 2>/dev/null || true
-        wait "$dev_pid" 2>/dev/null || true
-        rm -rf "${dev_data:-}"
-    fi
     for pid in "${outage_pid:-}" "${watch_pid:-}" "${pooled_watch_pid:-}" "${pooler_pid:-}"; do
         if [ -n "$pid" ]; then
             kill -TERM -- "-$pid" 2>/dev/null || true
@@ -412,39 +407,5 @@ step "end to end under faults, straight and through the pooler: a frozen functio
 cargo test --quiet -p todo-tests --test it -- --ignored --test-threads=1 --nocapture faults:: \
     || { echo "--- the fault stacks' watch logs (tail) ---" >&2; tail -n 40 "$ROOT"/target/e2e-*-watch.log >&2; exit 1; }
 
-step "make dev: starts its own PostgreSQL, serves, stops on Ctrl-C, keeps tasks"
-dev_data=$(mktemp -d /tmp/todo-api-dev.XXXXXX)
-[ "$(id -u)" = 0 ] && chown postgres: "$dev_data"
-dev_port=$(free_port)
-dev_pg_port=$(free_port)
-run_dev() { # starts `make dev` in its own process group; sets dev_pid
-    env -u DATABASE_URL -u BETTER_AUTH_SECRET LOCAL_PG_DATA="$dev_data/pgdata" PORT="$dev_port" \
-        LOCAL_PG_PORT="$dev_pg_port" setsid make dev >>"$ROOT/target/make-dev.log" 2>&1 &
-    dev_pid=$!
-    wait_http "http://127.0.0.1:$dev_port/health" 300 || { cat "$ROOT/target/make-dev.log" >&2; exit 1; }
-}
-stop_dev() { # Ctrl-C, as a developer would; make dev must exit 0
-    kill -INT -- "-$dev_pid"
-    local status=0
-    wait "$dev_pid" || status=$?
-    dev_pid=
-    [ "$status" = 0 ] || { echo "make dev exited with $status after Ctrl-C" >&2; tail -n 30 "$ROOT/target/make-dev.log" >&2; exit 1; }
-}
-dev_smoke=$(python3 -c 'import secrets; print(secrets.token_hex(8))')
-# make dev's own secret (.local/dev-secret), as `make token` uses it.
-token=$(env -u BETTER_AUTH_SECRET scripts/token.sh dev-smoke)
-run_dev
-status=$(curl -s -o /dev/null -w '%{http_code}' -X POST "http://127.0.0.1:$dev_port/api/tasks" \
-    -H "Authorization: Bearer $token" -d "{\"title\": \"$dev_smoke\"}")
-[ "$status" = 201 ] || { echo "make dev answered $status to a create, not 201" >&2; exit 1; }
-stop_dev
-if as_postgres "$PG_BIN/pg_ctl" -D "$dev_data/pgdata" status >/dev/null 2>&1; then
-    echo "make dev left PostgreSQL running after Ctrl-C" >&2
-    exit 1
-fi
-run_dev
-curl -sf "http://127.0.0.1:$dev_port/api/tasks" -H "Authorization: Bearer $token" | grep -q "$dev_smoke" \
-    || { echo "the task did not survive a restart of make dev" >&2; exit 1; }
-stop_dev
-rm -rf "$dev_data"
-passed "make dev: served, stopped cleanly, kept the task across a restart"
+step "make dev as an ordinary user: starts its own PostgreSQL, serves, stops on Ctrl-C, keeps tasks"
+as_ordinary_user scripts/dev-smoke.sh

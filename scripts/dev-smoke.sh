@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# The smoke check of `make dev` (the last step of `make test`): started as a
+# developer starts it, it brings its own PostgreSQL, serves a create, stops
+# cleanly on Ctrl-C (PostgreSQL with it), and finds the task again after a
+# restart. Run by an ordinary user: `make test` run by root runs this script
+# as one (scripts/test.sh, `as_ordinary_user`), since developers are not root.
+set -euo pipefail
+source "$(dirname "$0")/common.sh"
+cd "$ROOT"
+
+[ "$(id -u)" != 0 ] || { echo "dev-smoke.sh runs as an ordinary user (see as_ordinary_user)" >&2; exit 1; }
+dev_data=$(mktemp -d /tmp/todo-api-dev.XXXXXX)
+dev_port=$(free_port)
+dev_pg_port=$(free_port)
+dev_pid=
+log="$ROOT/target/make-dev.log"
+cleanup() {
+    local status=$?
+    if [ -n "$dev_pid" ]; then
+        kill -INT -- "-$dev_pid" 2>/dev/null || true
+        wait "$dev_pid" 2>/dev/null || true
+    fi
+    rm -rf "$dev_data"
+    return $status
+}
+trap cleanup EXIT
+
+run_dev() { # starts `make dev` in its own process group; sets dev_pid
+    env -u DATABASE_URL -u BETTER_AUTH_SECRET LOCAL_PG_DATA="$dev_data/pgdata" PORT="$dev_port" \
+        LOCAL_PG_PORT="$dev_pg_port" setsid make dev >>"$log" 2>&1 &
+    dev_pid=$!
+    wait_http "http://127.0.0.1:$dev_port/health" 300 || { cat "$log" >&2; exit 1; }
+}
+stop_dev() { # Ctrl-C, as a developer would; make dev must exit 0
+    kill -INT -- "-$dev_pid"
+    local status=0
+    wait "$dev_pid" || status=$?
+    dev_pid=
+    [ "$status" = 0 ] || { echo "make dev exited with $status after Ctrl-C" >&2; tail -n 30 "$log" >&2; exit 1; }
+}
+
+find_postgres
+mkdir -p "$ROOT/target"
+: >"$log"
+title=$(python3 -c 'import secrets; print(secrets.token_hex(8))')
+# make dev's own secret (.local/dev-secret), as `make token` uses it.
+token=$(env -u BETTER_AUTH_SECRET scripts/token.sh dev-smoke)
+run_dev
+status=$(curl -s -o /dev/null -w '%{http_code}' -X POST "http://127.0.0.1:$dev_port/api/tasks" \
+    -H "Authorization: Bearer $token" -d "{\"title\": \"$title\"}")
+[ "$status" = 201 ] || { echo "make dev answered $status to a create, not 201" >&2; exit 1; }
+stop_dev
+if "$PG_BIN/pg_ctl" -D "$dev_data/pgdata" status >/dev/null 2>&1; then
+    echo "make dev left PostgreSQL running after Ctrl-C" >&2
+    exit 1
+fi
+run_dev
+curl -sf "http://127.0.0.1:$dev_port/api/tasks" -H "Authorization: Bearer $token" | grep -q "$title" \
+    || { echo "the task did not survive a restart of make dev" >&2; exit 1; }
+stop_dev
+passed "make dev as an ordinary user ($(id -un 2>/dev/null || id -u)): served, stopped cleanly, kept the task across a restart"
