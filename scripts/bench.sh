@@ -15,7 +15,8 @@
 # BENCH_ARM64=0: skip the arm64 build (and the sizes; in smoke mode, the
 # arm64 run) for a quicker run.
 # BENCH_STARTS, BENCH_REQUESTS, BENCH_MILLIS, BENCH_PHASES (cold, warm,
-# throughput, large_list, glue, tokens): the driver's counts and parts (bench/src/main.rs;
+# throughput, large_list, glue, tokens, scale), BENCH_SCALE (the scale setup's
+# instance counts, 8,64,256): the driver's counts and parts (bench/src/main.rs;
 # with BENCH_PHASES the report stays in target/bench/, BENCHMARKS.md as it was);
 # BENCH_BIN_DIR: binaries built elsewhere (say, with frame pointers for perf).
 # BENCH_BEFORE=<commit>: also that commit's tasks-item, cold-started reading
@@ -29,6 +30,8 @@ if [ "$smoke" = 1 ]; then
     out="$ROOT/target/bench-smoke"
     profile=debug
     export BENCH_STARTS=${BENCH_STARTS:-2} BENCH_REQUESTS=${BENCH_REQUESTS:-50} BENCH_MILLIS=${BENCH_MILLIS:-300}
+    # The scale setup in miniature: under and over the small server's connections.
+    export BENCH_SCALE=${BENCH_SCALE:-4,24}
 else
     out="$ROOT/target/bench"
     profile=release
@@ -138,6 +141,8 @@ MIGRATE_DATABASE_URL=$owner DATABASE_URL="postgres://todo_api:$password@127.0.0.
     "$bin/migrate" >"$out/migrate.log" 2>&1 || { cat "$out/migrate.log" >&2; exit 1; }
 
 npm_ci_once tests/better-auth >/dev/null
+# The scale setup's pooler (bench/src/scale.rs), as the tests' (tests/src/pooler.rs).
+ensure_pgbouncer
 fixture="$out/better-auth.json"
 start_better_auth "$fixture" "$scratch/tls/server.crt" "$scratch/tls/server.key"
 
@@ -165,8 +170,8 @@ sizes=()
     --command "make bench" --functions "${functions[@]}"
 if [ "$smoke" != 1 ] && [ -z "${BENCH_PHASES:-}" ]; then
     cp "$out/BENCHMARKS.md" "$ROOT/BENCHMARKS.md"
-    cp "$out/benchmarks.png" "$ROOT/benchmarks.png"
-    echo "Wrote BENCHMARKS.md and benchmarks.png"
+    cp "$out/benchmarks.png" "$out/benchmarks-scale.png" "$ROOT/"
+    echo "Wrote BENCHMARKS.md, benchmarks.png and benchmarks-scale.png"
 elif [ "$smoke" != 1 ]; then
     # Some phases only: the committed report stays as it was.
     echo "Wrote $out/BENCHMARKS.md and benchmarks.png (BENCH_PHASES: BENCHMARKS.md is left alone)"

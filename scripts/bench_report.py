@@ -470,6 +470,32 @@ def main():
             lines.append(f"- {alg}: {v['microseconds']:.1f} µs the first time a container sees a token{share}; "
                          f"{v['cached_microseconds']:.1f} µs for a token it has verified before")
 
+    if "scale" in results:
+        v = results["scale"]
+        lines += ["", "## Scale: past the database's connections", "",
+                  f"K instances of `tasks-item` at once, each sending {v['requests_per_instance']} "
+                  f"`GET /api/tasks/{{id}}` one after the other, against a PostgreSQL of "
+                  f"`max_connections` {v['max_connections']} (3 kept for superusers): **direct** = "
+                  "straight to it, as Neon's direct endpoint (every container a server connection); "
+                  "**pooled** = through PgBouncer in transaction mode with a server pool of "
+                  f"{v['server_pool']}, as Neon's pooled endpoint. Server connections: the most the "
+                  "API's role held at once (`pg_stat_activity`, sampled every 20 ms). A 503 is the "
+                  "contract's answer to a database it cannot reach (here: `too many clients`); "
+                  "docs/deploy.md (Capacity) has the model.", "",
+                  "| K | endpoint | requests | 200 | 503 | other | requests/s | p50 | p99 | server connections |",
+                  "|---|---|---|---|---|---|---|---|---|---|"]
+        for run in v["runs"]:
+            lines.append(f"| {run['instances']} | {run['endpoint']} | {run['sent']:,} | {run['ok']:,} | "
+                         f"{run['unavailable']:,} | {run['other']:,} | {run['requests_per_second']:,.0f} | "
+                         f"{ms(run['p50_ms'])} | {ms(run['p99_ms'])} | {run['server_connections']} |")
+        largest = max(run["instances"] for run in v["runs"])
+        for run in v["runs"]:
+            if run["instances"] == largest and run["endpoint"] == "pooled":
+                errors = run["unavailable"] + run["other"]
+                targets.append((f"{largest} instances through the pooler (server pool {v['server_pool']}): "
+                                "no error", f"{errors} of {run['sent']:,}", errors == 0 and run["sent"] > 0))
+        lines += ["", "![Throughput and errors by instances, direct and pooled](benchmarks-scale.png)"]
+
     if args.arm64:
         lines += ["", "## arm64 `bootstrap` sizes", "",
                   "As deployed: `cargo lambda build --release --arm64` with the workspace's "
@@ -496,7 +522,7 @@ def main():
             for crate, n in sorted(crates.items(), key=lambda kv: -kv[1])[:15]:
                 lines.append(f"| {crate} | {n / 1024:,.0f} KiB | {n / total * 100:.0f}% |")
 
-    lines += ["", "## Targets (issues #14, #25 and #29)", "", "| target | measured | |", "|---|---|---|"]
+    lines += ["", "## Targets (issues #14, #25, #29 and #30)", "", "| target | measured | |", "|---|---|---|"]
     for what, value, ok in targets:
         lines.append(f"| {what} | {value} | {verdict(ok)} |")
     lines += ["", "![Warm latency per route against the floor](benchmarks.png)", ""]
@@ -529,6 +555,27 @@ def main():
         ax.legend()
         fig.tight_layout()
         fig.savefig(os.path.join(args.out, "benchmarks.png"), dpi=100)
+
+    if "scale" in results:
+        runs = results["scale"]["runs"]
+        ks = sorted({run["instances"] for run in runs})
+        fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+        for endpoint, color in (("direct", "#c53030"), ("pooled", "#2b6cb0")):
+            mine = {run["instances"]: run for run in runs if run["endpoint"] == endpoint}
+            left.plot(ks, [mine[k]["requests_per_second"] for k in ks], marker="o", color=color, label=endpoint)
+            right.plot(ks, [100 * (mine[k]["unavailable"] + mine[k]["other"]) / max(mine[k]["sent"], 1)
+                            for k in ks], marker="o", color=color, label=endpoint)
+        for ax, title in ((left, "requests/s answered 200"), (right, "% of requests not answered 200")):
+            ax.set_xscale("log", base=2)
+            ax.set_xticks(ks)
+            ax.set_xticklabels([str(k) for k in ks])
+            ax.set_xlabel("instances at once")
+            ax.set_title(title)
+            ax.legend()
+        fig.suptitle(f"max_connections {results['scale']['max_connections']}: straight to PostgreSQL "
+                     f"against PgBouncer (transaction mode, server pool {results['scale']['server_pool']})")
+        fig.tight_layout()
+        fig.savefig(os.path.join(args.out, "benchmarks-scale.png"), dpi=100)
 
 
 if __name__ == "__main__":

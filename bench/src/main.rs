@@ -12,6 +12,7 @@
 
 mod delay;
 mod runtime;
+mod scale;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -880,6 +881,19 @@ impl Admin {
             .expect("pg_stat_statements (is it preloaded?)");
     }
 
+    /// The server connections `role` holds now.
+    fn connections_of(&self, role: &str) -> i64 {
+        self.rt.block_on(async {
+            self.client
+                .query_one(
+                    "SELECT count(*) FROM pg_stat_activity WHERE usename = $1",
+                    &[&role],
+                )
+                .await
+                .map_or(0, |row| row.get(0))
+        })
+    }
+
     /// Statements `role` ran since the last reset.
     fn statements(&self, role: &str) -> i64 {
         self.rt.block_on(async {
@@ -1058,7 +1072,7 @@ fn main() {
     };
     // BENCH_PHASES (comma-separated; all by default): to rerun one part.
     let phases = std::env::var("BENCH_PHASES")
-        .unwrap_or_else(|_| "cold,warm,throughput,large_list,glue,tokens".into());
+        .unwrap_or_else(|_| "cold,warm,throughput,large_list,glue,tokens,scale".into());
     let phase = |name: &str| phases.split(',').any(|p| p.trim() == name);
     let run = || -> Result<Value, String> {
         let mut results = json!({
@@ -1116,6 +1130,16 @@ fn main() {
         if phase("large_list") {
             eprintln!("bench: a page of large tasks");
             results["large_list"] = bench.large_list(&admin)?;
+        }
+        if phase("scale") {
+            // BENCH_SCALE: the instance counts (the smoke run's are small).
+            let instances: Vec<usize> = std::env::var("BENCH_SCALE")
+                .unwrap_or_else(|_| "8,64,256".into())
+                .split(',')
+                .filter_map(|k| k.trim().parse().ok())
+                .collect();
+            let requests = (bench.settings.requests / 20).clamp(5, 100);
+            results["scale"] = bench.scale(&instances, requests)?;
         }
         // The in-process timings' repetitions.
         let iterations = (bench.settings.requests * 5).max(100);

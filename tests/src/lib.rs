@@ -419,16 +419,24 @@ pub fn pg_bin() -> PathBuf {
 pub struct ScratchServer {
     dir: PathBuf,
     pub port: u16,
+    /// Settings beyond the defaults, as `name=value` (`-c` options).
+    settings: Vec<String>,
 }
 
 impl ScratchServer {
     pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// With these server settings (`name=value`), say `max_connections=20`.
+    pub fn start_with(settings: &[&str]) -> Self {
         let dir = std::env::temp_dir().join(unique_user("todo-scratch-pg"));
         std::fs::create_dir_all(&dir).unwrap();
         give_to_postgres(&dir);
         let server = ScratchServer {
             dir,
             port: free_port(),
+            settings: settings.iter().map(|s| s.to_string()).collect(),
         };
         let data = server.dir.join("data");
         server.run(
@@ -474,11 +482,14 @@ impl ScratchServer {
 
     /// Starts the server (again), and waits until it accepts connections.
     pub fn start_again(&self) {
-        let options = format!(
+        let mut options = format!(
             "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
             self.port,
             self.dir.to_string_lossy()
         );
+        for setting in &self.settings {
+            options += &format!(" -c {setting}");
+        }
         let log = self.dir.join("server.log").to_string_lossy().into_owned();
         self.pg_ctl(&["-l", &log, "-w", "-t", "30", "-o", &options, "start"]);
     }
