@@ -70,15 +70,20 @@ for name, function in functions.items():
 for name in ["TasksCollectionFunction", "TasksItemFunction"]:
     reserved = functions[name]["ReservedConcurrentExecutions"]
     assert reserved == {"Fn::If": ["HasReservedConcurrency", {"Ref": "ReservedConcurrency"}, {"Ref": "AWS::NoValue"}]}, reserved
-# The public /health holds connections too: a small cap of its own, under
-# the same condition (a burst of unauthenticated requests must not open
-# hundreds of database connections).
+# The public /health: a small cap of its own (a burst of unauthenticated
+# requests must not scale out), 0 for none.
 reserved = functions["HealthFunction"].get("ReservedConcurrentExecutions")
-assert isinstance(reserved, dict) and reserved["Fn::If"][0] == "HasReservedConcurrency" \
-    and reserved["Fn::If"][2] == {"Ref": "AWS::NoValue"} and 1 <= reserved["Fn::If"][1] <= 10, reserved
+assert reserved == {"Fn::If": ["HasHealthReservedConcurrency", {"Ref": "HealthReservedConcurrency"}, {"Ref": "AWS::NoValue"}]}, reserved
+# The defaults follow the capacity model (docs/deploy.md, Capacity): through
+# Neon's pooled endpoint a container is a pooler client (10,000 of them),
+# so the task functions are not capped; /health keeps its few.
+parameters = template["Parameters"]
+assert parameters["ReservedConcurrency"]["Default"] == 0, parameters["ReservedConcurrency"]
+assert "direct endpoint" in parameters["ReservedConcurrency"]["Description"]
+assert 1 <= parameters["HealthReservedConcurrency"]["Default"] <= 10, parameters["HealthReservedConcurrency"]
 mapping = resources["CustomDomainMapping"]
 assert mapping["Condition"] == "HasCustomDomain" and "HttpApiApiGatewayDefaultStage" in str(mapping["DependsOn"]), mapping
-print("SAM's transform: access log, per-route metrics, tracing, Lambda's own lines, reserved concurrency (health's at most 10), custom domain")
+print("SAM's transform: access log, per-route metrics, tracing, Lambda's own lines, reserved concurrency (health's its own), custom domain")
 
 # The alarms, each sent to the AlarmEmail topic when there is one.
 alarms = {name: r["Properties"] for name, r in resources.items() if r["Type"] == "AWS::CloudWatch::Alarm"}
