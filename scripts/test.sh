@@ -186,6 +186,7 @@ if full; then
     expect_refusal "the API's role must be lower-case" migrate \
         MIGRATE_DATABASE_URL=postgres://owner@db/x DATABASE_URL=postgres://Api-Role@db/x
     expect_refusal "without sslmode=require" health DATABASE_URL=postgres://user:pw@db.example.com/app
+    expect_refusal "METRICS_NAMESPACE must not start with ':' or 'AWS/'" docs METRICS_NAMESPACE=AWS/Lambda
     expect_refusal "JWT_ISSUER is not set, and neither is BETTER_AUTH_URL" tasks-item \
         DATABASE_URL=postgres://db/x BETTER_AUTH_JWKS_URL=https://keys.example.com/jwks
 fi

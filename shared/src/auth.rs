@@ -62,12 +62,7 @@ impl Verifier {
         let jwks = match &config.jwks {
             None => None,
             Some(source) => {
-                let jwks = Jwks::new(source, config.jwks_settings.clone()).map_err(|problem| {
-                    ConfigError {
-                        variable: "BETTER_AUTH_JWKS",
-                        problem,
-                    }
-                })?;
+                let jwks = Jwks::new(source.clone(), config.jwks_settings.clone());
                 let (issuer, audience) = config.jwks_claims()?;
                 let validation = validation(Algorithm::EdDSA, Some(issuer), Some(audience));
                 Some((jwks, validation))

@@ -8,7 +8,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::jwks::{Jwks, JwksSettings, JwksSource};
+use crate::jwks::{JwksSettings, JwksSource};
 
 /// A variable that is missing or holds something unusable.
 #[derive(Clone, PartialEq, Eq)]
@@ -129,21 +129,19 @@ impl AuthConfig {
             });
         }
         let url = optional(&lookup, "BETTER_AUTH_URL").map(|u| u.trim_end_matches('/').to_owned());
+        // Parsed here, once: a bad value stops the function at start-up,
+        // named as the variable it came from.
+        let named = |variable: &'static str| move |problem| ConfigError { variable, problem };
         let jwks = if let Some(document) = optional(&lookup, "BETTER_AUTH_JWKS") {
-            Some((JwksSource::Inline(document), "BETTER_AUTH_JWKS"))
+            Some(JwksSource::inline(&document).map_err(named("BETTER_AUTH_JWKS"))?)
         } else if let Some(jwks_url) = optional(&lookup, "BETTER_AUTH_JWKS_URL") {
-            Some((JwksSource::Url(jwks_url), "BETTER_AUTH_JWKS_URL"))
+            Some(JwksSource::url(&jwks_url).map_err(named("BETTER_AUTH_JWKS_URL"))?)
         } else {
-            url.as_ref().map(|url| {
-                let source = JwksSource::Url(format!("{url}/api/auth/jwks"));
-                (source, "BETTER_AUTH_URL")
-            })
+            url.as_ref()
+                .map(|url| JwksSource::url(&format!("{url}/api/auth/jwks")))
+                .transpose()
+                .map_err(named("BETTER_AUTH_URL"))?
         };
-        // Checked here so a bad value stops the function at start-up.
-        if let Some((source, variable)) = &jwks {
-            Jwks::new(source, JwksSettings::default())
-                .map_err(|problem| ConfigError { variable, problem })?;
-        }
         if secret.is_none() && jwks.is_none() {
             return Err(ConfigError {
                 variable: "BETTER_AUTH_SECRET",
@@ -154,7 +152,7 @@ impl AuthConfig {
         }
         let config = AuthConfig {
             secret,
-            jwks: jwks.map(|(source, _)| source),
+            jwks,
             jwks_settings: jwks_settings(&lookup)?,
             issuer: optional(&lookup, "JWT_ISSUER"),
             audience: optional(&lookup, "JWT_AUDIENCE"),
@@ -206,6 +204,53 @@ impl AuthConfig {
             audience: None,
             better_auth_url: None,
         }
+    }
+}
+
+/// What the task functions read at start-up, parsed: handed to
+/// [`crate::handlers::TasksState`], which reads nothing itself.
+pub struct TasksConfig {
+    pub db: DbConfig,
+    pub auth: AuthConfig,
+    /// `MAX_TASKS_PER_USER`: a create beyond it is a 409.
+    pub max_tasks_per_user: i64,
+}
+
+impl TasksConfig {
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        Ok(TasksConfig {
+            db: DbConfig::from_lookup(&lookup)?,
+            auth: AuthConfig::from_lookup(&lookup)?,
+            max_tasks_per_user: max_tasks_per_user(&lookup)?,
+        })
+    }
+}
+
+/// `METRICS_NAMESPACE` (default [`crate::metrics::DEFAULT_NAMESPACE`]; the
+/// template sets `TodoApi/<stack name>`): CloudWatch's rules, 1 to 255 of
+/// letters, digits, `.-_/#:` and spaces, not starting with `:` nor with
+/// `AWS/` (AWS's own). Checked at start-up: a namespace CloudWatch refuses
+/// would lose every metric silently.
+pub fn metrics_namespace(lookup: impl Fn(&str) -> Option<String>) -> Result<String, ConfigError> {
+    let Some(namespace) = optional(&lookup, "METRICS_NAMESPACE") else {
+        return Ok(crate::metrics::DEFAULT_NAMESPACE.to_owned());
+    };
+    let allowed = |c: char| c.is_ascii_alphanumeric() || ".-_/#: ".contains(c);
+    let problem = if namespace.chars().count() > 255 {
+        Some("must be at most 255 characters")
+    } else if !namespace.chars().all(allowed) {
+        Some("may hold only letters, digits, spaces and . - _ / # :")
+    } else if namespace.starts_with(':') || namespace.starts_with("AWS/") {
+        Some("must not start with ':' or 'AWS/' (AWS's own namespaces)")
+    } else {
+        None
+    };
+    match problem {
+        None => Ok(namespace),
+        Some(problem) => Err(ConfigError {
+            variable: "METRICS_NAMESPACE",
+            problem: problem.into(),
+        }),
     }
 }
 
@@ -365,10 +410,8 @@ mod tests {
             .unwrap();
         assert_eq!(c.secret, None);
         assert_eq!(
-            c.jwks,
-            Some(JwksSource::Url(
-                "https://app.example.com/api/auth/jwks".into()
-            ))
+            format!("{:?}", c.jwks),
+            "Some(Url(https://app.example.com/api/auth/jwks))"
         );
         assert_eq!(
             c.better_auth_url.as_deref(),
@@ -380,8 +423,8 @@ mod tests {
         ]))
         .unwrap();
         assert_eq!(
-            c.jwks,
-            Some(JwksSource::Url("https://keys.example.com/jwks".into()))
+            format!("{:?}", c.jwks),
+            "Some(Url(https://keys.example.com/jwks))"
         );
         assert_eq!(
             c.jwks_claims().unwrap(),
@@ -395,7 +438,7 @@ mod tests {
             ("JWT_AUDIENCE", "todo-api"),
         ]))
         .unwrap();
-        assert_eq!(c.jwks, Some(JwksSource::Inline(doc.into())));
+        assert_eq!(format!("{:?}", c.jwks), "Some(Inline(k))");
         assert_eq!(
             c.jwks_claims().unwrap(),
             ("https://issuer.example.com", "todo-api")
@@ -482,6 +525,21 @@ mod tests {
             pairs.push(url);
             let err = AuthConfig::from_lookup(env(&pairs)).unwrap_err();
             assert_eq!(err.variable, variable, "{err}");
+        }
+    }
+
+    #[test]
+    fn metrics_namespaces_follow_cloudwatch() {
+        let namespace = |value: &str| metrics_namespace(env(&[("METRICS_NAMESPACE", value)]));
+        assert_eq!(metrics_namespace(env(&[])).unwrap(), "TodoApi");
+        assert_eq!(namespace("  ").unwrap(), "TodoApi", "blank is unset");
+        assert_eq!(namespace("TodoApi/prod-1").unwrap(), "TodoApi/prod-1");
+        for bad in ["AWS/Lambda", ":x", "Todo\u{e9}", "a,b", &"n".repeat(256)] {
+            assert_eq!(
+                namespace(bad).unwrap_err().variable,
+                "METRICS_NAMESPACE",
+                "{bad}"
+            );
         }
     }
 

@@ -18,6 +18,7 @@ pub const USER_AGENT: &str = concat!("todo-api/", env!("CARGO_PKG_VERSION"));
 
 /// A parsed `https` URL (or `http` on the loopback interface, for local
 /// services and tests).
+#[derive(Clone)]
 pub struct Endpoint {
     uri: Uri,
     tls: bool,
@@ -46,6 +47,11 @@ impl Endpoint {
             host,
             port,
         })
+    }
+
+    /// The URL, as parsed.
+    pub fn url(&self) -> String {
+        self.uri.to_string()
     }
 
     /// The host name, without port.

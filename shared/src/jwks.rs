@@ -43,13 +43,49 @@ pub struct PublicKey {
     pub algorithm: Algorithm,
 }
 
-/// Where the keys come from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum JwksSource {
-    /// A JWKS JSON document (`BETTER_AUTH_JWKS`).
-    Inline(String),
+/// Where the keys come from, already checked: a source is only made by
+/// [`JwksSource::url`] or [`JwksSource::inline`], at start-up, where the
+/// variable it came from is known, so nothing later parses it again.
+#[derive(Clone)]
+pub struct JwksSource(Source);
+
+#[derive(Clone)]
+enum Source {
+    /// The keys of a JWKS document (`BETTER_AUTH_JWKS`), parsed.
+    Inline(Keys),
     /// An `https://` URL, or `http://` on a loopback host.
-    Url(String),
+    Url(Endpoint),
+}
+
+impl JwksSource {
+    /// Keys fetched from `url`: https, or http on a loopback host.
+    pub fn url(url: &str) -> Result<Self, String> {
+        Endpoint::parse(url).map(|endpoint| JwksSource(Source::Url(endpoint)))
+    }
+
+    /// The keys of a JWKS document; it must hold at least one usable one.
+    pub fn inline(document: &str) -> Result<Self, String> {
+        let keys =
+            parse_jwks(document.as_bytes()).ok_or("is not a JWKS document ({\"keys\": [...]})")?;
+        if keys.is_empty() {
+            return Err("holds no usable public signing key".into());
+        }
+        Ok(JwksSource(Source::Inline(keys)))
+    }
+}
+
+/// `Url(https://host/path)`, or `Inline(kid, ...)` with the key ids sorted.
+impl std::fmt::Debug for JwksSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0 {
+            Source::Url(endpoint) => write!(f, "Url({})", endpoint.url()),
+            Source::Inline(keys) => {
+                let mut kids: Vec<&str> = keys.keys().map(String::as_str).collect();
+                kids.sort_unstable();
+                write!(f, "Inline({})", kids.join(", "))
+            }
+        }
+    }
 }
 
 /// How long fetched keys are trusted, and how often the URL may be fetched.
@@ -129,28 +165,20 @@ struct Cache {
 }
 
 impl Jwks {
-    /// Checks the source (a URL must be https, or http on loopback; an
-    /// inline document must parse) without fetching anything.
-    pub fn new(source: &JwksSource, settings: JwksSettings) -> Result<Self, String> {
-        let (endpoint, keys) = match source {
-            JwksSource::Url(url) => (Some(Endpoint::parse(url)?), Keys::new()),
-            JwksSource::Inline(document) => {
-                let keys = parse_jwks(document.as_bytes())
-                    .ok_or("is not a JWKS document ({\"keys\": [...]})")?;
-                if keys.is_empty() {
-                    return Err("holds no usable public signing key".into());
-                }
-                (None, keys)
-            }
+    /// Keys from `source`, nothing fetched yet.
+    pub fn new(source: JwksSource, settings: JwksSettings) -> Self {
+        let (endpoint, keys) = match source.0 {
+            Source::Url(endpoint) => (Some(endpoint), Keys::new()),
+            Source::Inline(keys) => (None, keys),
         };
-        Ok(Jwks {
+        Jwks {
             endpoint,
             settings,
             cache: Mutex::new(Cache {
                 keys,
                 ..Cache::default()
             }),
-        })
+        }
     }
 
     /// The key named `kid`, fetching the JWKS when the keys held are older
@@ -376,8 +404,8 @@ mod tests {
             {"kty": "OKP", "crv": "Ed25519", "x": ED, "kid": "a"},
             {"kty": "OKP", "crv": "Ed25519", "x": ED, "kid": "b"},
         ]});
-        let source = JwksSource::Inline(doc.to_string());
-        let jwks = Jwks::new(&source, JwksSettings::default()).unwrap();
+        let source = JwksSource::inline(&doc.to_string()).unwrap();
+        let jwks = Jwks::new(source, JwksSettings::default());
         let keys = jwks.one_key_per_algorithm().await;
         assert_eq!(keys.len(), 1);
         assert_eq!(keys[0].algorithm, Algorithm::EdDSA);

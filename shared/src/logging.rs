@@ -21,6 +21,7 @@ use lambda_http::tracing::subscriber::layer::SubscriberExt;
 use lambda_http::tracing::subscriber::util::SubscriberInitExt;
 use lambda_http::tracing::subscriber::{Layer, fmt, registry};
 
+use crate::config::ConfigError;
 use crate::metrics::{self, Measured};
 use crate::observe::Facts;
 use crate::routes::function;
@@ -50,8 +51,12 @@ pub fn directives(configured: Option<&str>) -> String {
 
 /// Installs the subscriber: JSON lines when `AWS_LAMBDA_LOG_FORMAT` is
 /// `JSON` (Lambda's JSON logging), text otherwise; no timestamps (Lambda
-/// adds its own).
-pub fn init() {
+/// adds its own). Also sets the metrics' namespace (`METRICS_NAMESPACE`,
+/// checked: the one variable of a function's output that is not Lambda's).
+pub fn init() -> Result<(), ConfigError> {
+    crate::metrics::set_namespace(crate::config::metrics_namespace(|name| {
+        std::env::var(name).ok()
+    })?);
     let configured = std::env::var("AWS_LAMBDA_LOG_LEVEL")
         .or_else(|_| std::env::var("RUST_LOG"))
         .ok();
@@ -83,6 +88,7 @@ pub fn init() {
             .with_filter(filter);
         registry().with(lines).init();
     }
+    Ok(())
 }
 
 /// Whether [`init`] set up JSON lines.

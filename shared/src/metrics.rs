@@ -21,14 +21,16 @@ use crate::observe::{Dependency, Facts};
 /// The default namespace, when `METRICS_NAMESPACE` is not set.
 pub const DEFAULT_NAMESPACE: &str = "TodoApi";
 
+static NAMESPACE: OnceLock<String> = OnceLock::new();
+
+/// Sets the namespace once, at start-up ([`crate::logging::init`] does, from
+/// [`crate::config::metrics_namespace`]); later calls change nothing.
+pub fn set_namespace(namespace: String) {
+    let _ = NAMESPACE.set(namespace);
+}
+
 fn namespace() -> &'static str {
-    static NAMESPACE: OnceLock<String> = OnceLock::new();
-    NAMESPACE.get_or_init(|| {
-        std::env::var("METRICS_NAMESPACE")
-            .ok()
-            .filter(|n| !n.trim().is_empty())
-            .unwrap_or_else(|| DEFAULT_NAMESPACE.to_owned())
-    })
+    NAMESPACE.get().map_or(DEFAULT_NAMESPACE, String::as_str)
 }
 
 /// One request, as metrics.

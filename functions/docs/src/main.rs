@@ -7,7 +7,7 @@ use todo_shared::openapi;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
-    todo_shared::logging::init();
+    todo_shared::logging::init()?;
     let docs = Docs::new(&openapi::document_json());
     let docs = &docs;
     run(service_fn(move |request| async move {

@@ -9,7 +9,7 @@ async fn main() -> Result<(), Error> {
     // SAFETY: the first statement; the current-thread runtime has started
     // no other thread.
     unsafe { todo_shared::tls::roots::defer_loading() };
-    todo_shared::logging::init();
+    todo_shared::logging::init()?;
     let db = Db::from_env().await?;
     let db = &db;
     run(service_fn(move |request| async move {

@@ -68,7 +68,7 @@ async fn run_once() -> Result<(), Error> {
 }
 
 async fn serve() -> Result<(), Error> {
-    todo_shared::logging::init();
+    todo_shared::logging::init()?;
     let (db, target) = target().await?;
     let endpoint = say_endpoint(&target);
     let (db, login) = (&db, target.api_login.as_ref());

@@ -8,7 +8,7 @@ async fn main() -> Result<(), Error> {
     // SAFETY: the first statement; the current-thread runtime has started
     // no other thread.
     unsafe { todo_shared::tls::roots::defer_loading() };
-    todo_shared::logging::init();
+    todo_shared::logging::init()?;
     // Built once per container and shared by every invocation it serves.
     let state = TasksState::from_env().await?;
     let state = &state;

@@ -10,7 +10,7 @@ pub mod tasks_item;
 use std::time::Duration;
 
 use crate::auth::Verifier;
-use crate::config::{self, AuthConfig, ConfigError, DbConfig};
+use crate::config::{self, AuthConfig, ConfigError, DbConfig, TasksConfig};
 use crate::db::Db;
 use crate::secrets::Environment;
 
@@ -32,21 +32,22 @@ impl TasksState {
         })
     }
 
-    /// From the environment, secrets resolved; fails naming the first bad
-    /// variable. Then [`TasksState::prefetch`] and [`Verifier::rehearse`]:
-    /// this is the Init path.
+    /// From the environment, secrets resolved (read once, here); fails
+    /// naming the first bad variable. Then [`TasksState::prefetch`] and
+    /// [`Verifier::rehearse`]: this is the Init path.
     pub async fn from_env() -> Result<Self, ConfigError> {
         let env = Environment::load().await?;
-        let state = TasksState {
-            max_tasks_per_user: config::max_tasks_per_user(env.lookup())?,
-            ..Self::new(
-                &DbConfig::from_lookup(env.lookup())?,
-                &AuthConfig::from_lookup(env.lookup())?,
-            )?
-        };
+        let state = Self::from_config(&TasksConfig::from_lookup(env.lookup())?)?;
         state.prefetch(PREFETCH_BUDGET).await;
         state.verifier.rehearse().await;
         Ok(state)
+    }
+
+    pub fn from_config(config: &TasksConfig) -> Result<Self, ConfigError> {
+        Ok(TasksState {
+            max_tasks_per_user: config.max_tasks_per_user,
+            ..Self::new(&config.db, &config.auth)?
+        })
     }
 
     /// Opens the first database connection (and warms its server backend

@@ -12,7 +12,10 @@ use todo_tests::server::{Functions, serve};
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    todo_shared::logging::init();
+    if let Err(error) = todo_shared::logging::init() {
+        eprintln!("local_api: {error}");
+        return ExitCode::FAILURE;
+    }
     let Some(address) = std::env::args().nth(1) else {
         eprintln!("usage: local_api HOST:PORT");
         return ExitCode::FAILURE;

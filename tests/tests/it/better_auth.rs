@@ -21,7 +21,7 @@ const ALGORITHMS: [&str; 3] = ["EdDSA", "ES256", "RS256"];
 fn jwks_state(ba: &BetterAuth, prefix: &str, settings: JwksSettings, secret: bool) -> TasksState {
     let auth = AuthConfig {
         secret: secret.then(|| SECRET.to_owned()),
-        jwks: Some(JwksSource::Url(ba.jwks_url(prefix))),
+        jwks: Some(JwksSource::url(&ba.jwks_url(prefix)).unwrap()),
         jwks_settings: settings,
         issuer: None,
         audience: None,
@@ -130,7 +130,7 @@ async fn inline_jwks_needs_no_fetch() {
     let ba = BetterAuth::load();
     for alg in ALGORITHMS {
         let auth = AuthConfig {
-            jwks: Some(JwksSource::Inline(ba.jwks(alg).to_string())),
+            jwks: Some(JwksSource::inline(&ba.jwks(alg).to_string()).unwrap()),
             secret: None,
             issuer: Some(ba.base.clone()),
             audience: Some(ba.base.clone()),
@@ -245,7 +245,7 @@ async fn wrong_issuer_or_audience_is_401() {
     ] {
         let auth = AuthConfig {
             secret: None,
-            jwks: Some(JwksSource::Url(ba.jwks_url(&unique_prefix("issaud")))),
+            jwks: Some(JwksSource::url(&ba.jwks_url(&unique_prefix("issaud"))).unwrap()),
             issuer: issuer.map(str::to_owned),
             audience: audience.map(str::to_owned),
             ..AuthConfig::hs256(SECRET)
@@ -263,7 +263,7 @@ async fn wrong_issuer_or_audience_is_401() {
     {
         let auth = AuthConfig {
             secret: None,
-            jwks: Some(JwksSource::Url(ba.jwks_url("never-fetched"))),
+            jwks: Some(JwksSource::url(&ba.jwks_url("never-fetched")).unwrap()),
             issuer: issuer.map(str::to_owned),
             audience: audience.map(str::to_owned),
             ..AuthConfig::hs256(SECRET)
@@ -283,7 +283,7 @@ async fn wrong_issuer_or_audience_is_401() {
         })
         .unwrap();
         let auth = AuthConfig {
-            jwks: Some(JwksSource::Url(ba.jwks_url(&unique_prefix("wrongapp")))),
+            jwks: Some(JwksSource::url(&ba.jwks_url(&unique_prefix("wrongapp"))).unwrap()),
             ..auth
         };
         let state = TasksState::new(&db_config(), &auth).unwrap();
@@ -504,9 +504,7 @@ async fn a_silent_jwks_server_is_a_503_not_a_hang() {
     let (port, server) = silent_server().await;
     let auth = AuthConfig {
         secret: None,
-        jwks: Some(JwksSource::Url(format!(
-            "http://127.0.0.1:{port}/api/auth/jwks"
-        ))),
+        jwks: Some(JwksSource::url(&format!("http://127.0.0.1:{port}/api/auth/jwks")).unwrap()),
         better_auth_url: Some(ba.base.clone()),
         ..AuthConfig::hs256(SECRET)
     };
@@ -552,7 +550,7 @@ async fn init_prefetches_the_jwks_and_a_connection_and_never_fails_for_them() {
     ba.control(&down, "down");
     let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let auth = AuthConfig {
-        jwks: Some(JwksSource::Url(ba.jwks_url(&down))),
+        jwks: Some(JwksSource::url(&ba.jwks_url(&down)).unwrap()),
         secret: None,
         better_auth_url: Some(ba.base.clone()),
         ..AuthConfig::hs256(SECRET)

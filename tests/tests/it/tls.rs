@@ -79,7 +79,7 @@ async fn verified_tls_to_postgres_and_to_the_jwks() {
     let verifier = |jwks_url: String| {
         let auth = AuthConfig {
             secret: None,
-            jwks: Some(JwksSource::Url(jwks_url)),
+            jwks: Some(JwksSource::url(&jwks_url).unwrap()),
             better_auth_url: Some(ba.base.clone()),
             ..AuthConfig::hs256(SECRET)
         };
