@@ -97,12 +97,18 @@ as_postgres() {
 # (util-linux's unshare), with no privilege over the machine (apt-get,
 # runuser and chown to another user fail; initdb and pgbouncer see a user,
 # not root), yet owning the files root's run made, so the builds and tools
-# already here serve it at the same paths, not built again.
+# already here serve it at the same paths, not built again. Where the
+# machine allows no user namespace (some container runtimes), it says so
+# and runs COMMAND as root (AS_ROOT_FALLBACK=1 tells COMMAND).
 as_ordinary_user() {
-    if [ "$(id -u)" = 0 ]; then
-        unshare --user --map-user=1000 --map-group=1000 -- "$@"
-    else
+    local ordinary=(unshare --user --map-user=1000 --map-group=1000 --)
+    if [ "$(id -u)" != 0 ]; then
         "$@"
+    elif "${ordinary[@]}" true 2>/dev/null; then
+        "${ordinary[@]}" "$@"
+    else
+        echo "warning: no user namespace here (unshare --user failed): $1 runs as root" >&2
+        AS_ROOT_FALLBACK=1 "$@"
     fi
 }
 
