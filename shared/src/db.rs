@@ -130,14 +130,14 @@ impl Db {
         })
     }
 
-    /// Opens the pool's first connection, if it has none, and runs
-    /// `warm_up` on it at once (pipelined, in one round trip), their rows
-    /// dropped: Init's head start (see `crate::handlers::TasksState`). A new
-    /// server backend reads the catalog (the table, its indexes, their
-    /// types) and plans a statement the first time it meets it, 2 ms of a
-    /// first request on loopback that Init pays instead. A failure is left
-    /// for a request to meet (and answer) as it would have.
-    pub async fn prefetch(&self, warm_up: &[(&str, &Params<'_>)]) {
+    /// Opens the pool's first connection, if it has none, and runs one
+    /// statement on it, its rows dropped: Init's head start (see
+    /// `crate::handlers::TasksState`, `crate::tasks::warm_up`). A new server
+    /// backend reads the catalog (the table, its indexes, their types) and
+    /// plans a statement the first time it meets it, 2 ms of a first
+    /// request on loopback that Init pays instead. A failure is left for a
+    /// request to meet (and answer) as it would have.
+    pub async fn prefetch(&self, sql: &str, params: &Params<'_>) {
         if self.connections() > 0 {
             return;
         }
@@ -148,13 +148,8 @@ impl Db {
                 return;
             }
         };
-        let runs = warm_up
-            .iter()
-            .map(|(sql, params)| client.query_typed(sql, params));
-        for result in futures_util::future::join_all(runs).await {
-            if let Err(error) = result {
-                tracing::warn!(%error, "Init's warm-up statement failed");
-            }
+        if let Err(error) = client.query_typed(sql, params).await {
+            tracing::warn!(%error, "Init's warm-up statement failed");
         }
     }
 

@@ -248,7 +248,7 @@ pub async fn warm_up(db: &Db) {
     });
     let nobody = "";
     let list = list_params(&nobody, &first_page);
-    db.prefetch(&[(LIST, &list)]).await;
+    db.prefetch(LIST, &list).await;
     if db.connections() > 0 {
         let get: &Params<'_> = &[(&0i64, Type::INT8), (&nobody, Type::VARCHAR)];
         let _ = query_task(db, Kind::Read, GET, get).await;
