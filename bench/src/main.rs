@@ -923,7 +923,7 @@ fn create_secret(name: &str, value: &str) -> String {
     let name = format!("{name}-{}", std::process::id());
     runtime
         .block_on(todo_shared::secrets::create(&name, value))
-        .unwrap_or_else(|e| panic!("create a secret: {e}"))
+        .unwrap_or_else(|e| panic!("create a secret: {}", todo_shared::error::Cause::new(e)))
 }
 
 fn hs256(secret: &str, user: &str, issuer: Option<&str>) -> String {

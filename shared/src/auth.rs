@@ -24,7 +24,7 @@ use serde_json::{Map, Value};
 
 use crate::config::{AuthConfig, ConfigError};
 use crate::error::ApiError;
-use crate::jwks::{Jwks, PublicKey, Unavailable};
+use crate::jwks::{Jwks, PublicKey};
 use crate::observe::{self, Dependency};
 
 /// Seconds of clock skew allowed on `exp` and `nbf`.
@@ -174,9 +174,9 @@ impl Verifier {
         let Some((jwks, _)) = &self.jwks else {
             return Ok(None);
         };
-        jwks.key(kid).await.map_err(|Unavailable| {
+        jwks.key(kid).await.map_err(|unavailable| {
             observe::unavailable(Dependency::Jwks);
-            ApiError::unavailable("the JWKS could not be fetched")
+            ApiError::unavailable(unavailable)
         })
     }
 }

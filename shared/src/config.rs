@@ -131,16 +131,21 @@ impl AuthConfig {
         let url = optional(&lookup, "BETTER_AUTH_URL").map(|u| u.trim_end_matches('/').to_owned());
         // Parsed here, once: a bad value stops the function at start-up,
         // named as the variable it came from.
-        let named = |variable: &'static str| move |problem| ConfigError { variable, problem };
+        let named = |variable: &'static str| {
+            move |problem: &dyn std::fmt::Display| ConfigError {
+                variable,
+                problem: problem.to_string(),
+            }
+        };
         let jwks = if let Some(document) = optional(&lookup, "BETTER_AUTH_JWKS") {
-            Some(JwksSource::inline(&document).map_err(named("BETTER_AUTH_JWKS"))?)
+            Some(JwksSource::inline(&document).map_err(|e| named("BETTER_AUTH_JWKS")(&e))?)
         } else if let Some(jwks_url) = optional(&lookup, "BETTER_AUTH_JWKS_URL") {
-            Some(JwksSource::url(&jwks_url).map_err(named("BETTER_AUTH_JWKS_URL"))?)
+            Some(JwksSource::url(&jwks_url).map_err(|e| named("BETTER_AUTH_JWKS_URL")(&e))?)
         } else {
             url.as_ref()
                 .map(|url| JwksSource::url(&format!("{url}/api/auth/jwks")))
                 .transpose()
-                .map_err(named("BETTER_AUTH_URL"))?
+                .map_err(|e| named("BETTER_AUTH_URL")(&e))?
         };
         if secret.is_none() && jwks.is_none() {
             return Err(ConfigError {

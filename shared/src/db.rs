@@ -27,7 +27,7 @@ use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{NoTls, Row};
 
 use crate::config::{ConfigError, DbConfig};
-use crate::error::ApiError;
+use crate::error::{ApiError, Cause};
 use crate::observe::{self, Dependency};
 use tracing::Instrument;
 
@@ -102,8 +102,12 @@ impl Db {
         let manager = if pg.get_ssl_mode() == SslMode::Disable || local_default {
             Manager::from_config(pg, NoTls, manager_config)
         } else {
-            let tls = crate::tls::connector()
-                .map_err(|e| invalid(format!("needs TLS, which could not be set up ({e})")))?;
+            let tls = crate::tls::connector().map_err(|e| {
+                invalid(format!(
+                    "needs TLS, which could not be set up ({})",
+                    Cause::new(e)
+                ))
+            })?;
             Manager::from_config(pg, MakeTlsConnector::new(tls), manager_config)
         };
         let max_idle = config.max_idle;
@@ -213,7 +217,7 @@ impl Db {
             .await;
         observe::add_db_time(started.elapsed());
         observe::called("PostgreSQL", started_at, result.is_err());
-        if matches!(result, Err(ApiError::ServiceUnavailable)) {
+        if matches!(result, Err(ApiError::ServiceUnavailable(_))) {
             observe::unavailable(Dependency::Database);
         }
         result
@@ -372,7 +376,7 @@ fn pool_error(error: PoolError) -> ApiError {
     match error {
         PoolError::Backend(e) => query_error(e),
         PoolError::Timeout(_) => ApiError::unavailable("timed out waiting for a connection"),
-        other => ApiError::internal(format!("connection pool: {other}")),
+        other => ApiError::internal(other),
     }
 }
 

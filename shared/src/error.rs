@@ -3,11 +3,14 @@
 //! Every failure a handler can meet becomes one of these variants, and only
 //! here does it turn into a status code and an `{"error": {...}}` body
 //! (`crate::http::error` makes the response), so the wire format cannot
-//! differ between routes. Causes of 500 and 503 are logged
-//! where they are created and never sent to the client.
+//! differ between routes. A 500 or 503 carries its [`Cause`] up to
+//! `crate::http::serve`, which writes it once, on the request's log line;
+//! it is never sent to the client.
 
 use std::collections::BTreeMap;
-use std::fmt::Display;
+use std::error::Error;
+use std::fmt;
+use std::sync::Arc;
 
 use lambda_http::http::StatusCode;
 use serde::{Deserialize, Serialize};
@@ -69,6 +72,55 @@ impl ErrorCode {
     }
 }
 
+/// Why a request failed on our side: the error behind a 500 or 503, with
+/// its chain of sources. It travels with the [`ApiError`] (or, for a
+/// handler that builds its own 503, in the response's extensions) to the
+/// edge, so that it is written once, on the line that has the request id,
+/// and never where it was made, which knows no request.
+#[derive(Clone)]
+pub struct Cause(Arc<dyn Error + Send + Sync>);
+
+impl Cause {
+    pub fn new(error: impl Into<Box<dyn Error + Send + Sync>>) -> Self {
+        Cause(Arc::from(error.into()))
+    }
+}
+
+/// The error, then each source not already in the text before it (some
+/// errors, tokio-postgres's among them, print their source themselves),
+/// joined by `: `.
+impl fmt::Display for Cause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut text = self.0.to_string();
+        let mut source = self.0.source();
+        while let Some(error) = source {
+            let said = error.to_string();
+            if !text.contains(&said) {
+                text.push_str(": ");
+                text.push_str(&said);
+            }
+            source = error.source();
+        }
+        f.write_str(&text)
+    }
+}
+
+impl fmt::Debug for Cause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Cause({self})")
+    }
+}
+
+/// Two causes are the same when they say the same (for tests' `assert_eq!`
+/// on results).
+impl PartialEq for Cause {
+    fn eq(&self, other: &Self) -> bool {
+        self.to_string() == other.to_string()
+    }
+}
+
+impl Eq for Cause {}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ApiError {
     /// Any token problem. Deliberately carries no reason: a 401 never says
@@ -86,9 +138,11 @@ pub enum ApiError {
     /// The caller already holds `MAX_TASKS_PER_USER` tasks (carried here,
     /// for `details`).
     TaskLimitReached(i64),
-    /// The database is unreachable or timing out.
-    ServiceUnavailable,
-    Internal,
+    /// A dependency (the database, the JWKS) is unreachable or timing out.
+    ServiceUnavailable(Cause),
+    /// Anything else that is not the client's doing: a bug, or a broken
+    /// deployment.
+    Internal(Cause),
 }
 
 impl ApiError {
@@ -97,16 +151,22 @@ impl ApiError {
         ApiError::Validation(FieldErrors::from([(name, message)]))
     }
 
-    /// A 503 for a dependency that failed; the cause goes to the log only.
-    pub fn unavailable(cause: impl Display) -> Self {
-        tracing::warn!(error = %cause, "dependency unavailable");
-        ApiError::ServiceUnavailable
+    /// A 503 for a dependency that failed, because of `cause`.
+    pub fn unavailable(cause: impl Into<Box<dyn Error + Send + Sync>>) -> Self {
+        ApiError::ServiceUnavailable(Cause::new(cause))
     }
 
-    /// A 500; the cause goes to the log only.
-    pub fn internal(cause: impl Display) -> Self {
-        tracing::error!(error = %cause, "internal error");
-        ApiError::Internal
+    /// A 500, because of `cause`.
+    pub fn internal(cause: impl Into<Box<dyn Error + Send + Sync>>) -> Self {
+        ApiError::Internal(Cause::new(cause))
+    }
+
+    /// What made a 500 or 503 (for the log, never the client).
+    pub fn cause(&self) -> Option<&Cause> {
+        match self {
+            ApiError::ServiceUnavailable(cause) | ApiError::Internal(cause) => Some(cause),
+            _ => None,
+        }
     }
 
     pub fn status(&self) -> StatusCode {
@@ -117,8 +177,8 @@ impl ApiError {
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::IdempotencyKeyReused | ApiError::TaskLimitReached(_) => StatusCode::CONFLICT,
-            ApiError::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::ServiceUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -131,8 +191,8 @@ impl ApiError {
             ApiError::PayloadTooLarge => ErrorCode::PayloadTooLarge,
             ApiError::IdempotencyKeyReused => ErrorCode::IdempotencyKeyReused,
             ApiError::TaskLimitReached(_) => ErrorCode::TaskLimitReached,
-            ApiError::ServiceUnavailable => ErrorCode::ServiceUnavailable,
-            ApiError::Internal => ErrorCode::InternalError,
+            ApiError::ServiceUnavailable(_) => ErrorCode::ServiceUnavailable,
+            ApiError::Internal(_) => ErrorCode::InternalError,
         }
     }
 
@@ -150,8 +210,8 @@ impl ApiError {
             ApiError::TaskLimitReached(_) => {
                 "Task limit reached: delete tasks before creating more"
             }
-            ApiError::ServiceUnavailable => "Service temporarily unavailable, please retry",
-            ApiError::Internal => "Internal server error",
+            ApiError::ServiceUnavailable(_) => "Service temporarily unavailable, please retry",
+            ApiError::Internal(_) => "Internal server error",
         }
     }
 
@@ -165,7 +225,7 @@ impl ApiError {
                     .map(|(name, problem)| (name.to_string(), json!(problem)))
                     .collect(),
             ),
-            ApiError::Internal => Some(Map::from_iter([(
+            ApiError::Internal(_) => Some(Map::from_iter([(
                 "request_id".to_owned(),
                 json!(request_id),
             )])),
@@ -208,8 +268,8 @@ mod tests {
             ApiError::PayloadTooLarge,
             ApiError::IdempotencyKeyReused,
             ApiError::TaskLimitReached(1),
-            ApiError::ServiceUnavailable,
-            ApiError::Internal,
+            ApiError::unavailable("down"),
+            ApiError::internal("a bug"),
         ] {
             assert_eq!(json!(error.code()), json!(error.code().as_str()));
         }
@@ -217,8 +277,37 @@ mod tests {
 
     #[test]
     fn internal_body_carries_request_id_only() {
-        let body = json!(ApiError::Internal.body("abc-123"));
+        let body = json!(ApiError::internal("secret internals").body("abc-123"));
         assert_eq!(body["error"]["details"], json!({"request_id": "abc-123"}));
         assert_eq!(body["error"]["code"], "INTERNAL_ERROR");
+        assert!(!body.to_string().contains("secret internals"), "{body}");
+    }
+
+    /// An error whose text already says its source, as tokio-postgres's does.
+    #[derive(Debug)]
+    struct Repeats(std::io::Error);
+
+    impl fmt::Display for Repeats {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            write!(f, "db error: {}", self.0)
+        }
+    }
+
+    impl Error for Repeats {
+        fn source(&self) -> Option<&(dyn Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+
+    #[test]
+    fn a_cause_says_its_chain_once() {
+        let refused = || std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+        let https = crate::https::SendError::Connect(refused());
+        assert_eq!(Cause::new(https).to_string(), "could not connect: refused");
+        assert_eq!(
+            Cause::new(Repeats(refused())).to_string(),
+            "db error: refused"
+        );
+        assert_eq!(Cause::new("plain").to_string(), "plain");
     }
 }

@@ -16,7 +16,7 @@ use lambda_http::{Body, Request, RequestExt, Response};
 use serde::Serialize;
 
 use crate::db;
-use crate::error::ApiError;
+use crate::error::{ApiError, Cause};
 use crate::logging::{self, RequestLog};
 use crate::observe;
 use crate::routes::{self, Route};
@@ -73,10 +73,16 @@ pub fn error(error: &ApiError, request_id: &str) -> Response<Body> {
                 headers.insert(header::ALLOW, value);
             }
         }
-        ApiError::ServiceUnavailable => retry_later(&mut response),
+        ApiError::ServiceUnavailable(_) => retry_later(&mut response),
         _ => {}
     }
     response
+}
+
+/// Hands `cause` up with a response `dispatch` built itself for a failure
+/// (`/health`'s 503), so that [`serve`] logs it as it logs an error's.
+pub fn failed_because(response: &mut Response<Body>, cause: Cause) {
+    response.extensions_mut().insert(cause);
 }
 
 /// Adds `Retry-After` to a 503.
@@ -160,7 +166,9 @@ pub fn request_id(request: &Request) -> String {
 /// its route does not serve a 405, both before any other check; `dispatch`
 /// sees only requests it serves. An error becomes its contract-shaped body,
 /// and one log line records method, route, status, latency and request id
-/// (never headers or bodies, which carry tokens and user data).
+/// (never headers or bodies, which carry tokens and user data), and, for a
+/// 500 or 503, its [`Cause`]: the error's, or one `dispatch` put in its
+/// response's extensions (see [`failed_because`]).
 ///
 /// A panic in `dispatch` is a bug, but not the client's problem: it becomes
 /// the contract's 500 (with the request id, and the panic in the log) and
@@ -203,9 +211,12 @@ where
     })
     .await;
     let error_code = outcome.as_ref().err().map(|error| error.code().as_str());
-    let mut response = match outcome {
-        Ok(response) => response,
-        Err(error) => self::error(&error, &request_id),
+    let (mut response, cause) = match outcome {
+        Ok(mut response) => {
+            let cause = response.extensions_mut().remove::<Cause>();
+            (response, cause)
+        }
+        Err(error) => (self::error(&error, &request_id), error.cause().cloned()),
     };
     secure(&mut response);
     logging::request(RequestLog {
@@ -220,6 +231,7 @@ where
         apigw_request_id: apigw_request_id(request).unwrap_or("-").to_owned(),
         trace_id: trace_id(request).unwrap_or("-").to_owned(),
         facts,
+        cause,
         now: SystemTime::now(),
     });
     response
@@ -342,85 +354,12 @@ mod tests {
         assert_eq!(response.headers()["x-content-type-options"], "nosniff");
     }
 
-    /// Log lines written during a test, as JSON.
-    #[derive(Clone, Default)]
-    struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-    impl std::io::Write for Captured {
-        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(bytes);
-            Ok(bytes.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
-    impl Captured {
-        fn lines(&self) -> Vec<serde_json::Value> {
-            let bytes = self.0.lock().unwrap().clone();
-            String::from_utf8(bytes)
-                .unwrap()
-                .lines()
-                .map(|line| serde_json::from_str(line).unwrap())
-                .collect()
-        }
-    }
-
-    /// The one line per request, with every field operators search by; the
-    /// caller only as a hash.
-    #[tokio::test]
-    async fn the_request_line_has_every_field() {
-        let captured = Captured::default();
-        let writer = captured.clone();
-        let subscriber = lambda_http::tracing::subscriber::fmt()
-            .json()
-            .with_writer(move || writer.clone())
-            .finish();
-        let _guard = tracing::subscriber::set_default(subscriber);
-        let request = health_request();
-        let response = serve(routes::function::HEALTH, &request, |_| async {
-            observe::caller("alice@example.com");
-            observe::add_db_time(Duration::from_millis(3));
-            Err(ApiError::ServiceUnavailable)
-        })
-        .await;
-        assert_eq!(response.status(), 503);
-        let lines = captured.lines();
-        let requests: Vec<_> = lines
-            .iter()
-            .filter(|line| line["fields"]["message"] == "request")
-            .collect();
-        assert_eq!(requests.len(), 1, "{lines:?}");
-        let fields = &requests[0]["fields"];
-        assert_eq!(fields["method"], "GET");
-        assert_eq!(fields["route"], "/health");
-        assert_eq!(fields["status"], 503);
-        assert_eq!(fields["error"], "SERVICE_UNAVAILABLE");
-        assert!(fields["latency_ms"].as_f64().is_some(), "{fields}");
-        assert_eq!(fields["db_ms"], 3.0);
-        assert!(fields["cold_start"].is_boolean(), "{fields}");
-        assert_eq!(fields["request_id"], request_id(&request));
-        let event: serde_json::Value =
-            serde_json::from_str(include_str!("../../events/health.json")).unwrap();
-        assert_eq!(
-            fields["apigw_request_id"],
-            event["requestContext"]["requestId"]
-        );
-        assert_eq!(fields["trace_id"], "-", "no Lambda context here");
-        assert_eq!(fields["user"], observe::user_hash("alice@example.com"));
-        assert!(
-            !lines.iter().any(|l| l.to_string().contains("alice")),
-            "{lines:?}"
-        );
-    }
-
     #[test]
     fn error_headers_per_status() {
         let r = error(&ApiError::Unauthorized, "x");
         assert_eq!(r.status(), 401);
         assert_eq!(r.headers()["www-authenticate"], "Bearer");
-        let r = error(&ApiError::ServiceUnavailable, "x");
+        let r = error(&ApiError::unavailable("down"), "x");
         assert_eq!(r.status(), 503);
         assert_eq!(r.headers()["retry-after"], RETRY_AFTER_SECONDS);
         let r = error(&ApiError::MethodNotAllowed("GET, POST".into()), "x");

@@ -26,19 +26,43 @@ pub struct Endpoint {
     port: u16,
 }
 
+/// Why a URL is not an [`Endpoint`]. Its text completes a sentence that
+/// begins with the URL's variable name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UrlError {
+    NotAUrl(String),
+    NoHost,
+    /// Plain `http` to a host that is not loopback.
+    PlainHttp,
+    OtherScheme,
+}
+
+impl std::fmt::Display for UrlError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            UrlError::NotAUrl(url) => write!(f, "is not a URL: {url:?}"),
+            UrlError::NoHost => f.write_str("has no host"),
+            UrlError::PlainHttp => f.write_str("must be https (http only for localhost)"),
+            UrlError::OtherScheme => f.write_str("must be an https URL"),
+        }
+    }
+}
+
+impl std::error::Error for UrlError {}
+
 impl Endpoint {
-    pub fn parse(url: &str) -> Result<Self, String> {
-        let uri: Uri = url.parse().map_err(|_| format!("is not a URL: {url:?}"))?;
+    pub fn parse(url: &str) -> Result<Self, UrlError> {
+        let uri: Uri = url.parse().map_err(|_| UrlError::NotAUrl(url.to_owned()))?;
         let host = uri
             .host()
-            .ok_or("has no host")?
+            .ok_or(UrlError::NoHost)?
             .trim_matches(['[', ']'])
             .to_owned();
         let tls = match uri.scheme_str() {
             Some("https") => true,
             Some("http") if is_loopback(&host) => false,
-            Some("http") => return Err("must be https (http only for localhost)".into()),
-            _ => return Err("must be an https URL".into()),
+            Some("http") => return Err(UrlError::PlainHttp),
+            _ => return Err(UrlError::OtherScheme),
         };
         let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
         Ok(Endpoint {
@@ -105,13 +129,14 @@ impl Endpoint {
     }
 }
 
-/// Why an outbound request got no answer.
+/// Why an outbound request got no answer. Its text says which step failed;
+/// the underlying error is its `source`.
 #[derive(Debug)]
 pub enum SendError {
     Timeout(Duration),
     Connect(std::io::Error),
     /// The process's TLS configuration could not be built ([`crate::tls`]).
-    TlsSetUp(String),
+    TlsSetUp(crate::tls::SetUpError),
     /// The handshake failed: an untrusted or expired certificate, a wrong
     /// host name, or no TLS at all.
     Tls(native_tls::Error),
@@ -124,11 +149,11 @@ impl std::fmt::Display for SendError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             SendError::Timeout(timeout) => write!(f, "no answer within {timeout:?}"),
-            SendError::Connect(e) => write!(f, "connect: {e}"),
-            SendError::TlsSetUp(e) => write!(f, "tls: {e}"),
-            SendError::Tls(e) => write!(f, "tls: {e}"),
-            SendError::Http(e) => write!(f, "http: {e}"),
-            SendError::Body(e) => write!(f, "body: {e}"),
+            SendError::Connect(_) => f.write_str("could not connect"),
+            SendError::TlsSetUp(_) => f.write_str("no TLS client"),
+            SendError::Tls(_) => f.write_str("TLS handshake failed"),
+            SendError::Http(_) => f.write_str("HTTP exchange failed"),
+            SendError::Body(_) => f.write_str("the body could not be read"),
         }
     }
 }
@@ -136,7 +161,8 @@ impl std::fmt::Display for SendError {
 impl std::error::Error for SendError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            SendError::Timeout(_) | SendError::TlsSetUp(_) => None,
+            SendError::Timeout(_) => None,
+            SendError::TlsSetUp(e) => Some(e),
             SendError::Connect(e) => Some(e),
             SendError::Tls(e) => Some(e),
             SendError::Http(e) => Some(e),

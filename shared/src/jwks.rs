@@ -28,7 +28,7 @@ use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, KeyAlgorithm, P
 use jsonwebtoken::{Algorithm, DecodingKey};
 use serde_json::Value;
 
-use crate::https::Endpoint;
+use crate::https::{Endpoint, SendError, UrlError};
 use tokio::sync::Mutex;
 use tracing::Instrument;
 
@@ -59,16 +59,16 @@ enum Source {
 
 impl JwksSource {
     /// Keys fetched from `url`: https, or http on a loopback host.
-    pub fn url(url: &str) -> Result<Self, String> {
+    pub fn url(url: &str) -> Result<Self, UrlError> {
         Endpoint::parse(url).map(|endpoint| JwksSource(Source::Url(endpoint)))
     }
 
     /// The keys of a JWKS document; it must hold at least one usable one.
-    pub fn inline(document: &str) -> Result<Self, String> {
+    pub fn inline(document: &str) -> Result<Self, &'static str> {
         let keys =
             parse_jwks(document.as_bytes()).ok_or("is not a JWKS document ({\"keys\": [...]})")?;
         if keys.is_empty() {
-            return Err("holds no usable public signing key".into());
+            return Err("holds no usable public signing key");
         }
         Ok(JwksSource(Source::Inline(keys)))
     }
@@ -143,9 +143,58 @@ impl Clock {
 }
 
 /// The JWKS could not be fetched and no cached key fits: a 503, since it is
-/// our dependency that failed, not the client's token.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Unavailable;
+/// our dependency that failed, not the client's token. Its source is why
+/// the last fetch failed.
+#[derive(Debug, Clone)]
+pub struct Unavailable {
+    last_error: Option<Arc<FetchError>>,
+}
+
+impl std::fmt::Display for Unavailable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the JWKS could not be fetched")
+    }
+}
+
+impl std::error::Error for Unavailable {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.last_error
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
+
+/// Why one fetch of the JWKS URL brought no keys.
+#[derive(Debug)]
+pub enum FetchError {
+    Request(hyper::http::Error),
+    Send(SendError),
+    Status(StatusCode),
+    NotJwks,
+    NoUsableKey,
+}
+
+impl std::fmt::Display for FetchError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FetchError::Request(_) => f.write_str("the request could not be made"),
+            FetchError::Send(_) => f.write_str("no answer"),
+            FetchError::Status(status) => write!(f, "answered HTTP {status}"),
+            FetchError::NotJwks => f.write_str("the answer is not a JWKS document"),
+            FetchError::NoUsableKey => f.write_str("the JWKS holds no usable public signing key"),
+        }
+    }
+}
+
+impl std::error::Error for FetchError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            FetchError::Request(e) => Some(e),
+            FetchError::Send(e) => Some(e),
+            _ => None,
+        }
+    }
+}
 
 type Keys = HashMap<String, Arc<PublicKey>>;
 
@@ -162,6 +211,16 @@ struct Cache {
     fetched_at: Option<Instant>,
     /// When the last fetch ended, and whether it succeeded.
     last_fetch: Option<(Instant, bool)>,
+    /// Why the last fetch failed, while it is the last.
+    last_error: Option<Arc<FetchError>>,
+}
+
+impl Cache {
+    fn unavailable(&self) -> Unavailable {
+        Unavailable {
+            last_error: self.last_error.clone(),
+        }
+    }
 }
 
 impl Jwks {
@@ -216,11 +275,11 @@ impl Jwks {
                 tracing::warn!("the JWKS keys held are past their maximum age: dropped");
                 cache.keys.clear();
             }
-            return Err(Unavailable);
+            return Err(cache.unavailable());
         }
         match (known, cache.last_fetch) {
             (Some(key), _) => Ok(Some(key)),
-            (None, Some((_, false))) => Err(Unavailable),
+            (None, Some((_, false))) => Err(cache.unavailable()),
             (None, _) => Ok(None),
         }
     }
@@ -240,13 +299,17 @@ impl Jwks {
 
     /// Fetches the keys once if they come from a URL and none were ever
     /// fetched: Init's head start (see `crate::handlers::TasksState`), so
-    /// that the first request finds them held.
+    /// that the first request finds them held. A failure is logged here,
+    /// where there is no request to carry it.
     pub async fn prefetch(&self) {
         let mut cache = self.cache.lock().await;
         if let Some(endpoint) = &self.endpoint
             && cache.last_fetch.is_none()
+            && !self.refresh(&mut cache, endpoint).await
+            && let Some(error) = &cache.last_error
         {
-            self.refresh(&mut cache, endpoint).await;
+            let error = crate::error::Cause::new(error.clone());
+            tracing::warn!(%error, "Init could not fetch the JWKS; the first request will try again");
         }
     }
 
@@ -263,10 +326,13 @@ impl Jwks {
                 tracing::info!(keys = keys.len(), "fetched the JWKS");
                 cache.keys = keys;
                 cache.fetched_at = Some(now);
+                cache.last_error = None;
                 true
             }
             Err(error) => {
-                tracing::warn!(%error, "could not fetch the JWKS");
+                // Written by whoever meets it: the request it fails (its
+                // 503's cause), or Init's `prefetch`.
+                cache.last_error = Some(Arc::new(error));
                 false
             }
         }
@@ -274,23 +340,23 @@ impl Jwks {
 }
 
 /// One GET of the JWKS URL: its usable keys.
-async fn fetch(endpoint: &Endpoint) -> Result<Keys, String> {
+async fn fetch(endpoint: &Endpoint) -> Result<Keys, FetchError> {
     let request = Request::get(endpoint.path())
         .header(header::HOST, endpoint.authority())
         .header(header::ACCEPT, "application/json")
         .header(header::USER_AGENT, crate::https::USER_AGENT)
         .body(Full::default())
-        .map_err(|e| format!("http: {e}"))?;
+        .map_err(FetchError::Request)?;
     let response = endpoint
         .send(request, MAX_JWKS_BYTES, FETCH_TIMEOUT)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(FetchError::Send)?;
     if response.status() != StatusCode::OK {
-        return Err(format!("HTTP {}", response.status()));
+        return Err(FetchError::Status(response.status()));
     }
-    let keys = parse_jwks(response.body()).ok_or("the answer is not a JWKS document")?;
+    let keys = parse_jwks(response.body()).ok_or(FetchError::NotJwks)?;
     if keys.is_empty() {
-        return Err("the JWKS holds no usable public signing key".into());
+        return Err(FetchError::NoUsableKey);
     }
     Ok(keys)
 }

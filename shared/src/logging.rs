@@ -22,6 +22,7 @@ use lambda_http::tracing::subscriber::util::SubscriberInitExt;
 use lambda_http::tracing::subscriber::{Layer, fmt, registry};
 
 use crate::config::ConfigError;
+use crate::error::Cause;
 use crate::metrics::{self, Measured};
 use crate::observe::Facts;
 use crate::routes::function;
@@ -110,6 +111,8 @@ pub struct RequestLog {
     pub apigw_request_id: String,
     pub trace_id: String,
     pub facts: Facts,
+    /// Why it was a 500 or 503 (see `crate::error::Cause`).
+    pub cause: Option<Cause>,
     /// When the request ended (the metrics' timestamp).
     pub now: SystemTime,
 }
@@ -130,6 +133,31 @@ struct RequestLine<'a> {
     trace_id: &'a str,
     /// A hash of the user id (`crate::observe::user_hash`).
     user: &'a str,
+    /// Why a 500 or 503 happened; absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cause: Option<&'a str>,
+}
+
+/// A request line's level: `ERROR` for a 500 (a bug or a broken deployment),
+/// `WARN` for a 503 (a dependency down), `INFO` for the rest. So a function
+/// whose log level is `WARN` or `ERROR` still writes the lines someone must
+/// act on, each with its cause.
+fn level_of(status: u16) -> tracing::Level {
+    match status {
+        503 => tracing::Level::WARN,
+        500..=599 => tracing::Level::ERROR,
+        _ => tracing::Level::INFO,
+    }
+}
+
+/// `tracing::enabled!` for a level known only at run time (the macro wants
+/// a constant).
+fn enabled(level: tracing::Level) -> bool {
+    match level {
+        tracing::Level::ERROR => tracing::enabled!(tracing::Level::ERROR),
+        tracing::Level::WARN => tracing::enabled!(tracing::Level::WARN),
+        _ => tracing::enabled!(tracing::Level::INFO),
+    }
 }
 
 /// Writes a request's log line (at `INFO`, when that level is on) and its
@@ -161,6 +189,7 @@ pub fn request(log: RequestLog) {
 /// Formats and writes [`request`]'s lines.
 fn write(log: &RequestLog) {
     let user = log.facts.user();
+    let cause = log.cause.as_ref().map(ToString::to_string);
     let line = RequestLine {
         message: "request",
         method: log.method.as_str(),
@@ -174,6 +203,7 @@ fn write(log: &RequestLog) {
         apigw_request_id: &log.apigw_request_id,
         trace_id: &log.trace_id,
         user: user.as_deref().unwrap_or("-"),
+        cause: cause.as_deref(),
     };
     let measured = Measured {
         function: log.function,
@@ -183,29 +213,44 @@ fn write(log: &RequestLog) {
         cold_start: log.cold_start,
         facts: &log.facts,
     };
-    let logged = tracing::enabled!(tracing::Level::INFO);
+    let level = level_of(log.status);
+    let logged = enabled(level);
     let json = JSON.load(Ordering::Relaxed);
     if logged && !json {
-        tracing::info!(
-            method = line.method,
-            route = line.route,
-            status = line.status,
-            error = line.error,
-            latency_ms = line.latency_ms,
-            db_ms = line.db_ms,
-            cold_start = line.cold_start,
-            request_id = line.request_id,
-            apigw_request_id = line.apigw_request_id,
-            trace_id = line.trace_id,
-            user = line.user,
-            "{}",
-            line.message
-        );
+        // One call per level: `tracing::event!` wants its level constant.
+        macro_rules! line_at {
+            ($level:expr) => {
+                tracing::event!(
+                    $level,
+                    method = line.method,
+                    route = line.route,
+                    status = line.status,
+                    error = line.error,
+                    latency_ms = line.latency_ms,
+                    db_ms = line.db_ms,
+                    cold_start = line.cold_start,
+                    request_id = line.request_id,
+                    apigw_request_id = line.apigw_request_id,
+                    trace_id = line.trace_id,
+                    user = line.user,
+                    cause = line.cause,
+                    "{}",
+                    line.message
+                )
+            };
+        }
+        match level {
+            tracing::Level::ERROR => line_at!(tracing::Level::ERROR),
+            tracing::Level::WARN => line_at!(tracing::Level::WARN),
+            _ => line_at!(tracing::Level::INFO),
+        }
     }
     // Empty: `write_out` clears it before keeping it.
     let mut out = BUFFER.with_borrow_mut(std::mem::take);
     if logged && json {
-        out.extend_from_slice(br#"{"level":"INFO","fields":"#);
+        out.extend_from_slice(br#"{"level":""#);
+        out.extend_from_slice(level.as_str().as_bytes());
+        out.extend_from_slice(br#"","fields":"#);
         if serde_json::to_writer(&mut out, &line).is_err() {
             out.clear();
         } else {

@@ -197,7 +197,7 @@ fn add_common_errors(operation: &mut Operation) {
         "500",
         error_response(
             "Unexpected; `details.request_id` identifies it in the logs",
-            &ApiError::Internal,
+            &ApiError::internal("example"),
             None,
         ),
     );
@@ -209,7 +209,7 @@ fn add_common_errors(operation: &mut Operation) {
              (the API role's statement_timeout): a read after that shows the final state. \
              PUT, DELETE and a create with its Idempotency-Key are safe to repeat; read a task \
              before toggling it again",
-            &ApiError::ServiceUnavailable,
+            &ApiError::unavailable("example"),
             Some(("Retry-After", "Seconds to wait before retrying")),
         ),
     );

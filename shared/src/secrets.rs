@@ -25,9 +25,42 @@ use std::time::Duration;
 use aws_config::BehaviorVersion;
 use aws_config::timeout::TimeoutConfig;
 use aws_sdk_secretsmanager::Client;
-use aws_sdk_secretsmanager::error::DisplayErrorContext;
 
 use crate::config::ConfigError;
+use crate::error::Cause;
+
+/// Why a secret could not be had. Its text completes a sentence that begins
+/// with the ARN's variable name; the SDK's error, when there is one, is its
+/// source.
+#[derive(Debug)]
+pub enum SecretsError {
+    NoRegion,
+    Read(Box<dyn std::error::Error + Send + Sync>),
+    NoString,
+    Create(Box<dyn std::error::Error + Send + Sync>),
+    NoArn,
+}
+
+impl std::fmt::Display for SecretsError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            SecretsError::NoRegion => "needs AWS_REGION (Lambda sets it) to reach Secrets Manager",
+            SecretsError::Read(_) => "could not be read from Secrets Manager",
+            SecretsError::NoString => "names a secret without a string value",
+            SecretsError::Create(_) => "could not be created in Secrets Manager",
+            SecretsError::NoArn => "was created, but Secrets Manager gave no ARN",
+        })
+    }
+}
+
+impl std::error::Error for SecretsError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            SecretsError::Read(e) | SecretsError::Create(e) => Some(e.as_ref()),
+            _ => None,
+        }
+    }
+}
 
 /// `(ARN variable, the variable its secret's value stands for)`.
 pub const SECRET_VARIABLES: [(&str, &str); 3] = [
@@ -69,9 +102,11 @@ impl<L: Fn(&str) -> Option<String>> Environment<L> {
             let Some(arn) = lookup(arn_variable).filter(|arn| !arn.trim().is_empty()) else {
                 continue;
             };
-            let problem = |problem| ConfigError {
+            // The whole chain: the SDK's error says little, its sources
+            // (the service's answer, the connection's failure) the rest.
+            let problem = |error: SecretsError| ConfigError {
                 variable: arn_variable,
-                problem,
+                problem: Cause::new(error).to_string(),
             };
             let client = match &client {
                 Some(client) => client,
@@ -101,7 +136,7 @@ impl<L: Fn(&str) -> Option<String>> Environment<L> {
 /// environment (and the AWS config files, for a developer's laptop), over
 /// the project's HTTP client. Also how the tests put secrets into the local
 /// emulator.
-pub async fn client_from_env() -> Result<Client, String> {
+pub async fn client_from_env() -> Result<Client, SecretsError> {
     let config = aws_config::defaults(BehaviorVersion::latest())
         .http_client(crate::aws_http::client())
         .timeout_config(
@@ -112,14 +147,14 @@ pub async fn client_from_env() -> Result<Client, String> {
         .load()
         .await;
     if config.region().is_none() {
-        return Err("needs AWS_REGION (Lambda sets it) to reach Secrets Manager".into());
+        return Err(SecretsError::NoRegion);
     }
     Ok(Client::new(&config))
 }
 
 /// `CreateSecret` with the environment's client: how the tests and the
 /// benchmark put a secret into their local emulator. Its ARN.
-pub async fn create(name: &str, value: &str) -> Result<String, String> {
+pub async fn create(name: &str, value: &str) -> Result<String, SecretsError> {
     let created = client_from_env()
         .await?
         .create_secret()
@@ -127,25 +162,18 @@ pub async fn create(name: &str, value: &str) -> Result<String, String> {
         .secret_string(value)
         .send()
         .await
-        .map_err(|e| DisplayErrorContext(e).to_string())?;
-    created.arn().map(str::to_owned).ok_or("no ARN".into())
+        .map_err(|e| SecretsError::Create(e.into()))?;
+    created.arn().map(str::to_owned).ok_or(SecretsError::NoArn)
 }
 
 /// `GetSecretValue`: the secret's string, trimmed.
-async fn secret(client: &Client, arn: &str) -> Result<String, String> {
+async fn secret(client: &Client, arn: &str) -> Result<String, SecretsError> {
     let answer = client
         .get_secret_value()
         .secret_id(arn)
         .send()
         .await
-        .map_err(|e| {
-            format!(
-                "could not be read from Secrets Manager: {}",
-                DisplayErrorContext(e)
-            )
-        })?;
-    let value = answer
-        .secret_string()
-        .ok_or("names a secret without a string value")?;
+        .map_err(|e| SecretsError::Read(e.into()))?;
+    let value = answer.secret_string().ok_or(SecretsError::NoString)?;
     Ok(value.trim().to_owned())
 }

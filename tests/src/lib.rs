@@ -17,6 +17,7 @@ use todo_shared::config::{AuthConfig, DbConfig};
 use todo_shared::handlers::TasksState;
 
 pub mod cors;
+pub mod logs;
 pub mod pooler;
 pub mod server;
 pub mod stack;
@@ -936,6 +937,9 @@ pub async fn create_secret(name: &str, value: &str) -> String {
     todo_shared::secrets::create(name, value)
         .await
         .unwrap_or_else(|e| {
-            panic!("create a secret (is AWS_ENDPOINT_URL_SECRETS_MANAGER set?): {e}")
+            panic!(
+                "create a secret (is AWS_ENDPOINT_URL_SECRETS_MANAGER set?): {}",
+                todo_shared::error::Cause::new(e)
+            )
         })
 }

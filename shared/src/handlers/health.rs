@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::db::{Db, Kind};
+use crate::error::ApiError;
 use crate::http;
 use crate::routes::function;
 
@@ -40,12 +41,13 @@ pub async fn handle(db: &Db, request: Request) -> Response<Body> {
         (status = 503, description = "The database does not answer (within 3 seconds)", body = Health,
             headers(("Retry-After" = String, description = "Seconds to wait"))),
     ))]
-pub(crate) async fn check(db: &Db) -> Result<Response<Body>, crate::error::ApiError> {
+pub(crate) async fn check(db: &Db) -> Result<Response<Body>, ApiError> {
     let budget = DATABASE_BUDGET.min(db.timeout());
-    let answered = db
+    let failure = db
         .query_within(budget, Kind::Read, "SELECT 1", &[])
         .await
-        .is_ok();
+        .err();
+    let answered = failure.is_none();
     let (status, database) = if answered {
         (StatusCode::OK, "ok")
     } else {
@@ -58,8 +60,11 @@ pub(crate) async fn check(db: &Db) -> Result<Response<Body>, crate::error::ApiEr
         version: crate::VERSION.into(),
     };
     let mut response = http::json(status, &body);
-    if !answered {
+    if let Some(failure) = failure {
         http::retry_later(&mut response);
+        if let Some(cause) = failure.cause() {
+            http::failed_because(&mut response, cause.clone());
+        }
     }
     Ok(response)
 }

@@ -12,22 +12,59 @@
 pub mod roots;
 pub mod subject_hash;
 
-use std::sync::OnceLock;
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
 
-static CONNECTOR: OnceLock<Result<native_tls::TlsConnector, String>> = OnceLock::new();
+static CONNECTOR: OnceLock<Result<native_tls::TlsConnector, SetUpError>> = OnceLock::new();
+
+/// Why the process has no TLS client: kept, and handed to every caller, so
+/// that each failure it causes can name it.
+#[derive(Debug, Clone)]
+pub enum SetUpError {
+    /// A CA bundle could not be read.
+    Bundle(PathBuf, Arc<std::io::Error>),
+    /// OpenSSL refused a root or the configuration.
+    Tls(Arc<native_tls::Error>),
+}
+
+impl std::fmt::Display for SetUpError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SetUpError::Bundle(path, _) => {
+                write!(f, "the CA bundle {} could not be read", path.display())
+            }
+            SetUpError::Tls(_) => f.write_str("the TLS client could not be built"),
+        }
+    }
+}
+
+impl std::error::Error for SetUpError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            SetUpError::Bundle(_, e) => Some(e.as_ref()),
+            SetUpError::Tls(e) => Some(e.as_ref()),
+        }
+    }
+}
+
+impl From<native_tls::Error> for SetUpError {
+    fn from(error: native_tls::Error) -> Self {
+        SetUpError::Tls(Arc::new(error))
+    }
+}
 
 /// The shared connector (a cheap, reference-counted clone). Certificates
 /// and host names are always verified.
-pub fn connector() -> Result<native_tls::TlsConnector, String> {
+pub fn connector() -> Result<native_tls::TlsConnector, SetUpError> {
     CONNECTOR.get_or_init(build).clone()
 }
 
-fn build() -> Result<native_tls::TlsConnector, String> {
+fn build() -> Result<native_tls::TlsConnector, SetUpError> {
     let Some(deferred) = roots::deferred() else {
-        return native_tls::TlsConnector::new().map_err(|e| e.to_string());
+        return Ok(native_tls::TlsConnector::new()?);
     };
     match deferred.index() {
-        Ok(()) => native_tls::TlsConnector::new().map_err(|e| e.to_string()),
+        Ok(()) => Ok(native_tls::TlsConnector::new()?),
         Err(e) => {
             // The same roots, handed over one by one: what OpenSSL would
             // have done with the bundle, at its cost.
@@ -37,14 +74,13 @@ fn build() -> Result<native_tls::TlsConnector, String> {
             );
             let mut builder = native_tls::TlsConnector::builder();
             for bundle in &deferred.bundles {
-                let pem = std::fs::read(bundle).map_err(|e| e.to_string())?;
-                for root in
-                    native_tls::Certificate::stack_from_pem(&pem).map_err(|e| e.to_string())?
-                {
+                let pem = std::fs::read(bundle)
+                    .map_err(|e| SetUpError::Bundle(bundle.clone(), Arc::new(e)))?;
+                for root in native_tls::Certificate::stack_from_pem(&pem)? {
                     builder.add_root_certificate(root);
                 }
             }
-            builder.build().map_err(|e| e.to_string())
+            Ok(builder.build()?)
         }
     }
 }

@@ -687,6 +687,20 @@ fn jwks_outage_and_rotation_over_http() {
     );
     assert!(reply.header("retry-after").is_some());
     assert_eq!(ba.control(prefix, "hits"), 1);
+    // Its cause, in Lambda's JSON log format, on its request line (this
+    // watch server serves only this test's task requests) and nowhere else.
+    let log = std::env::var("E2E_OUTAGE_WATCH_LOG").expect("E2E_OUTAGE_WATCH_LOG");
+    let (line, text) = await_log_line(&log, |line| {
+        line["fields"]["route"] == "/api/tasks" && line["fields"]["status"] == 503
+    })
+    .expect("the 503's request line");
+    assert_eq!(line["level"], "WARN", "{line}");
+    let cause = line["fields"]["cause"].as_str().unwrap_or_default();
+    assert!(
+        cause.starts_with("the JWKS could not be fetched: "),
+        "{line}"
+    );
+    assert_eq!(text.matches(cause).count(), 1, "the cause is written once");
 
     // Up again with a rotated key: within the retry interval nothing is fetched.
     ba.control(prefix, "up");

@@ -92,9 +92,35 @@ async fn task_routes_answer_503_with_retry_after_when_the_database_is_down() {
         let state = TasksState::new(&config, &auth_config()).unwrap();
         for event in every_task_route(&user) {
             // The budget is 500 ms; the bound leaves room for a loaded machine.
-            let reply = within(Duration::from_secs(5), "a task route", call(&state, &event)).await;
+            let (reply, lines) = logs::logged(within(
+                Duration::from_secs(5),
+                "a task route",
+                call(&state, &event),
+            ))
+            .await;
             reply.expect_error(503, "SERVICE_UNAVAILABLE");
             assert!(reply.header("retry-after").is_some());
+            // The cause, on the request line its id finds (API Gateway
+            // sends the id to the client as `apigw-requestid`), once.
+            let id = event.json()["requestContext"]["requestId"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            let line = logs::request_line(&lines, &id).expect("the 503's request line");
+            assert_eq!(line["level"], "WARN", "{line}");
+            let cause = line["fields"]["cause"].as_str().unwrap_or_default();
+            assert!(
+                [
+                    "could not connect",
+                    "Connection refused",
+                    "timed out",
+                    "did not answer"
+                ]
+                .iter()
+                .any(|said| cause.contains(said)),
+                "{line}"
+            );
+            assert_eq!(lines.len(), 1, "the cause is written once: {lines:?}");
         }
     }
     server.abort();
@@ -106,7 +132,7 @@ async fn unexpected_failures_are_500_with_the_request_id_and_no_internals() {
     let (admin, name) = scratch_database("empty").await;
     let state = TasksState::new(&db_at(database_url_of(&name)), &auth_config()).unwrap();
     for event in every_task_route(&unique_user("500")) {
-        let reply = call(&state, &event).await;
+        let (reply, lines) = logs::logged(call(&state, &event)).await;
         let details = reply.expect_error(500, "INTERNAL_ERROR");
         let request_id = event.json()["requestContext"]["requestId"]
             .as_str()
@@ -117,6 +143,12 @@ async fn unexpected_failures_are_500_with_the_request_id_and_no_internals() {
             !text.contains("relation") && !text.contains("does not exist"),
             "{text}"
         );
+        // What the client was not told, the log has: found by that id.
+        let line = logs::request_line(&lines, request_id).expect("the 500's request line");
+        assert_eq!(line["level"], "ERROR", "{line}");
+        let cause = line["fields"]["cause"].as_str().unwrap_or_default();
+        assert!(cause.contains("does not exist"), "{line}");
+        assert_eq!(lines.len(), 1, "the cause is written once: {lines:?}");
     }
     drop(state);
     drop_database(&admin, &name).await;

@@ -13,6 +13,7 @@ mod failures;
 mod faults;
 mod links;
 mod local_server;
+mod logs;
 mod metrics;
 mod migrations;
 mod properties;
