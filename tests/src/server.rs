@@ -52,7 +52,7 @@ impl Functions {
     pub fn new(tasks: TasksState) -> Self {
         Functions {
             health: tasks.db.clone(),
-            docs: Docs::new(&openapi::document_json()),
+            docs: Docs::new(&openapi::document_json(), swagger_ui::SWAGGER_UI),
             tasks,
         }
     }

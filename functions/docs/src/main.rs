@@ -8,7 +8,7 @@ use todo_shared::openapi;
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     todo_shared::logging::init()?;
-    let docs = Docs::new(&openapi::document_json());
+    let docs = Docs::new(&openapi::document_json(), swagger_ui::SWAGGER_UI);
     let docs = &docs;
     run(service_fn(move |request| async move {
         Ok::<_, Error>(docs::handle(docs, request).await)

@@ -2,11 +2,12 @@
 //! renders it with Swagger UI) and the page's Swagger UI assets. All public.
 //!
 //! Swagger UI is served from this function, not a CDN: pinned by
-//! `shared/swagger-ui/package-lock.json` and embedded at build time
-//! (`shared/build.rs`), so the page works without internet access and trusts
-//! no third party. Its Content-Security-Policy allows only this origin and
-//! the page's own inline script (by hash); the page does not persist a
-//! bearer token entered into it.
+//! `functions/docs/swagger-ui/package-lock.json` and embedded at build time
+//! by the docs function's crate, which hands its files in ([`SwaggerUi`]),
+//! so that only that crate needs npm to build. The page works without
+//! internet access and trusts no third party. Its Content-Security-Policy
+//! allows only this origin and the page's own inline script (by hash); the
+//! page does not persist a bearer token entered into it.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -18,18 +19,14 @@ use crate::error::ApiError;
 use crate::http;
 use crate::routes::{DOCS, DOCS_SCRIPT, DOCS_STYLE, OPENAPI, function};
 
-macro_rules! swagger_ui_file {
-    ($name:literal) => {
-        include_str!(concat!(
-            env!("OUT_DIR"),
-            "/swagger-ui/node_modules/swagger-ui-dist/",
-            $name
-        ))
-    };
+/// Swagger UI's two files the page loads, as the docs function embeds them.
+#[derive(Clone, Copy)]
+pub struct SwaggerUi {
+    /// `swagger-ui-bundle.js`.
+    pub script: &'static str,
+    /// `swagger-ui.css`.
+    pub style: &'static str,
 }
-
-const SWAGGER_UI_SCRIPT: &str = swagger_ui_file!("swagger-ui-bundle.js");
-const SWAGGER_UI_STYLE: &str = swagger_ui_file!("swagger-ui.css");
 
 /// The page's one inline script. Relative URLs, so the page also works
 /// behind a path prefix. No validator badge (a third party), and
@@ -40,17 +37,18 @@ window.ui = SwaggerUIBundle({ url: "openapi.json", dom_id: "#swagger-ui", valida
 "##;
 
 /// What the docs function builds once per container: the serialised
-/// document and the page with its policy. The function passes the document
-/// in (from `crate::openapi`), so this module, whose operations the
-/// document describes, does not depend on it.
+/// document and the page with its policy, and Swagger UI. The function
+/// passes the document in (from `crate::openapi`), so this module, whose
+/// operations the document describes, does not depend on it.
 pub struct Docs {
     json: String,
     page: String,
     policy: HeaderValue,
+    swagger_ui: SwaggerUi,
 }
 
 impl Docs {
-    pub fn new(document: &serde_json::Value) -> Self {
+    pub fn new(document: &serde_json::Value, swagger_ui: SwaggerUi) -> Self {
         let page = format!(
             r#"<!doctype html>
 <html lang="en">
@@ -74,6 +72,7 @@ impl Docs {
             json: served_json(document),
             page,
             policy: content_security_policy(),
+            swagger_ui,
         }
     }
 }
@@ -109,8 +108,8 @@ pub async fn handle(docs: &Docs, request: Request) -> Response<Body> {
         match route.path {
             OPENAPI => document(docs).await,
             DOCS => page(docs).await,
-            DOCS_SCRIPT => script().await,
-            DOCS_STYLE => style().await,
+            DOCS_SCRIPT => script(docs).await,
+            DOCS_STYLE => style(docs).await,
             _ => Err(http::unsupported(route)),
         }
     })
@@ -142,16 +141,19 @@ pub(crate) async fn page(docs: &Docs) -> Result<Response<Body>, ApiError> {
 /// Swagger UI's script, for the page.
 #[utoipa::path(get, path = "/docs/swagger-ui-bundle.js", tag = "docs", operation_id = "docsScript",
     responses((status = 200, description = "Swagger UI's script", content_type = "text/javascript", body = String)))]
-pub(crate) async fn script() -> Result<Response<Body>, ApiError> {
+pub(crate) async fn script(docs: &Docs) -> Result<Response<Body>, ApiError> {
     Ok(http::asset(
         "text/javascript; charset=utf-8",
-        SWAGGER_UI_SCRIPT,
+        docs.swagger_ui.script,
     ))
 }
 
 /// Swagger UI's style sheet, for the page.
 #[utoipa::path(get, path = "/docs/swagger-ui.css", tag = "docs", operation_id = "docsStyle",
     responses((status = 200, description = "Swagger UI's style sheet", content_type = "text/css", body = String)))]
-pub(crate) async fn style() -> Result<Response<Body>, ApiError> {
-    Ok(http::asset("text/css; charset=utf-8", SWAGGER_UI_STYLE))
+pub(crate) async fn style(docs: &Docs) -> Result<Response<Body>, ApiError> {
+    Ok(http::asset(
+        "text/css; charset=utf-8",
+        docs.swagger_ui.style,
+    ))
 }

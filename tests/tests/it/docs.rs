@@ -7,6 +7,11 @@ use todo_shared::{http, openapi};
 use todo_tests::server::Functions;
 use todo_tests::*;
 
+/// What the docs function serves: the document, and its embedded Swagger UI.
+fn served() -> Docs {
+    Docs::new(&openapi::document_json(), swagger_ui::SWAGGER_UI)
+}
+
 fn get(path: &str) -> Event {
     Event::fixture("health")
         .method("GET")
@@ -16,7 +21,7 @@ fn get(path: &str) -> Event {
 
 #[tokio::test]
 async fn serves_the_generated_document() {
-    let docs = Docs::new(&openapi::document_json());
+    let docs = served();
     let reply = Reply::new(docs::handle(&docs, get("/openapi.json").request()).await);
     assert_eq!(reply.status, 200);
     assert_eq!(reply.header("content-type"), Some("application/json"));
@@ -54,7 +59,7 @@ fn digest<D: sha2::Digest>(bytes: &[u8]) -> String {
 
 #[tokio::test]
 async fn serves_a_page_that_needs_nothing_but_this_origin() {
-    let docs = Docs::new(&openapi::document_json());
+    let docs = served();
     let response = docs::handle(&docs, get("/docs").request()).await;
     assert_eq!(response.status(), 200);
     let headers = response.headers();
@@ -107,7 +112,7 @@ async fn serves_a_page_that_needs_nothing_but_this_origin() {
 /// The assets are swagger-ui-dist 5.32.0's own files, byte for byte.
 #[tokio::test]
 async fn serves_the_pinned_swagger_ui_release() {
-    let docs = Docs::new(&openapi::document_json());
+    let docs = served();
     for (path, content_type, sha384) in [
         (
             "/docs/swagger-ui-bundle.js",
@@ -177,7 +182,7 @@ async fn every_response_says_nosniff() {
 /// that no longer fits the API.
 #[tokio::test]
 async fn the_committed_document_is_the_served_one() {
-    let docs = Docs::new(&openapi::document_json());
+    let docs = served();
     let reply = Reply::new(docs::handle(&docs, get("/openapi.json").request()).await);
     let committed = std::fs::read(root().join(OPENAPI_FILE)).unwrap_or_default();
     assert!(

@@ -243,3 +243,23 @@ fn every_file_the_readme_links_exists() {
     }
     assert!(checked >= 5, "{checked} links");
 }
+
+/// As the README's architecture says: only `functions/docs` has a build
+/// script (the `npm ci` of the Swagger UI it embeds); every other crate of
+/// the workspace builds with cargo alone.
+#[test]
+fn only_the_docs_function_needs_more_than_cargo_to_build() {
+    let manifest: toml::Value = toml::from_str(&read("Cargo.toml")).unwrap();
+    let members = manifest["workspace"]["members"].as_array().unwrap();
+    let scripted: Vec<&str> = members
+        .iter()
+        .filter_map(toml::Value::as_str)
+        .filter(|member| {
+            let package: toml::Value =
+                toml::from_str(&read(&format!("{member}/Cargo.toml"))).unwrap();
+            root().join(member).join("build.rs").exists()
+                || package["package"].get("build").is_some()
+        })
+        .collect();
+    assert_eq!(scripted, ["functions/docs"]);
+}

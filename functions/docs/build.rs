@@ -29,7 +29,7 @@ fn main() {
     match status {
         Ok(status) if status.success() => {}
         outcome => panic!(
-            "`npm ci` of shared/swagger-ui (the docs page's pinned Swagger UI) failed: \
+            "`npm ci` of functions/docs/swagger-ui (the docs page's pinned Swagger UI) failed: \
              {outcome:?}. Building needs Node.js and npm, and the npm registry or its cache."
         ),
     }
