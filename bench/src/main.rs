@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+use todo_shared::routes::{CollectionOp, Function, ItemOp, Operation};
 use tokio_postgres::NoTls;
 
 use runtime::{Instance, Reply};
@@ -314,11 +315,21 @@ impl Route {
         }
     }
 
-    fn function(self) -> &'static str {
+    /// The operation in the shared route table.
+    fn operation(self) -> Operation {
         match self {
-            Route::List | Route::Create => "tasks-collection",
-            _ => "tasks-item",
+            Route::List => Operation::Collection(CollectionOp::List),
+            Route::Create => Operation::Collection(CollectionOp::Create),
+            Route::Get => Operation::Item(ItemOp::Get),
+            Route::Update => Operation::Item(ItemOp::Replace),
+            Route::Toggle => Operation::Item(ItemOp::Toggle),
+            Route::Delete => Operation::Item(ItemOp::Delete),
         }
+    }
+
+    /// The function that serves it.
+    fn function(self) -> &'static str {
+        self.operation().function().name()
     }
 
     fn status(self) -> u16 {
@@ -666,11 +677,11 @@ impl Bench {
         for _ in 0..WARM_ROUNDS {
             // Fresh instances each round: one process's luck (its memory
             // layout, its database backend) then weighs a third, not all.
-            let collection = self.start("tasks-collection", Setup::Local);
-            let item = self.start("tasks-item", Setup::Local);
+            let collection = self.start(Function::TasksCollection.name(), Setup::Local);
+            let item = self.start(Function::TasksItem.name(), Setup::Local);
             let floor = self.start("floor", Setup::Local);
             for (route, samples) in Route::ALL.into_iter().zip(&mut routes) {
-                let api = if route.function() == "tasks-collection" {
+                let api = if route.operation().function() == Function::TasksCollection {
                     &collection
                 } else {
                     &item

@@ -280,8 +280,7 @@ mod tests {
         let table: BTreeSet<(String, String)> = ROUTES
             .iter()
             .flat_map(|r| {
-                r.methods
-                    .iter()
+                r.methods()
                     .map(|m| (r.path.to_owned(), m.as_str().to_owned()))
             })
             .collect();

@@ -341,11 +341,12 @@ impl Reply {
 /// matches its path, in process, as Lambda would.
 pub async fn call(state: &TasksState, event: &Event) -> Reply {
     use todo_shared::handlers::{tasks_collection, tasks_item};
-    use todo_shared::routes::function;
+    use todo_shared::routes::Function;
     let request = event.request();
     let function = server::route(todo_shared::http::path(&request)).map(|route| route.function);
     let response = match function {
-        Some(function::TASKS_COLLECTION) => tasks_collection::handle(state, request).await,
+        Some(Function::TasksCollection) => tasks_collection::handle(state, request).await,
+        // Its own paths, and any other: tasks-item answers those with a 404.
         _ => tasks_item::handle(state, request).await,
     };
     Reply::new(response)

@@ -32,7 +32,7 @@ use todo_shared::db::Db;
 use todo_shared::error::ApiError;
 use todo_shared::handlers::docs::{self, Docs};
 use todo_shared::handlers::{TasksState, health, tasks_collection, tasks_item};
-use todo_shared::routes::{self, Route, function};
+use todo_shared::routes::{self, Function, Route};
 use todo_shared::{http, openapi};
 
 use crate::cors::Cors;
@@ -65,14 +65,14 @@ impl Functions {
     /// The response of the function whose route matches the request's path;
     /// a path no route serves gets the contract's 404.
     pub async fn handle(&self, request: Request) -> Response<Body> {
-        match route(http::path(&request)).map(|route| route.function) {
-            Some(function::TASKS_COLLECTION) => {
-                tasks_collection::handle(&self.tasks, request).await
-            }
-            Some(function::TASKS_ITEM) => tasks_item::handle(&self.tasks, request).await,
-            Some(function::HEALTH) => health::handle(&self.health, request).await,
-            Some(function::DOCS) => docs::handle(&self.docs, request).await,
-            _ => http::route_not_found(&request),
+        let Some(route) = route(http::path(&request)) else {
+            return http::route_not_found(&request);
+        };
+        match route.function {
+            Function::TasksCollection => tasks_collection::handle(&self.tasks, request).await,
+            Function::TasksItem => tasks_item::handle(&self.tasks, request).await,
+            Function::Health => health::handle(&self.health, request).await,
+            Function::Docs => docs::handle(&self.docs, request).await,
         }
     }
 }

@@ -17,7 +17,7 @@ use sha2::{Digest, Sha256};
 
 use crate::error::ApiError;
 use crate::http;
-use crate::routes::{DOCS, DOCS_SCRIPT, DOCS_STYLE, OPENAPI, function};
+use crate::routes::{DOCS_SCRIPT, DOCS_STYLE, DocsOp};
 
 /// Swagger UI's two files the page loads, as the docs function embeds them.
 #[derive(Clone, Copy)]
@@ -104,13 +104,12 @@ fn content_security_policy() -> HeaderValue {
 }
 
 pub async fn handle(docs: &Docs, request: Request) -> Response<Body> {
-    http::serve(function::DOCS, &request, |route| async move {
-        match route.path {
-            OPENAPI => document(docs).await,
-            DOCS => page(docs).await,
-            DOCS_SCRIPT => script(docs).await,
-            DOCS_STYLE => style(docs).await,
-            _ => Err(http::unsupported(route)),
+    http::serve(&request, |operation| async move {
+        match operation {
+            DocsOp::Document => document(docs).await,
+            DocsOp::Page => page(docs).await,
+            DocsOp::Script => script(docs).await,
+            DocsOp::Style => style(docs).await,
         }
     })
     .await

@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 use crate::db::{Db, Kind};
 use crate::error::ApiError;
 use crate::http;
-use crate::routes::function;
+use crate::routes::HealthOp;
 
 /// The contract wants a degraded answer within 3 seconds; this leaves room
 /// for the rest of the request.
@@ -31,7 +31,7 @@ pub struct Health {
 }
 
 pub async fn handle(db: &Db, request: Request) -> Response<Body> {
-    http::serve(function::HEALTH, &request, |_route| check(db)).await
+    http::serve(&request, |HealthOp::Check| check(db)).await
 }
 
 /// Whether the API and its database answer. Public.

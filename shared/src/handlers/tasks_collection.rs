@@ -1,22 +1,21 @@
 //! `tasks-collection`: `GET /api/tasks` and `POST /api/tasks`.
 
-use lambda_http::http::{HeaderValue, Method, StatusCode, header};
+use lambda_http::http::{HeaderValue, StatusCode, header};
 use lambda_http::{Body, Request, RequestExt, Response};
 
 use super::TasksState;
 use crate::error::{ApiError, ErrorBody};
 use crate::http;
-use crate::routes::function;
+use crate::routes::CollectionOp;
 use crate::tasks::{self, Created, MAX_LIST_BYTES, Task, TaskList};
 use crate::validate::{self, ListParams, NewTask};
 
 pub async fn handle(state: &TasksState, request: Request) -> Response<Body> {
     let request = &request;
-    http::serve(function::TASKS_COLLECTION, request, |route| async move {
-        match *request.method() {
-            Method::GET => list(state, request).await,
-            Method::POST => create(state, request).await,
-            _ => Err(http::unsupported(route)),
+    http::serve(request, |operation| async move {
+        match operation {
+            CollectionOp::List => list(state, request).await,
+            CollectionOp::Create => create(state, request).await,
         }
     })
     .await

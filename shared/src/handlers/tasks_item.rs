@@ -1,14 +1,14 @@
 //! `tasks-item`: `GET`, `PUT`, `DELETE /api/tasks/{id}` and
 //! `PATCH /api/tasks/{id}/complete`.
 
-use lambda_http::http::{Method, StatusCode};
+use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, RequestExt, Response};
 
 use super::TasksState;
 use crate::auth::UserId;
 use crate::error::{ApiError, ErrorBody};
 use crate::http;
-use crate::routes::{TASK, TASK_COMPLETE, function};
+use crate::routes::ItemOp;
 use crate::tasks::{self, Task};
 use crate::validate::{self, TaskUpdate};
 
@@ -16,15 +16,14 @@ type Reply = Result<Response<Body>, ApiError>;
 
 pub async fn handle(state: &TasksState, request: Request) -> Response<Body> {
     let request = &request;
-    http::serve(function::TASKS_ITEM, request, |route| async move {
+    http::serve(request, |operation| async move {
         let user = state.verifier.authenticate(request.headers()).await?;
         let id = validate::task_id(request.path_parameters().first("id"))?;
-        match (route.path, request.method().clone()) {
-            (TASK, Method::GET) => get(state, &user, id).await,
-            (TASK, Method::PUT) => replace(state, &user, id, request).await,
-            (TASK, Method::DELETE) => delete(state, &user, id).await,
-            (TASK_COMPLETE, Method::PATCH) => toggle(state, &user, id).await,
-            _ => Err(http::unsupported(route)),
+        match operation {
+            ItemOp::Get => get(state, &user, id).await,
+            ItemOp::Replace => replace(state, &user, id, request).await,
+            ItemOp::Delete => delete(state, &user, id).await,
+            ItemOp::Toggle => toggle(state, &user, id).await,
         }
     })
     .await

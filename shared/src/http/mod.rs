@@ -22,7 +22,7 @@ use crate::db;
 use crate::error::{ApiError, Cause};
 use crate::logging::{self, RequestLog};
 use crate::observe;
-use crate::routes::{self, Route};
+use crate::routes::{self, Group, Route};
 
 /// The largest request body accepted (the contract's 64 KiB).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -61,9 +61,9 @@ pub fn request_id(request: &Request) -> String {
 }
 
 /// Runs one route group's `dispatch` for `request` and always returns a
-/// response. A path that is none of `function`'s routes is a 404 and a method
-/// its route does not serve a 405, both before any other check; `dispatch`
-/// sees only requests it serves. An error becomes its contract-shaped body,
+/// response. A path that is none of the group's function's routes is a 404
+/// and a method its route does not serve a 405, both before any other
+/// check; `dispatch` gets the request's operation, one of its group's. An error becomes its contract-shaped body,
 /// and one log line records method, route, status, latency and request id
 /// (never headers or bodies, which carry tokens and user data), and, for a
 /// 500 or 503, its [`Cause`]: the error's, or one `dispatch` put in its
@@ -73,15 +73,13 @@ pub fn request_id(request: &Request) -> String {
 /// the contract's 500 (with the request id, and the panic in the log) and
 /// the container keeps serving. Left to the runtime, it would fail the
 /// invocation, and API Gateway would answer its own bare 500.
-pub async fn serve<'r, F, Fut>(
-    function: &'static str,
-    request: &'r Request,
-    dispatch: F,
-) -> Response<Body>
+pub async fn serve<'r, Op, F, Fut>(request: &'r Request, dispatch: F) -> Response<Body>
 where
-    F: FnOnce(&'static Route) -> Fut,
+    Op: Group,
+    F: FnOnce(Op) -> Fut,
     Fut: Future<Output = Result<Response<Body>, ApiError>> + 'r,
 {
+    let function = Op::FUNCTION;
     let started = Instant::now();
     let cold_start = observe::cold_start();
     let request_id = request_id(request);
@@ -93,20 +91,26 @@ where
         {
             observe::traced(header);
         }
-        match route {
-            None => Err(ApiError::RouteNotFound),
-            // A CORS preflight that reaches us (API Gateway routes OPTIONS to an
-            // ANY route): answer it, and API Gateway adds the configured CORS
-            // headers. Plain OPTIONS callers learn the methods from `Allow`.
-            Some(route) if request.method() == Method::OPTIONS => Ok(options(route)),
-            Some(route) if !route.methods.contains(request.method()) => Err(unsupported(route)),
-            Some(route) => {
-                let handled = AssertUnwindSafe(dispatch(route)).catch_unwind();
-                db::within_deadline(deadline(request), handled)
-                    .await
-                    .unwrap_or_else(|panic| Err(ApiError::internal(panic_message(&*panic))))
-            }
+        let Some(route) = route else {
+            return Err(ApiError::RouteNotFound);
+        };
+        // A CORS preflight that reaches us (API Gateway routes OPTIONS to an
+        // ANY route): answer it, and API Gateway adds the configured CORS
+        // headers. Plain OPTIONS callers learn the methods from `Allow`.
+        if request.method() == Method::OPTIONS {
+            return Ok(options(route));
         }
+        let operation = route
+            .operation(request.method())
+            .ok_or_else(|| unsupported(route))?;
+        // Every operation of `function`'s routes is its own (a unit test of
+        // the route table), so this always converts.
+        let operation = Op::try_from(operation)
+            .map_err(|other| ApiError::internal(format!("{function} was routed {other:?}")))?;
+        let handled = AssertUnwindSafe(dispatch(operation)).catch_unwind();
+        db::within_deadline(deadline(request), handled)
+            .await
+            .unwrap_or_else(|panic| Err(ApiError::internal(panic_message(&*panic))))
     })
     .await;
     let error_code = outcome.as_ref().err().map(|error| error.code().as_str());
@@ -120,7 +124,7 @@ where
     secure(&mut response);
     logging::request(RequestLog {
         method: request.method().clone(),
-        function,
+        function: function.name(),
         route: route.map_or("-", |r| r.path),
         status: response.status().as_u16(),
         error: error_code.unwrap_or("-"),
@@ -230,7 +234,7 @@ mod tests {
     #[tokio::test]
     async fn a_panicking_handler_is_the_contracts_500_and_the_next_request_is_served() {
         let request = health_request();
-        let response = serve(routes::function::HEALTH, &request, |_| async {
+        let response = serve(&request, |_: routes::HealthOp| async {
             panic!("a bug");
         })
         .await;
@@ -239,7 +243,7 @@ mod tests {
         assert_eq!(body["error"]["code"], "INTERNAL_ERROR");
         assert_eq!(body["error"]["details"]["request_id"], request_id(&request));
         assert!(!body.to_string().contains("a bug"), "no internals: {body}");
-        let response = serve(routes::function::HEALTH, &request, |_| async {
+        let response = serve(&request, |_: routes::HealthOp| async {
             Ok(json(StatusCode::OK, &serde_json::json!({"ok": true})))
         })
         .await;

@@ -23,13 +23,16 @@ use lambda_http::tracing::subscriber::util::SubscriberInitExt;
 use lambda_http::tracing::subscriber::{Layer, fmt, registry};
 
 use crate::config::ConfigError;
-use crate::routes::function;
+use crate::routes::Function;
 
 /// The crates whose logs follow the configured level: this library, the
 /// routed functions' binaries (their names from the route table) and
 /// `migrate`.
 fn own_crates() -> impl Iterator<Item = String> {
-    let binaries = function::ALL.into_iter().chain(["migrate"]);
+    let binaries = Function::ALL
+        .map(Function::name)
+        .into_iter()
+        .chain(["migrate"]);
     ["todo_shared".to_owned()]
         .into_iter()
         .chain(binaries.map(|name| name.replace('-', "_")))

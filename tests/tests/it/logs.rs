@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use todo_shared::error::ApiError;
 use todo_shared::http::{self, serve};
 use todo_shared::observe;
-use todo_shared::routes::function;
+use todo_shared::routes::HealthOp;
 use todo_tests::Event;
 use todo_tests::logs::{logged, request_line};
 
@@ -28,7 +28,7 @@ fn requests(lines: &[Value]) -> Vec<&Value> {
 async fn the_request_line_has_every_field() {
     let event = Event::fixture("health");
     let request = event.request();
-    let (response, lines) = logged(serve(function::HEALTH, &request, |_| async {
+    let (response, lines) = logged(serve(&request, |_: HealthOp| async {
         observe::caller("alice@example.com");
         observe::add_db_time(Duration::from_millis(3));
         let refused = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
@@ -70,7 +70,7 @@ async fn the_request_line_has_every_field() {
 #[tokio::test]
 async fn a_500s_cause_is_on_the_line_its_request_id_finds() {
     let request = Event::fixture("health").request();
-    let (response, lines) = logged(serve(function::HEALTH, &request, |_| async {
+    let (response, lines) = logged(serve(&request, |_: HealthOp| async {
         panic!("a bug");
     }))
     .await;
@@ -81,7 +81,7 @@ async fn a_500s_cause_is_on_the_line_its_request_id_finds() {
     assert_eq!(line["fields"]["cause"], "handler panicked: a bug");
     assert_eq!(lines.len(), 1, "the cause is written once: {lines:?}");
 
-    let (response, lines) = logged(serve(function::HEALTH, &request, |_| async {
+    let (response, lines) = logged(serve(&request, |_: HealthOp| async {
         let _retried = ApiError::unavailable("the first attempt failed");
         Ok(http::json(StatusCode::OK, &json!({"ok": true})))
     }))

@@ -27,12 +27,12 @@ fn watch_router_equals_the_route_table() {
         .collect();
     let mut table: BTreeMap<String, String> = ROUTES
         .iter()
-        .map(|r| (r.path.to_owned(), r.function.to_owned()))
+        .map(|r| (r.path.to_owned(), r.function.name().to_owned()))
         .collect();
     // Every other path: the fallback's 404 (matchit's catch-all needs a
     // segment, so `/` is named too).
-    table.insert("/".into(), FALLBACK.into());
-    table.insert("/{*path}".into(), FALLBACK.into());
+    table.insert("/".into(), FALLBACK.name().into());
+    table.insert("/{*path}".into(), FALLBACK.name().into());
     assert_eq!(router, table);
 }
 
@@ -41,7 +41,7 @@ fn every_route_function_is_a_workspace_binary() {
     for route in ROUTES {
         let manifest = root()
             .join("functions")
-            .join(route.function)
+            .join(route.function.name())
             .join("Cargo.toml");
         assert!(manifest.exists(), "{manifest:?}");
     }
@@ -99,9 +99,9 @@ fn template_routes_equal_the_route_table() {
     }
     let mut table: BTreeMap<String, String> = ROUTES
         .iter()
-        .map(|r| (r.path.to_owned(), r.function.to_owned()))
+        .map(|r| (r.path.to_owned(), r.function.name().to_owned()))
         .collect();
-    table.insert("$default".into(), FALLBACK.into());
+    table.insert("$default".into(), FALLBACK.name().into());
     assert_eq!(routes, table);
     // Every function is a workspace binary; migrate is deployed but not routed.
     for binary in &binaries {
