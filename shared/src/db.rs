@@ -186,10 +186,10 @@ impl Db {
     pub async fn query_within(
         &self,
         budget: Duration,
-        kind: Kind,
-        sql: &str,
+        statement: &Statement,
         params: &Params<'_>,
     ) -> Result<Vec<Row>, ApiError> {
+        let Statement { sql, kind } = *statement;
         let budget = match DEADLINE.try_with(|deadline| *deadline) {
             Ok(deadline) => budget.min(deadline.saturating_duration_since(Instant::now())),
             Err(_) => budget,
@@ -272,11 +272,10 @@ impl Db {
     /// [`Db::query_within`] with the configured budget.
     pub async fn query(
         &self,
-        kind: Kind,
-        sql: &str,
+        statement: &Statement,
         params: &Params<'_>,
     ) -> Result<Vec<Row>, ApiError> {
-        self.query_within(self.timeout, kind, sql, params).await
+        self.query_within(self.timeout, statement, params).await
     }
 }
 
@@ -323,6 +322,32 @@ impl KeptTimer {
 
 /// A statement's parameters, each with its type (sent with `query_typed`).
 pub type Params<'a> = [(&'a (dyn ToSql + Sync), Type)];
+
+/// A statement and what it does, defined together: a write's SQL, its
+/// fence (see [`Kind::Write`]) and whether it may be retried are stated in
+/// one place (`crate::tasks`, whose unit test holds every write to its
+/// fence).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Statement {
+    pub sql: &'static str,
+    pub kind: Kind,
+}
+
+impl Statement {
+    pub const fn read(sql: &'static str) -> Self {
+        Statement {
+            sql,
+            kind: Kind::Read,
+        }
+    }
+
+    pub const fn write(sql: &'static str, retry: Retry) -> Self {
+        Statement {
+            sql,
+            kind: Kind::Write(retry),
+        }
+    }
+}
 
 /// What a statement does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

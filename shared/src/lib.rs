@@ -30,6 +30,7 @@ pub mod secrets;
 pub mod tasks;
 pub mod tls;
 pub mod validate;
+pub mod values;
 pub mod xray;
 
 /// The version reported by `GET /health`.

@@ -19,7 +19,8 @@ use utoipa::{Modify, OpenApi};
 use crate::error::{ApiError, ErrorBody, ErrorCode, ErrorDetail, FieldErrors};
 use crate::handlers::{docs, health, tasks_collection, tasks_item};
 use crate::tasks::{Task, TaskList};
-use crate::validate::{NewTask, StatusFilter, TITLE_ERROR, TaskUpdate};
+use crate::validate::{NewTask, StatusFilter, TaskUpdate};
+use crate::values::TITLE_ERROR;
 
 #[derive(OpenApi)]
 #[openapi(

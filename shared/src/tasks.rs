@@ -12,9 +12,10 @@ use tokio_postgres::types::{ToSql, Type};
 use utoipa::ToSchema;
 
 use crate::auth::UserId;
-use crate::db::{Db, Kind, Params, Retry};
+use crate::db::{Db, Params, Retry, Statement};
 use crate::error::ApiError;
-use crate::validate::{LIMIT_MAX, ListQuery, NewTask, TaskUpdate};
+use crate::validate::{ListQuery, NewTask, TaskUpdate};
+use crate::values::{Cursor, Description, IdempotencyKey, TaskId};
 
 /// A task as stored and as sent (the contract's Task shape).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
@@ -113,7 +114,7 @@ pub const MAX_LIST_BYTES: usize = 5 * 1024 * 1024;
 /// statements below are public so that a test can EXPLAIN them and the
 /// benchmark's floor function (`bench/src/bin/floor.rs`) runs exactly the
 /// statements the API runs.
-pub const LIST: &str = concat!(
+pub const LIST: Statement = Statement::read(concat!(
     "SELECT ",
     columns!(),
     " FROM (SELECT ",
@@ -129,42 +130,60 @@ pub const LIST: &str = concat!(
         LIMIT $4) AS page
      WHERE before IS NULL OR before <= $6
      ORDER BY id DESC"
-);
-pub const GET: &str = concat!(
+));
+pub const GET: Statement = Statement::read(concat!(
     "SELECT ",
     columns!(),
     " FROM tasks WHERE id = $1 AND user_id = $2"
-);
+));
 // `task_slot_free` (migration 0004) holds the user's creates to
 // `MAX_TASKS_PER_USER` ($4), race-free; no row back means the cap is reached.
-pub const INSERT: &str = concat!(
-    "INSERT INTO tasks (user_id, title, description) SELECT $1, $2, $3
+// Without a key, a second run would create a second task.
+pub const INSERT: Statement = Statement::write(
+    concat!(
+        "INSERT INTO tasks (user_id, title, description) SELECT $1, $2, $3
      WHERE clock_timestamp() < $5 AND task_slot_free($1, $4) RETURNING ",
-    columns!()
+        columns!()
+    ),
+    Retry::Never,
 );
-pub const REPLACE: &str = concat!(
-    "UPDATE tasks SET title = $3, description = $4, completed = $5, updated_at = now()
+// The same replacement twice leaves the task as once.
+pub const REPLACE: Statement = Statement::write(
+    concat!(
+        "UPDATE tasks SET title = $3, description = $4, completed = $5, updated_at = now()
      WHERE id = $1 AND user_id = $2 AND clock_timestamp() < $6 RETURNING ",
-    columns!()
+        columns!()
+    ),
+    Retry::Once,
 );
 // Flips `completed` in the same statement that checks ownership, so two
-// toggles can never both read the old value.
-pub const TOGGLE: &str = concat!(
-    "UPDATE tasks SET completed = NOT completed, updated_at = now()
+// toggles can never both read the old value. Twice would flip it back.
+pub const TOGGLE: Statement = Statement::write(
+    concat!(
+        "UPDATE tasks SET completed = NOT completed, updated_at = now()
      WHERE id = $1 AND user_id = $2 AND clock_timestamp() < $3 RETURNING ",
-    columns!()
+        columns!()
+    ),
+    Retry::Never,
 );
-pub const DELETE: &str =
-    "DELETE FROM tasks WHERE id = $1 AND user_id = $2 AND clock_timestamp() < $3 RETURNING id";
+// A second run would answer 404 for a task the first one deleted.
+pub const DELETE: Statement = Statement::write(
+    "DELETE FROM tasks WHERE id = $1 AND user_id = $2 AND clock_timestamp() < $3 RETURNING id",
+    Retry::Never,
+);
+
+/// A description as its statement parameter (`NULL` when there is none).
+fn text(description: &Option<Description>) -> Option<&str> {
+    description.as_ref().map(Description::as_str)
+}
 
 /// Runs one statement and reads every row it returns as a task.
 async fn query_tasks(
     db: &Db,
-    kind: Kind,
-    sql: &str,
+    statement: &Statement,
     params: &Params<'_>,
 ) -> Result<Vec<Task>, ApiError> {
-    let rows = db.query(kind, sql, params).await?;
+    let rows = db.query(statement, params).await?;
     rows.iter()
         .map(Task::from_row)
         .collect::<Result<_, _>>()
@@ -172,8 +191,8 @@ async fn query_tasks(
 }
 
 /// Runs one statement that returns at most one task; none is a 404.
-async fn query_task(db: &Db, kind: Kind, sql: &str, params: &Params<'_>) -> Result<Task, ApiError> {
-    query_tasks(db, kind, sql, params)
+async fn query_task(db: &Db, statement: &Statement, params: &Params<'_>) -> Result<Task, ApiError> {
+    query_tasks(db, statement, params)
         .await?
         .into_iter()
         .next()
@@ -185,7 +204,7 @@ async fn query_task(db: &Db, kind: Kind, sql: &str, params: &Params<'_>) -> Resu
 pub async fn list(db: &Db, user: &UserId, query: &ListQuery) -> Result<Vec<Task>, ApiError> {
     let parameters = ListParameters::of(query);
     let user = user.as_str();
-    query_tasks(db, Kind::Read, LIST, &list_params(&user, &parameters)).await
+    query_tasks(db, &LIST, &list_params(&user, &parameters)).await
 }
 
 /// [`LIST`]'s parameters, typed.
@@ -221,10 +240,11 @@ impl ListParameters {
     /// matches a quarter of the rows instead of half, and sort a bitmap scan
     /// instead of reading the index in order.
     pub fn of(query: &ListQuery) -> Self {
-        let status = query.status.filter(|_| query.status != query.completed);
+        let status = query.status_completed();
+        let status = status.filter(|_| status != query.completed);
         ListParameters {
             completed: query.completed,
-            before_id: query.before_id,
+            before_id: query.cursor.map(Cursor::before_id),
             fetch: i64::from(query.limit) + 1,
             status,
             budget: MAX_LIST_BYTES as i64,
@@ -240,27 +260,21 @@ impl ListParameters {
 /// request, the statement): the first request took 0.57 ms instead of 0.62
 /// in an A/B run (docs/performance.md), for one more round trip in Init.
 pub async fn warm_up(db: &Db) {
-    let first_page = ListParameters::of(&ListQuery {
-        completed: None,
-        status: None,
-        limit: LIMIT_MAX,
-        before_id: None,
-    });
+    let first_page = ListParameters::of(&ListQuery::FIRST_PAGE);
     let nobody = "";
     let list = list_params(&nobody, &first_page);
-    db.prefetch(LIST, &list).await;
+    db.prefetch(LIST.sql, &list).await;
     if db.connections() > 0 {
         let get: &Params<'_> = &[(&0i64, Type::INT8), (&nobody, Type::VARCHAR)];
-        let _ = query_task(db, Kind::Read, GET, get).await;
+        let _ = query_task(db, &GET, get).await;
     }
 }
 
-pub async fn get(db: &Db, user: &UserId, id: i64) -> Result<Task, ApiError> {
+pub async fn get(db: &Db, user: &UserId, id: TaskId) -> Result<Task, ApiError> {
     query_task(
         db,
-        Kind::Read,
-        GET,
-        &[(&id, Type::INT8), (&user.as_str(), Type::VARCHAR)],
+        &GET,
+        &[(&id.get(), Type::INT8), (&user.as_str(), Type::VARCHAR)],
     )
     .await
 }
@@ -279,18 +293,17 @@ pub async fn create(
     db: &Db,
     user: &UserId,
     task: &NewTask,
-    idempotency_key: Option<&str>,
+    idempotency_key: Option<&IdempotencyKey>,
     max_tasks: i64,
 ) -> Result<Created, ApiError> {
     let Some(key) = idempotency_key else {
         let params: &Params = &[
             (&user.as_str(), Type::VARCHAR),
-            (&task.title, Type::VARCHAR),
-            (&task.description, Type::TEXT),
+            (&task.title.as_str(), Type::VARCHAR),
+            (&text(&task.description), Type::TEXT),
             (&max_tasks, Type::INT8),
         ];
-        // Without a key, a second run would create a second task.
-        let created = query_tasks(db, Kind::Write(Retry::Never), INSERT, params).await?;
+        let created = query_tasks(db, &INSERT, params).await?;
         return created
             .into_iter()
             .next()
@@ -327,8 +340,9 @@ pub async fn create(
 ///
 /// It also deletes up to 16 expired keys (anyone's, skipping rows others
 /// hold), so that expired keys do not pile up without a scheduler.
-const CREATE_IDEMPOTENT: &str = concat!(
-    "
+const CREATE_IDEMPOTENT: Statement = Statement::write(
+    concat!(
+        "
 WITH purged AS (
     DELETE FROM idempotency_keys WHERE ctid IN (
         SELECT ctid FROM idempotency_keys
@@ -353,8 +367,8 @@ WITH purged AS (
     INSERT INTO tasks (id, user_id, title, description) OVERRIDING SYSTEM VALUE
     SELECT task_id, $1, $2, $3 FROM claimed
     RETURNING ",
-    columns!(),
-    "
+        columns!(),
+        "
 ), replayed AS (
     SELECT k.request_hash = request.hash AS same_request,
            t.id, t.user_id, t.title, t.description, t.completed, t.created_at, t.updated_at
@@ -373,6 +387,8 @@ FROM replayed
 UNION ALL
 SELECT 'limit', NULL, NULL, NULL, NULL, NULL, NULL, NULL
 FROM slot WHERE NOT slot.free AND NOT EXISTS (SELECT 1 FROM replayed)"
+    ),
+    Retry::Once,
 );
 
 /// `None`: neither a new nor a visible existing task (run it again);
@@ -381,20 +397,18 @@ async fn create_idempotent(
     db: &Db,
     user: &UserId,
     task: &NewTask,
-    key: &str,
+    key: &IdempotencyKey,
     max_tasks: i64,
 ) -> Result<Option<Result<Created, ApiError>>, ApiError> {
     // A second run finds the key, and the first run's task if it made one.
     let params: &Params = &[
         (&user.as_str(), Type::VARCHAR),
-        (&task.title, Type::TEXT),
-        (&task.description, Type::TEXT),
-        (&key, Type::VARCHAR),
+        (&task.title.as_str(), Type::TEXT),
+        (&text(&task.description), Type::TEXT),
+        (&key.as_str(), Type::VARCHAR),
         (&max_tasks, Type::INT8),
     ];
-    let rows = db
-        .query(Kind::Write(Retry::Once), CREATE_IDEMPOTENT, params)
-        .await?;
+    let rows = db.query(&CREATE_IDEMPOTENT, params).await?;
     let Some(row) = rows.first() else {
         return Ok(None);
     };
@@ -413,42 +427,79 @@ async fn create_idempotent(
 pub async fn replace(
     db: &Db,
     user: &UserId,
-    id: i64,
+    id: TaskId,
     update: &TaskUpdate,
 ) -> Result<Task, ApiError> {
     let params: &Params = &[
-        (&id, Type::INT8),
+        (&id.get(), Type::INT8),
         (&user.as_str(), Type::VARCHAR),
-        (&update.title, Type::VARCHAR),
-        (&update.description, Type::TEXT),
+        (&update.title.as_str(), Type::VARCHAR),
+        (&text(&update.description), Type::TEXT),
         (&update.completed, Type::BOOL),
     ];
-    // The same replacement twice leaves the task as once.
-    query_task(db, Kind::Write(Retry::Once), REPLACE, params).await
+    query_task(db, &REPLACE, params).await
 }
 
 /// `PATCH .../complete`: flips `completed`.
-pub async fn toggle(db: &Db, user: &UserId, id: i64) -> Result<Task, ApiError> {
-    // Twice would flip it back.
+pub async fn toggle(db: &Db, user: &UserId, id: TaskId) -> Result<Task, ApiError> {
     query_task(
         db,
-        Kind::Write(Retry::Never),
-        TOGGLE,
-        &[(&id, Type::INT8), (&user.as_str(), Type::VARCHAR)],
+        &TOGGLE,
+        &[(&id.get(), Type::INT8), (&user.as_str(), Type::VARCHAR)],
     )
     .await
 }
 
-pub async fn delete(db: &Db, user: &UserId, id: i64) -> Result<(), ApiError> {
-    // A second run would answer 404 for a task the first one deleted.
-    let params: &Params = &[(&id, Type::INT8), (&user.as_str(), Type::VARCHAR)];
-    let deleted = !db
-        .query(Kind::Write(Retry::Never), DELETE, params)
-        .await?
-        .is_empty();
+pub async fn delete(db: &Db, user: &UserId, id: TaskId) -> Result<(), ApiError> {
+    let params: &Params = &[(&id.get(), Type::INT8), (&user.as_str(), Type::VARCHAR)];
+    let deleted = !db.query(&DELETE, params).await?.is_empty();
     if deleted {
         Ok(())
     } else {
         Err(ApiError::TaskNotFound)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::Kind;
+
+    /// Every statement of this module.
+    const STATEMENTS: [(&str, Statement); 7] = [
+        ("LIST", LIST),
+        ("GET", GET),
+        ("INSERT", INSERT),
+        ("CREATE_IDEMPOTENT", CREATE_IDEMPOTENT),
+        ("REPLACE", REPLACE),
+        ("TOGGLE", TOGGLE),
+        ("DELETE", DELETE),
+    ];
+
+    /// The highest `$n` a statement names.
+    fn last_parameter(sql: &str) -> usize {
+        sql.split('$')
+            .skip(1)
+            .filter_map(|rest| {
+                let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+                digits.parse().ok()
+            })
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// A write applies nothing once the request has stopped waiting: its
+    /// last parameter, which `Db` adds, is the fence `clock_timestamp()` is
+    /// held below (`Kind::Write`). A read has no fence to be given.
+    #[test]
+    fn every_write_is_fenced_by_its_last_parameter() {
+        for (name, statement) in STATEMENTS {
+            let fence = format!("clock_timestamp() < ${}", last_parameter(statement.sql));
+            match statement.kind {
+                Kind::Write(_) => assert!(statement.sql.contains(&fence), "{name}: {fence}"),
+                Kind::Read => assert!(!statement.sql.contains("clock_timestamp()"), "{name}"),
+            }
+        }
+        assert_eq!(last_parameter("a = $1 AND b < $12 OR $3"), 12);
     }
 }

@@ -4,30 +4,26 @@
 //! timestamps in a body are never read.
 
 use lambda_http::aws_lambda_events::query_map::QueryMap;
-use lambda_http::http::HeaderMap;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use utoipa::openapi::schema::{Object, ObjectBuilder, SchemaType, Type};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::error::{ApiError, FieldErrors};
+use crate::values::{Cursor, DESCRIPTION_ERROR, Description, TITLE_ERROR, Title};
 
 pub const TITLE_MAX_CHARS: usize = 200;
 pub const DESCRIPTION_MAX_CHARS: usize = 10_000;
 pub const LIMIT_MAX: u32 = 1000;
 pub const IDEMPOTENCY_KEY_MAX: usize = 255;
 
-pub const TITLE_ERROR: &str = "Title is required and must be between 1 and 200 characters";
-const TITLE_NUL: &str = "Title must not contain NUL characters";
-const DESCRIPTION_ERROR: &str = "Description must be a string of at most 10000 characters, or null";
-const DESCRIPTION_NUL: &str = "Description must not contain NUL characters";
 const COMPLETED_ERROR: &str = "Completed is required and must be a boolean";
 
 /// Titles in the OpenAPI document: 1–200 characters once trimmed of
 /// surrounding whitespace, no NUL. `maxLength` cannot say "after trimming", so
 /// the pattern says all of it. Whitespace is spelled out character by
 /// character (the 29 that Python's `str.strip()` removes, as the original API
-/// did, see `is_python_whitespace`), not `\s`, which means different things
+/// did, see `values::is_python_whitespace`), not `\s`, which means different things
 /// to ECMA, Python and Rust regular expressions.
 pub const TITLE_PATTERN: &str = r"^[\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[^\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\x00](?:[^\x00]{0,198}[^\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\x00])?[\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$";
 
@@ -68,9 +64,9 @@ fn description_schema() -> Object {
 #[schema(example = json!({"title": "Complete backend API", "description": "Lambda + Neon"}))]
 pub struct NewTask {
     #[schema(schema_with = title_schema)]
-    pub title: String,
+    pub title: Title,
     #[schema(schema_with = description_schema)]
-    pub description: Option<String>,
+    pub description: Option<Description>,
 }
 
 /// A full replacement by `PUT /api/tasks/{id}`. Unknown fields are ignored.
@@ -78,63 +74,54 @@ pub struct NewTask {
 #[schema(example = json!({"title": "Complete backend API", "description": null, "completed": true}))]
 pub struct TaskUpdate {
     #[schema(schema_with = title_schema)]
-    pub title: String,
+    pub title: Title,
     #[schema(schema_with = description_schema)]
-    pub description: Option<String>,
+    pub description: Option<Description>,
     pub completed: bool,
 }
 
-/// `GET /api/tasks` query parameters as the OpenAPI document states them;
-/// [`list_query`] checks exactly these rules.
-#[derive(Debug, Deserialize, IntoParams)]
+/// `GET /api/tasks`'s query, checked by [`list_query`]; also its
+/// parameters in the OpenAPI document, so the two cannot differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, IntoParams)]
 #[into_params(parameter_in = Query)]
-#[allow(dead_code)] // Read by the OpenAPI generator only.
-pub struct ListParams {
+pub struct ListQuery {
     /// Only completed (`true`) or pending (`false`) tasks.
-    completed: Option<bool>,
+    pub completed: Option<bool>,
     /// The same filter by name; when both are given, both apply.
-    status: Option<StatusFilter>,
+    pub status: Option<StatusFilter>,
     /// Page size.
-    #[param(minimum = 1, maximum = 1000)]
-    limit: Option<u32>,
+    #[param(minimum = 1, maximum = 1000, required = false, value_type = Option<u32>)]
+    pub limit: u32,
     /// The `next_cursor` of the previous page.
-    #[param(pattern = "^[1-9][0-9]{0,17}$")]
-    cursor: Option<String>,
+    #[param(pattern = "^[1-9][0-9]{0,17}$", value_type = Option<String>)]
+    pub cursor: Option<Cursor>,
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+impl ListQuery {
+    /// The first page of every task.
+    pub const FIRST_PAGE: ListQuery = ListQuery {
+        completed: None,
+        status: None,
+        limit: LIMIT_MAX,
+        cursor: None,
+    };
+
+    /// `status` as a filter on `completed` (`all` is none).
+    pub fn status_completed(&self) -> Option<bool> {
+        match self.status? {
+            StatusFilter::All => None,
+            StatusFilter::Pending => Some(false),
+            StatusFilter::Completed => Some(true),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum StatusFilter {
     All,
     Pending,
     Completed,
-}
-
-/// `GET /api/tasks` query parameters.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ListQuery {
-    /// `completed=true|false`.
-    pub completed: Option<bool>,
-    /// `status=pending|completed` (`all` is no filter). Both filters apply:
-    /// given together and contradicting, no task matches.
-    pub status: Option<bool>,
-    pub limit: u32,
-    /// Only tasks with an id below this one.
-    pub before_id: Option<i64>,
-}
-
-/// The `{id}` path parameter. Not an integer is a 422; an integer that is
-/// out of range or not positive names no task, so it is a 404.
-pub fn task_id(raw: Option<&str>) -> Result<i64, ApiError> {
-    let raw = raw.unwrap_or_default();
-    let digits = raw.strip_prefix(['-', '+']).unwrap_or(raw);
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(ApiError::field("id", "Task id must be an integer"));
-    }
-    match raw.parse::<i64>() {
-        Ok(id) if id > 0 => Ok(id),
-        _ => Err(ApiError::TaskNotFound),
-    }
 }
 
 pub fn new_task(body: &[u8]) -> Result<NewTask, ApiError> {
@@ -181,41 +168,27 @@ fn json_object(body: &[u8]) -> Result<Map<String, Value>, ApiError> {
     }
 }
 
-fn title(object: &Map<String, Value>, errors: &mut FieldErrors) -> Option<String> {
+fn title(object: &Map<String, Value>, errors: &mut FieldErrors) -> Option<Title> {
     let Some(Value::String(raw)) = object.get("title") else {
         errors.insert("title", TITLE_ERROR);
         return None;
     };
-    let title = raw.trim_matches(is_python_whitespace);
-    if title.contains('\0') {
-        errors.insert("title", TITLE_NUL);
-        return None;
-    }
-    let chars = title.chars().count();
-    if chars == 0 || chars > TITLE_MAX_CHARS {
-        errors.insert("title", TITLE_ERROR);
-        return None;
-    }
-    Some(title.to_owned())
-}
-
-/// Whitespace as the original API's Python `str.strip()` sees it: Unicode
-/// White_Space, plus the four information separators U+001C..U+001F.
-pub fn is_python_whitespace(c: char) -> bool {
-    c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c)
+    Title::parse(raw)
+        .map_err(|problem| errors.insert("title", problem))
+        .ok()
 }
 
 /// `Some(None)` for an absent or null description, `None` when it is invalid.
-fn description(object: &Map<String, Value>, errors: &mut FieldErrors) -> Option<Option<String>> {
+fn description(
+    object: &Map<String, Value>,
+    errors: &mut FieldErrors,
+) -> Option<Option<Description>> {
     match object.get("description") {
         None | Some(Value::Null) => Some(None),
-        Some(Value::String(text)) if text.contains('\0') => {
-            errors.insert("description", DESCRIPTION_NUL);
-            None
-        }
-        Some(Value::String(text)) if text.chars().count() <= DESCRIPTION_MAX_CHARS => {
-            Some(Some(text.clone()))
-        }
+        Some(Value::String(text)) => Description::parse(text)
+            .map(Some)
+            .map_err(|problem| errors.insert("description", problem))
+            .ok(),
         Some(_) => {
             errors.insert("description", DESCRIPTION_ERROR);
             None
@@ -252,9 +225,9 @@ pub fn list_query(params: &QueryMap) -> Result<ListQuery, ApiError> {
         parsed
     });
     let status = status_raw.and_then(|raw| match raw.as_str() {
-        "all" => Some(None),
-        "pending" => Some(Some(false)),
-        "completed" => Some(Some(true)),
+        "all" => Some(StatusFilter::All),
+        "pending" => Some(StatusFilter::Pending),
+        "completed" => Some(StatusFilter::Completed),
         _ => {
             errors.insert("status", "Must be one of all, pending, completed");
             None
@@ -271,8 +244,8 @@ pub fn list_query(params: &QueryMap) -> Result<ListQuery, ApiError> {
             }
         },
     };
-    let before_id = cursor_raw.and_then(|raw| {
-        let parsed = decode_cursor(&raw);
+    let cursor = cursor_raw.and_then(|raw| {
+        let parsed = Cursor::parse(&raw);
         if parsed.is_none() {
             errors.insert("cursor", "Must be a next_cursor value returned by this API");
         }
@@ -281,47 +254,13 @@ pub fn list_query(params: &QueryMap) -> Result<ListQuery, ApiError> {
     if errors.is_empty() {
         Ok(ListQuery {
             completed,
-            status: status.flatten(),
+            status,
             limit,
-            before_id,
+            cursor,
         })
     } else {
         Err(ApiError::Validation(errors))
     }
-}
-
-/// A cursor is the id of the last task of the previous page, in decimal.
-/// Clients must treat it as opaque; the server checks it like any input.
-pub fn encode_cursor(last_id: i64) -> String {
-    last_id.to_string()
-}
-
-/// A positive decimal of at most 18 digits (so always below `i64::MAX`), no
-/// leading zero: [`CURSOR_PATTERN`].
-fn decode_cursor(raw: &str) -> Option<i64> {
-    let bytes = raw.as_bytes();
-    let well_formed =
-        (1..=18).contains(&bytes.len()) && bytes[0] != b'0' && bytes.iter().all(u8::is_ascii_digit);
-    well_formed.then(|| raw.parse().ok()).flatten()
-}
-
-/// The optional `Idempotency-Key` header: 1–255 visible ASCII characters.
-pub fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
-    let mut values = headers.get_all("idempotency-key").iter();
-    let Some(value) = values.next() else {
-        return Ok(None);
-    };
-    let bytes = value.as_bytes();
-    let valid = values.next().is_none()
-        && (1..=IDEMPOTENCY_KEY_MAX).contains(&bytes.len())
-        && bytes.iter().all(|b| b.is_ascii_graphic());
-    if !valid {
-        return Err(ApiError::field(
-            "Idempotency-Key",
-            "Must be 1 to 255 visible ASCII characters",
-        ));
-    }
-    Ok(Some(String::from_utf8_lossy(bytes).into_owned()))
 }
 
 #[cfg(test)]
@@ -345,32 +284,12 @@ mod tests {
     }
 
     #[test]
-    fn task_ids() {
-        assert_eq!(task_id(Some("42")), Ok(42));
-        assert_eq!(
-            task_id(Some("99999999999999999999")),
-            Err(ApiError::TaskNotFound)
-        );
-        assert_eq!(task_id(Some("0")), Err(ApiError::TaskNotFound));
-        assert_eq!(task_id(Some("-3")), Err(ApiError::TaskNotFound));
-        for bad in ["abc", "1.5", "", "-", "1e3", " 1", "0x10"] {
-            assert_eq!(fields(task_id(Some(bad)).unwrap_err()), ["id"], "{bad:?}");
-        }
-        assert_eq!(fields(task_id(None).unwrap_err()), ["id"]);
-    }
-
-    #[test]
     fn titles_are_trimmed_and_counted_in_characters() {
         let t = new_task(br#"{"title": "  hi  "}"#).unwrap();
-        assert_eq!(
-            t,
-            NewTask {
-                title: "hi".into(),
-                description: None
-            }
-        );
+        assert_eq!((t.title.as_str(), t.description), ("hi", None));
         let ok = format!(r#"{{"title": "{}"}}"#, "é".repeat(200));
-        assert_eq!(new_task(ok.as_bytes()).unwrap().title.chars().count(), 200);
+        let title = new_task(ok.as_bytes()).unwrap().title;
+        assert_eq!(title.as_str().chars().count(), 200);
         let long = format!(r#"{{"title": "{}"}}"#, "é".repeat(201));
         assert_eq!(fields(new_task(long.as_bytes()).unwrap_err()), ["title"]);
         assert_eq!(
@@ -381,20 +300,6 @@ mod tests {
             fields(new_task(br#"{"title": "a\u0000b"}"#).unwrap_err()),
             ["title"]
         );
-    }
-
-    #[test]
-    fn python_whitespace_is_the_documented_set() {
-        let documented: Vec<char> = "\t\n\u{b}\u{c}\r\u{1c}\u{1d}\u{1e}\u{1f} \u{85}\u{a0}\u{1680}\
-            \u{2000}\u{2001}\u{2002}\u{2003}\u{2004}\u{2005}\u{2006}\u{2007}\u{2008}\u{2009}\u{200a}\
-            \u{2028}\u{2029}\u{202f}\u{205f}\u{3000}"
-            .chars()
-            .collect();
-        let found: Vec<char> = (0..=0x10ffff)
-            .filter_map(char::from_u32)
-            .filter(|c| is_python_whitespace(*c))
-            .collect();
-        assert_eq!(found, documented);
     }
 
     #[test]
@@ -426,12 +331,8 @@ mod tests {
         let u =
             task_update(br#"{"title": "t", "completed": true, "id": 9, "user_id": "x"}"#).unwrap();
         assert_eq!(
-            u,
-            TaskUpdate {
-                title: "t".into(),
-                description: None,
-                completed: true
-            }
+            (u.title.as_str(), u.description, u.completed),
+            ("t", None, true)
         );
     }
 
@@ -455,15 +356,8 @@ mod tests {
     #[test]
     fn list_queries() {
         let q = list_query(&query(&[])).unwrap();
-        assert_eq!(
-            q,
-            ListQuery {
-                completed: None,
-                status: None,
-                limit: 1000,
-                before_id: None
-            }
-        );
+        assert_eq!(q, ListQuery::FIRST_PAGE);
+        assert_eq!(q.limit, 1000);
         let q = list_query(&query(&[
             ("status", "pending"),
             ("limit", "5"),
@@ -474,9 +368,9 @@ mod tests {
             q,
             ListQuery {
                 completed: None,
-                status: Some(false),
+                status: Some(StatusFilter::Pending),
                 limit: 5,
-                before_id: Some(17)
+                cursor: Cursor::parse("17"),
             }
         );
         assert_eq!(
@@ -485,10 +379,8 @@ mod tests {
                 .completed,
             Some(true)
         );
-        assert_eq!(
-            list_query(&query(&[("status", "all")])).unwrap().completed,
-            None
-        );
+        let all = list_query(&query(&[("status", "all")])).unwrap();
+        assert_eq!((all.completed, all.status_completed()), (None, None));
         for (k, v) in [
             ("completed", "yes"),
             ("status", "done"),
@@ -508,19 +400,5 @@ mod tests {
         }
         let err = list_query(&query(&[("limit", "1"), ("limit", "2")])).unwrap_err();
         assert_eq!(fields(err), ["limit"]);
-    }
-
-    #[test]
-    fn idempotency_keys() {
-        let mut h = HeaderMap::new();
-        assert_eq!(idempotency_key(&h), Ok(None));
-        h.insert("idempotency-key", "abc-123".parse().unwrap());
-        assert_eq!(idempotency_key(&h), Ok(Some("abc-123".into())));
-        for bad in ["has space", &"k".repeat(256)] {
-            h.insert("idempotency-key", bad.parse().unwrap());
-            assert!(idempotency_key(&h).is_err(), "{bad}");
-        }
-        h.insert("idempotency-key", "".parse().unwrap());
-        assert!(idempotency_key(&h).is_err());
     }
 }

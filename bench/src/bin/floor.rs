@@ -81,7 +81,7 @@ async fn handle(db: &Client, event: LambdaEvent<Value>) -> Result<Value, Error> 
     let (sql, params): (&str, Vec<(&(dyn ToSql + Sync), Type)>) =
         match (method, path.ends_with("/complete")) {
             ("GET", _) if path == "/api/tasks" => (
-                tasks::LIST,
+                tasks::LIST.sql,
                 vec![
                     (&user, Type::VARCHAR),
                     (&no_filter, Type::BOOL),
@@ -92,7 +92,7 @@ async fn handle(db: &Client, event: LambdaEvent<Value>) -> Result<Value, Error> 
                 ],
             ),
             ("POST", _) => (
-                tasks::INSERT,
+                tasks::INSERT.sql,
                 vec![
                     (&user, Type::VARCHAR),
                     (&title, Type::VARCHAR),
@@ -101,9 +101,12 @@ async fn handle(db: &Client, event: LambdaEvent<Value>) -> Result<Value, Error> 
                     (&fence, Type::TIMESTAMPTZ),
                 ],
             ),
-            ("GET", _) => (tasks::GET, vec![(&id, Type::INT8), (&user, Type::VARCHAR)]),
+            ("GET", _) => (
+                tasks::GET.sql,
+                vec![(&id, Type::INT8), (&user, Type::VARCHAR)],
+            ),
             ("PUT", _) => (
-                tasks::REPLACE,
+                tasks::REPLACE.sql,
                 vec![
                     (&id, Type::INT8),
                     (&user, Type::VARCHAR),
@@ -114,7 +117,7 @@ async fn handle(db: &Client, event: LambdaEvent<Value>) -> Result<Value, Error> 
                 ],
             ),
             ("PATCH", true) => (
-                tasks::TOGGLE,
+                tasks::TOGGLE.sql,
                 vec![
                     (&id, Type::INT8),
                     (&user, Type::VARCHAR),
@@ -122,7 +125,7 @@ async fn handle(db: &Client, event: LambdaEvent<Value>) -> Result<Value, Error> 
                 ],
             ),
             ("DELETE", _) => (
-                tasks::DELETE,
+                tasks::DELETE.sql,
                 vec![
                     (&id, Type::INT8),
                     (&user, Type::VARCHAR),

@@ -7,7 +7,7 @@ use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::db::{Db, Kind};
+use crate::db::{Db, Statement};
 use crate::error::ApiError;
 use crate::http;
 use crate::routes::HealthOp;
@@ -44,7 +44,7 @@ pub async fn handle(db: &Db, request: Request) -> Response<Body> {
 pub(crate) async fn check(db: &Db) -> Result<Response<Body>, ApiError> {
     let budget = DATABASE_BUDGET.min(db.timeout());
     let failure = db
-        .query_within(budget, Kind::Read, "SELECT 1", &[])
+        .query_within(budget, &Statement::read("SELECT 1"), &[])
         .await
         .err();
     let answered = failure.is_none();

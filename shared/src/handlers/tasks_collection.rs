@@ -8,7 +8,8 @@ use crate::error::{ApiError, ErrorBody};
 use crate::http;
 use crate::routes::CollectionOp;
 use crate::tasks::{self, Created, MAX_LIST_BYTES, Task, TaskList};
-use crate::validate::{self, ListParams, NewTask};
+use crate::validate::{self, ListQuery, NewTask};
+use crate::values::{Cursor, IdempotencyKey};
 
 pub async fn handle(state: &TasksState, request: Request) -> Response<Body> {
     let request = &request;
@@ -23,7 +24,7 @@ pub async fn handle(state: &TasksState, request: Request) -> Response<Body> {
 
 /// The caller's tasks, newest first, a page at a time.
 #[utoipa::path(get, path = "/api/tasks", tag = "tasks", operation_id = "listTasks",
-    params(ListParams),
+    params(ListQuery),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "One page (at most `limit` tasks and 5 MiB)", body = TaskList),
@@ -63,7 +64,8 @@ fn list_body(tasks: &[Task], limit: usize) -> Result<String, ApiError> {
         size += added;
         included += 1;
     }
-    let cursor = (included < tasks.len()).then(|| validate::encode_cursor(tasks[included - 1].id));
+    let cursor =
+        (included < tasks.len()).then(|| Cursor::after(tasks[included - 1].id).to_string());
     body.push_str(r#"],"next_cursor":"#);
     body.push_str(&serde_json::to_string(&cursor).map_err(ApiError::internal)?);
     body.push('}');
@@ -91,12 +93,12 @@ pub(crate) async fn create(
 ) -> Result<Response<Body>, ApiError> {
     let user = state.verifier.authenticate(request.headers()).await?;
     let new_task = validate::new_task(http::body(request)?)?;
-    let key = validate::idempotency_key(request.headers())?;
+    let key = IdempotencyKey::from_headers(request.headers())?;
     let (task, replayed) = match tasks::create(
         &state.db,
         &user,
         &new_task,
-        key.as_deref(),
+        key.as_ref(),
         state.max_tasks_per_user,
     )
     .await?

@@ -11,6 +11,7 @@ use crate::http;
 use crate::routes::ItemOp;
 use crate::tasks::{self, Task};
 use crate::validate::{self, TaskUpdate};
+use crate::values::TaskId;
 
 type Reply = Result<Response<Body>, ApiError>;
 
@@ -18,7 +19,7 @@ pub async fn handle(state: &TasksState, request: Request) -> Response<Body> {
     let request = &request;
     http::serve(request, |operation| async move {
         let user = state.verifier.authenticate(request.headers()).await?;
-        let id = validate::task_id(request.path_parameters().first("id"))?;
+        let id = TaskId::parse(request.path_parameters().first("id"))?;
         match operation {
             ItemOp::Get => get(state, &user, id).await,
             ItemOp::Replace => replace(state, &user, id, request).await,
@@ -37,7 +38,7 @@ pub async fn handle(state: &TasksState, request: Request) -> Response<Body> {
         (status = 200, description = "The task", body = Task),
         (status = 404, description = "No such task of the caller's (another user's task included)", body = ErrorBody),
     ))]
-pub(crate) async fn get(state: &TasksState, user: &UserId, id: i64) -> Reply {
+pub(crate) async fn get(state: &TasksState, user: &UserId, id: TaskId) -> Reply {
     let task = tasks::get(&state.db, user, id).await?;
     Ok(http::json(StatusCode::OK, &task))
 }
@@ -54,7 +55,7 @@ pub(crate) async fn get(state: &TasksState, user: &UserId, id: i64) -> Reply {
 pub(crate) async fn replace(
     state: &TasksState,
     user: &UserId,
-    id: i64,
+    id: TaskId,
     request: &Request,
 ) -> Reply {
     let update = validate::task_update(http::body(request)?)?;
@@ -70,7 +71,7 @@ pub(crate) async fn replace(
         (status = 204, description = "Deleted"),
         (status = 404, description = "No such task of the caller's", body = ErrorBody),
     ))]
-pub(crate) async fn delete(state: &TasksState, user: &UserId, id: i64) -> Reply {
+pub(crate) async fn delete(state: &TasksState, user: &UserId, id: TaskId) -> Reply {
     tasks::delete(&state.db, user, id).await?;
     Ok(http::empty(StatusCode::NO_CONTENT))
 }
@@ -83,7 +84,7 @@ pub(crate) async fn delete(state: &TasksState, user: &UserId, id: i64) -> Reply 
         (status = 200, description = "The task with `completed` flipped", body = Task),
         (status = 404, description = "No such task of the caller's", body = ErrorBody),
     ))]
-pub(crate) async fn toggle(state: &TasksState, user: &UserId, id: i64) -> Reply {
+pub(crate) async fn toggle(state: &TasksState, user: &UserId, id: TaskId) -> Reply {
     let task = tasks::toggle(&state.db, user, id).await?;
     Ok(http::json(StatusCode::OK, &task))
 }

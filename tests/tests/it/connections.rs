@@ -7,7 +7,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use lambda_http::RequestExt;
 use todo_shared::config::DbConfig;
-use todo_shared::db::{Db, Kind};
+use todo_shared::db::{Db, Statement};
 use todo_shared::handlers::{TasksState, health, tasks_collection};
 use todo_tests::*;
 
@@ -30,7 +30,7 @@ fn one_connection_state(url: String, budget: Duration) -> TasksState {
 /// The server process behind the pool's (only) connection.
 async fn backend_pid(db: &Db) -> i32 {
     let rows = db
-        .query(Kind::Read, "SELECT pg_backend_pid()", &[])
+        .query(&Statement::read("SELECT pg_backend_pid()"), &[])
         .await
         .expect("the backend's pid");
     rows[0].get(0)

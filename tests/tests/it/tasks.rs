@@ -934,7 +934,8 @@ async fn concurrent_retries_with_one_key_create_one_task() {
 #[tokio::test]
 async fn list_query_reads_the_index_in_order() {
     use todo_shared::tasks::{LIST, ListParameters};
-    use todo_shared::validate::{LIMIT_MAX, ListQuery};
+    use todo_shared::validate::{LIMIT_MAX, ListQuery, StatusFilter};
+    use todo_shared::values::Cursor;
     use tokio_postgres::types::{ToSql, Type};
     let pg = pg().await;
     let user = unique_user("plan");
@@ -951,22 +952,22 @@ async fn list_query_reads_the_index_in_order() {
         .batch_execute("ANALYZE tasks")
         .await
         .unwrap();
-    let explain = format!("EXPLAIN {LIST}");
+    let explain = format!("EXPLAIN {}", LIST.sql);
     // Filters that agree: given together and contradicting, no row can
     // match, and the plan does not matter.
     let filters = [
         (None, None),
         (Some(false), None),
-        (None, Some(true)),
-        (Some(true), Some(true)),
+        (None, Some(StatusFilter::Completed)),
+        (Some(true), Some(StatusFilter::Completed)),
     ];
     for (completed, status) in filters {
-        for before_id in [None, Some(i64::MAX)] {
+        for cursor in [None, Cursor::parse("999999999999999999")] {
             let query = ListQuery {
                 completed,
                 status,
                 limit: LIMIT_MAX,
-                before_id,
+                cursor,
             };
             let p = ListParameters::of(&query);
             let params: [(&(dyn ToSql + Sync), Type); 6] = [

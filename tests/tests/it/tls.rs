@@ -6,7 +6,7 @@
 
 use todo_shared::config::AuthConfig;
 use todo_shared::config::DbConfig;
-use todo_shared::db::{Db, Kind};
+use todo_shared::db::{Db, Statement};
 use todo_shared::handlers::TasksState;
 use todo_shared::handlers::health;
 use todo_shared::jwks::JwksSource;
@@ -46,8 +46,9 @@ async fn verified_tls_to_postgres_and_to_the_jwks() {
     let db = Db::new(&config(&url)).unwrap();
     let rows = db
         .query(
-            Kind::Read,
-            "SELECT ssl, current_user::text FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+            &Statement::read(
+                "SELECT ssl, current_user::text FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+            ),
             &[],
         )
         .await
@@ -126,8 +127,7 @@ async fn a_loopback_database_without_sslmode_is_reached_in_plaintext() {
     .unwrap();
     let rows = db
         .query(
-            Kind::Read,
-            "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+            &Statement::read("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()"),
             &[],
         )
         .await
