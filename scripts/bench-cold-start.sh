@@ -6,4 +6,4 @@ source "$(dirname "$0")/common.sh"
 cd "$ROOT"
 trap '[ -n "${moto_pid:-}" ] && kill "$moto_pid" 2>/dev/null' EXIT
 start_moto
-cargo run --quiet --release -p todo-tests --bin cold_start
+cargo run --quiet --release -p xtask -- cold-start

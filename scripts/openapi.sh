@@ -6,7 +6,7 @@
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 cd "$ROOT"
-cargo run --quiet -p todo-tests --bin openapi
+cargo xtask openapi
 npm_ci_once clients/typescript
 npm --prefix clients/typescript run --silent generate
 npm --prefix clients/typescript run --silent check

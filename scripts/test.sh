@@ -156,7 +156,7 @@ if full; then
     SSL_CERT_FILE=${TEST_TLS_CA_FILE:-${SSL_CERT_FILE:-}} cargo test --workspace --quiet
 
     step "the TypeScript client: generated from clients/openapi.json, current, type-checks"
-    # (The Rust tests above hold clients/openapi.json to the served document.)
+    target/debug/xtask openapi --check
     wait "$client_pid" || { cat "$ROOT/target/client-install.log" >&2; exit 1; }
     (cd clients/typescript && node_modules/.bin/openapi-typescript "$ROOT/clients/openapi.json" \
         --output "$ROOT/target/schema.d.ts" >/dev/null)
@@ -198,14 +198,14 @@ rm -rf "$conformance_dir"
 mkdir -p "$conformance_dir"
 local_api_port=$(free_port)
 DATABASE_URL=$TEST_DATABASE_URL DB_POOL_SIZE=4 BETTER_AUTH_URL=$better_auth_url \
-    target/debug/local_api "127.0.0.1:$local_api_port" >"$conformance_dir/local-api.log" 2>&1 &
+    target/debug/xtask local-api "127.0.0.1:$local_api_port" >"$conformance_dir/local-api.log" 2>&1 &
 local_api_pid=$!
 wait_http "http://127.0.0.1:$local_api_port/health" 60 || { cat "$conformance_dir/local-api.log" >&2; exit 1; }
 # The token first, on its own: a token that does not work would turn the
 # valid-token pass into a run of 401s.
 # The servers hold HS256 tokens to BETTER_AUTH_URL's issuer and audience
 # too: the tokens of this script carry them, as `make token` mints them.
-mint() { BETTER_AUTH_URL=$better_auth_url target/debug/token "$@"; }
+mint() { BETTER_AUTH_URL=$better_auth_url target/debug/xtask token "$@"; }
 conformance_token=$(mint "conformance-$RANDOM")
 status=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $conformance_token" \
     "http://127.0.0.1:$local_api_port/api/tasks")
@@ -394,7 +394,7 @@ clients/typescript/node_modules/.bin/tsc clients/typescript/src/index.ts --outDi
 page_port=$(free_port)
 cors_api_port=$(free_port)
 LOCAL_API_CORS_ORIGINS="http://127.0.0.1:$page_port" DATABASE_URL=$TEST_DATABASE_URL \
-    BETTER_AUTH_URL=$better_auth_url target/debug/local_api "127.0.0.1:$cors_api_port" \
+    BETTER_AUTH_URL=$better_auth_url target/debug/xtask local-api "127.0.0.1:$cors_api_port" \
     >"$ROOT/target/cors-local-api.log" 2>&1 &
 local_api_pid=$!
 wait_http "http://127.0.0.1:$cors_api_port/health" 60 || { cat "$ROOT/target/cors-local-api.log" >&2; exit 1; }

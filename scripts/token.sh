@@ -10,4 +10,4 @@ if [ -z "${BETTER_AUTH_SECRET:-}" ]; then
     BETTER_AUTH_SECRET=$(dev_secret)
     export BETTER_AUTH_SECRET
 fi
-exec cargo run --quiet -p todo-tests --bin token -- "${1:?usage: token.sh USER_ID}" "${TOKEN_TTL:-3600}"
+exec cargo xtask token "${1:?usage: token.sh USER_ID}" "${TOKEN_TTL:-3600}"

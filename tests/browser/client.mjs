@@ -4,7 +4,7 @@
 // creates a task with an Idempotency-Key (and retries it), lists, toggles,
 // updates, keeps a second task and deletes the first; this checks what the
 // page shows, and the database. The API must answer CORS as API Gateway
-// does with the template's configuration (local_api with
+// does with the template's configuration (cargo xtask local-api with
 // LOCAL_API_CORS_ORIGINS set to the page's origin).
 //
 // Usage: node tests/browser/client.mjs <api-base-url> <compiled-client-dir>

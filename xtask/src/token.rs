@@ -1,6 +1,5 @@
-//! `make token USER=alice`: prints an HS256 token for local use.
-//!
-//! Usage: `token <user-id> [ttl-seconds]`. Signs with `BETTER_AUTH_SECRET`
+//! `cargo xtask token USER [TTL]` (`make token USER=alice`): prints an
+//! HS256 token for local use, valid TTL seconds (default 3600). Signs with `BETTER_AUTH_SECRET`
 //! and adds `iss`/`aud` when the configuration sets them (`JWT_ISSUER`,
 //! `JWT_AUDIENCE`, else `BETTER_AUTH_URL`), so the token passes exactly the
 //! checks the local API applies.
@@ -10,10 +9,10 @@ use std::process::ExitCode;
 use serde_json::json;
 use todo_shared::config::AuthConfig;
 
-fn main() -> ExitCode {
-    let mut args = std::env::args().skip(1);
+pub fn run(args: &[String]) -> ExitCode {
+    let mut args = args.iter();
     let Some(user) = args.next().filter(|u| !u.is_empty()) else {
-        eprintln!("usage: token <user-id> [ttl-seconds]");
+        eprintln!("usage: cargo xtask token <user-id> [ttl-seconds]");
         return ExitCode::FAILURE;
     };
     let ttl: i64 = match args.next().map(|t| t.parse()) {

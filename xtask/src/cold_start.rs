@@ -1,5 +1,6 @@
-//! Benchmark: what reading the secrets from Secrets Manager adds to a cold
-//! start (`make bench-cold-start`, against the local emulator).
+//! `cargo xtask cold-start` (`make bench-cold-start`, against the local
+//! emulator): what reading the secrets from Secrets Manager adds to a cold
+//! start.
 //!
 //! A task function's initialisation is measured two ways in the same run,
 //! alternating: from plain variables (the baseline), and from secret ARNs
@@ -9,6 +10,7 @@
 //!
 //! Needs `AWS_ENDPOINT_URL_SECRETS_MANAGER` (moto) and AWS test credentials.
 
+use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use todo_shared::config::{AuthConfig, DbConfig};
@@ -39,8 +41,23 @@ fn median(mut samples: Vec<Duration>) -> Duration {
     samples[samples.len() / 2]
 }
 
-#[tokio::main(flavor = "current_thread")]
-async fn main() {
+pub fn run() -> ExitCode {
+    match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => {
+            runtime.block_on(measure());
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("cold-start: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn measure() {
     let suffix = std::process::id();
     let mut arns = Vec::new();
     for (name, value) in [("database-url", DATABASE_URL), ("auth", SECRET)] {

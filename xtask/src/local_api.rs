@@ -1,4 +1,4 @@
-//! `local_api ADDRESS`: the API's handlers behind a plain local HTTP server
+//! `cargo xtask local-api HOST:PORT`: the API's handlers behind a plain local HTTP server
 //! (see `todo_tests::server`), configured from the environment as the
 //! functions are. For tests that need a URL without the Lambda emulator.
 //! With `LOCAL_API_CORS_ORIGINS` (a `FrontendUrl` value), it answers CORS as
@@ -10,16 +10,25 @@ use std::sync::Arc;
 use todo_tests::cors::Cors;
 use todo_tests::server::{Functions, serve};
 
-#[tokio::main]
-async fn main() -> ExitCode {
+pub fn run(args: &[String]) -> ExitCode {
+    let [address] = args else {
+        eprintln!("usage: cargo xtask local-api HOST:PORT");
+        return ExitCode::FAILURE;
+    };
     if let Err(error) = todo_shared::logging::init() {
         eprintln!("local_api: {error}");
         return ExitCode::FAILURE;
     }
-    let Some(address) = std::env::args().nth(1) else {
-        eprintln!("usage: local_api HOST:PORT");
-        return ExitCode::FAILURE;
-    };
+    match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime.block_on(serve_on(address)),
+        Err(error) => {
+            eprintln!("local_api: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve_on(address: &str) -> ExitCode {
     let functions = match Functions::from_env().await {
         Ok(functions) => Arc::new(functions),
         Err(error) => {
@@ -27,7 +36,7 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let listener = match tokio::net::TcpListener::bind(&address).await {
+    let listener = match tokio::net::TcpListener::bind(address).await {
         Ok(listener) => listener,
         Err(error) => {
             eprintln!("local_api: cannot listen on {address}: {error}");

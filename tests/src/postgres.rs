@@ -1,0 +1,171 @@
+//! A PostgreSQL server of a test's own ([`ScratchServer`]): the server
+//! programs `find_postgres` chose (`PG_BIN`), run as `postgres` when the
+//! tests run as root.
+
+use std::path::PathBuf;
+
+use crate::{db_config_for, free_port, unique_user};
+
+/// Whether this process is root, asked once: PostgreSQL's programs and
+/// PgBouncer refuse root, so as root they run as the `postgres` user.
+pub fn is_root() -> bool {
+    static ROOT: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ROOT.get_or_init(|| {
+        let id = std::process::Command::new("id").arg("-u").output().unwrap();
+        String::from_utf8_lossy(&id.stdout).trim() == "0"
+    })
+}
+
+/// `program`, run as the `postgres` user when this process is root.
+pub fn as_postgres(program: impl AsRef<std::ffi::OsStr>) -> std::process::Command {
+    if is_root() {
+        let mut runuser = std::process::Command::new("runuser");
+        runuser.args(["-u", "postgres", "--"]).arg(program);
+        runuser
+    } else {
+        std::process::Command::new(program)
+    }
+}
+
+/// Makes `dir` the `postgres` user's, when this process is root.
+pub fn give_to_postgres(dir: &std::path::Path) {
+    if is_root() {
+        let status = std::process::Command::new("chown")
+            .args(["-R", "postgres:"])
+            .arg(dir)
+            .status()
+            .unwrap();
+        assert!(status.success(), "chown {dir:?}");
+    }
+}
+
+/// The PostgreSQL server programs the test command chose (`PG_BIN`: see
+/// `find_postgres` in scripts/common.sh).
+pub fn pg_bin() -> PathBuf {
+    std::env::var_os("PG_BIN").map(PathBuf::from).expect(
+        "PG_BIN is not set: run the tests with `make test`, which finds or installs \
+         PostgreSQL, or point PG_BIN at a PostgreSQL 17 or newer's bin folder",
+    )
+}
+
+/// A PostgreSQL server of one test's own, to stop and start again: a fresh
+/// cluster in a temporary folder on a free port (as the `postgres` user when
+/// root, since `initdb` refuses root), removed when dropped.
+pub struct ScratchServer {
+    dir: PathBuf,
+    pub port: u16,
+    /// Settings beyond the defaults, as `name=value` (`-c` options).
+    settings: Vec<String>,
+}
+
+impl ScratchServer {
+    pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// With these server settings (`name=value`), say `max_connections=20`.
+    pub fn start_with(settings: &[&str]) -> Self {
+        let dir = std::env::temp_dir().join(unique_user("todo-scratch-pg"));
+        std::fs::create_dir_all(&dir).unwrap();
+        give_to_postgres(&dir);
+        let server = ScratchServer {
+            dir,
+            port: free_port(),
+            settings: settings.iter().map(|s| s.to_string()).collect(),
+        };
+        let data = server.dir.join("data");
+        server.run(
+            "initdb",
+            &[
+                "-D",
+                &data.to_string_lossy(),
+                "-U",
+                "postgres",
+                "--auth=trust",
+            ],
+        );
+        server.start_again();
+        server
+    }
+
+    /// A PostgreSQL server binary (from [`pg_bin`]).
+    fn command(&self, binary: &str, args: &[&str]) -> std::process::Command {
+        let mut command = as_postgres(pg_bin().join(binary));
+        command.args(args);
+        command
+    }
+
+    fn run(&self, binary: &str, args: &[&str]) {
+        let output = self
+            .command(binary, args)
+            .output()
+            .unwrap_or_else(|e| panic!("{binary}: {e}"));
+        assert!(
+            output.status.success(),
+            "{binary} {args:?}: {}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
+    fn pg_ctl(&self, args: &[&str]) {
+        let data = self.dir.join("data").to_string_lossy().into_owned();
+        let mut all = vec!["-D", &data];
+        all.extend_from_slice(args);
+        self.run("pg_ctl", &all);
+    }
+
+    /// Starts the server (again), and waits until it accepts connections.
+    pub fn start_again(&self) {
+        let mut options = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
+            self.port,
+            self.dir.to_string_lossy()
+        );
+        for setting in &self.settings {
+            options += &format!(" -c {setting}");
+        }
+        let log = self.dir.join("server.log").to_string_lossy().into_owned();
+        self.pg_ctl(&["-l", &log, "-w", "-t", "30", "-o", &options, "start"]);
+    }
+
+    /// Stops the server (its connections end), and waits until it has.
+    pub fn stop(&self) {
+        self.pg_ctl(&["-m", "fast", "-w", "stop"]);
+    }
+
+    /// As the superuser.
+    pub fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    /// As the API's restricted role, once [`ScratchServer::migrate`] made it.
+    pub fn api_url(&self) -> String {
+        format!("postgres://todo_api@127.0.0.1:{}/postgres", self.port)
+    }
+
+    /// Applies the migrations as the superuser and sets up the API's role.
+    pub async fn migrate(&self) {
+        migrate(&self.url(), &self.api_url()).await;
+    }
+}
+
+/// Applies the migrations as the owner at `owner_url` and sets up the API's
+/// role of `api_url`, as `migrate` does.
+pub async fn migrate(owner_url: &str, api_url: &str) {
+    let owner = todo_shared::db::Db::new(&db_config_for(owner_url)).unwrap();
+    let login = todo_shared::migrations::ApiLogin::from_url(api_url).unwrap();
+    todo_shared::migrations::run_on(&owner, Some(&login))
+        .await
+        .expect("migrations");
+}
+
+impl Drop for ScratchServer {
+    fn drop(&mut self) {
+        let data = self.dir.join("data").to_string_lossy().into_owned();
+        let _ = self
+            .command("pg_ctl", &["-D", &data, "-m", "immediate", "-w", "stop"])
+            .output();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
