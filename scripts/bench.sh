@@ -4,10 +4,11 @@
 # here passes or fails on a number.
 #
 # Builds the release binaries (and the arm64 `bootstrap`s, for their sizes),
-# starts a throwaway PostgreSQL with TLS and pg_stat_statements and a real
-# Better Auth, then runs bench/ (a minimal Lambda Runtime API driving the real
-# binaries and the floor function, bench/src/bin/floor.rs) and renders its
-# results with scripts/bench_report.py.
+# then runs bench/ (a minimal Lambda Runtime API driving the real binaries
+# and the floor function, bench/src/bin/floor.rs), which starts a throwaway
+# PostgreSQL with TLS and pg_stat_statements, a real Better Auth and a local
+# Secrets Manager with the test kit's code, and renders its results with
+# scripts/bench_report.py.
 #
 # BENCH_SMOKE=1 (CI): the debug binaries `make test` built, a few starts and
 # requests, and the arm64 tasks-item that `make deploy-check` built, run
@@ -23,6 +24,8 @@
 # its secrets beside this tree's (a before/after in the same run).
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
+source "$(dirname "$0")/postgres.sh"
+source "$(dirname "$0")/arm64.sh"
 cd "$ROOT"
 
 smoke=${BENCH_SMOKE:-0}
@@ -43,9 +46,6 @@ chmod 755 "$scratch"
 
 cleanup() {
     local status=$?
-    [ -n "${fixture_pid:-}" ] && kill "$fixture_pid" 2>/dev/null
-    [ -n "${moto_pid:-}" ] && kill "$moto_pid" 2>/dev/null
-    [ -n "${pgdata:-}" ] && pg_stop "$pgdata" immediate
     rm -rf "$scratch"
     print_phases
     return $status
@@ -127,40 +127,17 @@ if [ -n "${BENCH_BEFORE:-}" ]; then
     export BENCH_EXTRA_PRODUCTION="${BENCH_EXTRA_PRODUCTION:+$BENCH_EXTRA_PRODUCTION,}tasks-item@$before+secrets"
 fi
 
-step "throwaway PostgreSQL (TLS with a test CA, pg_stat_statements), Better Auth, Secrets Manager"
-make_test_certificates "$scratch/tls"
-[ "$(id -u)" = 0 ] && chown -R postgres: "$scratch/tls"
-pgdata="$scratch/pg"
-pg_port=$(free_port)
-pg_start "$pgdata" "$pg_port" -c max_connections=100 -c shared_preload_libraries=pg_stat_statements \
-    -c ssl=on -c "ssl_cert_file=$scratch/tls/server.crt" -c "ssl_key_file=$scratch/tls/server.key"
-owner="postgres://postgres@127.0.0.1:$pg_port/postgres?sslmode=disable"
-psql -q "$owner" -c 'CREATE EXTENSION pg_stat_statements'
-password=$(python3 -c 'import secrets; print(secrets.token_hex(16))')
-MIGRATE_DATABASE_URL=$owner DATABASE_URL="postgres://todo_api:$password@127.0.0.1:$pg_port/postgres" \
-    "$bin/migrate" >"$out/migrate.log" 2>&1 || { cat "$out/migrate.log" >&2; exit 1; }
-
+step "what the driver starts: PostgreSQL's programs, the Better Auth fixture, PgBouncer, moto"
+# The driver starts its services with the test kit's code (bench/src/main.rs:
+# Services): a PostgreSQL with TLS and pg_stat_statements, the Better Auth
+# fixture over HTTPS, a Secrets Manager over TLS; the scale setup's pooler.
+find_postgres
 npm_ci_once tests/better-auth >/dev/null
-# The scale setup's pooler (bench/src/scale.rs), as the tests' (tests/src/pooler.rs).
 ensure_pgbouncer
-fixture="$out/better-auth.json"
-start_better_auth "$fixture" "$scratch/tls/server.crt" "$scratch/tls/server.key"
-
-# The production-like setup trusts the test CA the way AWS trusts Neon's:
-# through the whole system bundle, with the test CA appended.
-cat /etc/ssl/certs/ca-certificates.crt "$scratch/tls/ca.crt" > "$scratch/ca-bundle.crt"
-# A local Secrets Manager over TLS, for the cold start that reads its
-# database URL from a secret (tasks-item+secrets).
-export SSL_CERT_FILE="$scratch/ca-bundle.crt"
-start_moto "$scratch/tls/server.crt" "$scratch/tls/server.key"
+ensure_tools moto_server
 
 step "measuring (bench/, through a minimal Lambda Runtime API)"
-BENCH_BIN_DIR=$bin BENCH_OUT_DIR=$out BENCH_FIXTURE=$fixture \
-BENCH_DATABASE_URL="postgres://todo_api:$password@127.0.0.1:$pg_port/postgres?sslmode=disable" \
-BENCH_TLS_DATABASE_URL="postgres://todo_api:$password@localhost:$pg_port/postgres?sslmode=require" \
-BENCH_ADMIN_DATABASE_URL=$owner BENCH_API_ROLE=todo_api BENCH_CA_BUNDLE="$scratch/ca-bundle.crt" \
-BENCH_SECRET=$(python3 -c 'import secrets; print(secrets.token_urlsafe(36))') \
-TMPDIR="$scratch" "$bin/bench"
+BENCH_BIN_DIR=$bin BENCH_OUT_DIR=$out TMPDIR="$scratch" "$bin/bench"
 
 step "report"
 ensure_python_modules

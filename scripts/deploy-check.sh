@@ -8,6 +8,7 @@
 # which CI runs.
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
+source "$(dirname "$0")/arm64.sh"
 cd "$ROOT"
 export SAM_CLI_TELEMETRY=0
 

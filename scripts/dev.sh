@@ -7,6 +7,7 @@
 # in Cargo.toml. Ctrl-C stops everything it started.
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
+source "$(dirname "$0")/postgres.sh"
 cd "$ROOT"
 load_env
 
@@ -14,11 +15,10 @@ port=${PORT:-9000}
 if [ -z "${DATABASE_URL:-}" ]; then
     pg_port=${LOCAL_PG_PORT:-54329}
     pgdata=${LOCAL_PG_DATA:-$ROOT/.local/pgdata}
-    pg_start "$pgdata" "$pg_port"
-    trap 'pg_stop "$pgdata"; echo "Stopped the local PostgreSQL."' EXIT
-    as_postgres "$PG_BIN/psql" -h 127.0.0.1 -p "$pg_port" -U postgres -qtAc \
-        "SELECT 1 FROM pg_database WHERE datname = 'todo'" | grep -q 1 \
-        || as_postgres "$PG_BIN/createdb" -h 127.0.0.1 -p "$pg_port" -U postgres todo
+    find_postgres
+    # The test kit's code starts it (xtask/src/postgres.rs), made on first use.
+    cargo xtask postgres start "$pgdata" "$pg_port"
+    trap 'cargo xtask postgres stop "$pgdata"; echo "Stopped the local PostgreSQL."' EXIT
     # As in AWS: migrate as the owner, serve as the restricted role it makes.
     export MIGRATE_DATABASE_URL="postgres://postgres@127.0.0.1:$pg_port/todo"
     export DATABASE_URL="postgres://todo_api@127.0.0.1:$pg_port/todo"
@@ -43,5 +43,5 @@ MSG
 # Not exec: the EXIT trap must still stop PostgreSQL after Ctrl-C.
 cargo lambda watch --invoke-port "$port" &
 watch_pid=$!
-trap 'kill -INT $watch_pid 2>/dev/null; wait $watch_pid 2>/dev/null; pg_stop "${pgdata:-}" 2>/dev/null; exit 0' INT TERM
+trap 'kill -INT $watch_pid 2>/dev/null; wait $watch_pid 2>/dev/null; exit 0' INT TERM
 wait $watch_pid

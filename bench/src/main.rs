@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use todo_shared::routes::{CollectionOp, Function, ItemOp, Operation};
+use todo_tests::services::SecretsManager;
 use tokio_postgres::NoTls;
 
 use runtime::{Instance, Reply};
@@ -90,30 +91,81 @@ fn number(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
+/// What a run measures against, started by the test kit's own code: a
+/// PostgreSQL server with TLS (its test CA) and `pg_stat_statements`,
+/// durable as a server is (`fsync` on), migrated; the Better Auth fixture
+/// over HTTP and HTTPS; and a Secrets Manager over TLS. Stopped when the run
+/// ends.
+struct Services {
+    kit: todo_tests::services::Services,
+    _secrets_manager: SecretsManager,
+    /// The production-like setup's trust: the whole system bundle, with the
+    /// test CA appended, as AWS trusts Neon's.
+    ca_bundle: PathBuf,
+}
+
+impl Services {
+    fn start() -> Services {
+        let scratch = std::env::temp_dir().join(todo_tests::unique_user("bench-services"));
+        let kit = todo_tests::services::Services::start_with(
+            &scratch,
+            &[
+                "max_connections=100",
+                "shared_preload_libraries=pg_stat_statements",
+            ],
+        );
+        let ca_bundle = scratch.join("ca-bundle.crt");
+        let mut bundle = std::fs::read("/etc/ssl/certs/ca-certificates.crt").unwrap_or_default();
+        bundle.extend(std::fs::read(kit.ca.ca()).expect("the test CA"));
+        std::fs::write(&ca_bundle, bundle).expect("the CA bundle");
+        let secrets_manager = SecretsManager::start(&scratch.join("moto.log"), Some(&kit.ca));
+        // SAFETY: nothing else runs yet (no thread has started): this
+        // process's own calls to Secrets Manager trust the bundle too.
+        unsafe {
+            std::env::set_var("SSL_CERT_FILE", &ca_bundle);
+            for (name, value) in &secrets_manager.env {
+                std::env::set_var(name, value);
+            }
+            std::env::remove_var("AWS_PROFILE");
+            std::env::remove_var("AWS_SESSION_TOKEN");
+        }
+        Services {
+            kit,
+            _secrets_manager: secrets_manager,
+            ca_bundle,
+        }
+    }
+}
+
 impl Settings {
-    fn from_env() -> Settings {
+    fn new(services: &Services) -> Settings {
+        let kit = &services.kit;
         let fixture =
-            std::fs::read_to_string(var("BENCH_FIXTURE")).expect("the Better Auth fixture");
+            std::fs::read_to_string(&kit.better_auth.file).expect("the Better Auth fixture");
         let fixture: Value = serde_json::from_str(&fixture).expect("the fixture is JSON");
+        let tls_database_url = kit
+            .api_url
+            .replace("@127.0.0.1:", "@localhost:")
+            .replace("sslmode=disable", "sslmode=require");
         Settings {
             bin_dir: var("BENCH_BIN_DIR").into(),
             out_dir: var("BENCH_OUT_DIR").into(),
             starts: number("BENCH_STARTS", 20),
             requests: number("BENCH_REQUESTS", 2000),
             seconds: number("BENCH_MILLIS", 12000) as f64 / 1000.0,
-            database_url: var("BENCH_DATABASE_URL"),
-            tls_database_url: var("BENCH_TLS_DATABASE_URL"),
-            admin_database_url: var("BENCH_ADMIN_DATABASE_URL"),
-            api_role: var("BENCH_API_ROLE"),
-            ca_bundle: var("BENCH_CA_BUNDLE"),
-            secret: var("BENCH_SECRET"),
-            secrets_manager: std::env::var("AWS_ENDPOINT_URL_SECRETS_MANAGER").ok(),
+            database_url: kit.api_url.clone(),
             network: Network::start(
-                &var("BENCH_TLS_DATABASE_URL"),
+                &tls_database_url,
                 fixture["https_base"]
                     .as_str()
                     .expect("Better Auth over HTTPS"),
             ),
+            tls_database_url,
+            admin_database_url: kit.owner_url.clone(),
+            api_role: "todo_api".into(),
+            ca_bundle: services.ca_bundle.display().to_string(),
+            secret: kit.secret.clone(),
+            secrets_manager: std::env::var("AWS_ENDPOINT_URL_SECRETS_MANAGER").ok(),
             fixture,
         }
     }
@@ -883,12 +935,13 @@ impl Admin {
             .expect("seed large tasks");
     }
 
+    /// Creates `pg_stat_statements` (once) and empties its counts.
     fn reset_statements(&self) {
         self.rt
-            .block_on(
-                self.client
-                    .simple_query("SELECT pg_stat_statements_reset()"),
-            )
+            .block_on(self.client.simple_query(
+                "CREATE EXTENSION IF NOT EXISTS pg_stat_statements; \
+                     SELECT pg_stat_statements_reset()",
+            ))
             .expect("pg_stat_statements (is it preloaded?)");
     }
 
@@ -1040,7 +1093,8 @@ fn glue_cost(data: &Data, iterations: usize) -> Value {
 }
 
 fn main() {
-    let settings = Settings::from_env();
+    let services = Services::start();
+    let settings = Settings::new(&services);
     let log_dir = settings.out_dir.join("logs");
     std::fs::create_dir_all(&log_dir).expect("the output directory");
     let admin = Admin::connect(&settings.admin_database_url);

@@ -12,6 +12,7 @@
 
 use std::path::PathBuf;
 
+pub mod certs;
 pub mod cors;
 mod database;
 mod emf;
@@ -21,6 +22,7 @@ pub mod pooler;
 mod postgres;
 mod requests;
 pub mod server;
+pub mod services;
 pub mod stack;
 mod tokens;
 

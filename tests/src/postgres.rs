@@ -50,12 +50,26 @@ pub fn pg_bin() -> PathBuf {
 
 /// A PostgreSQL server of one test's own, to stop and start again: a fresh
 /// cluster in a temporary folder on a free port (as the `postgres` user when
-/// root, since `initdb` refuses root), removed when dropped.
+/// root, since `initdb` refuses root), removed when dropped. Or, for `make
+/// dev`, a [kept](ScratchServer::kept) one.
 pub struct ScratchServer {
+    /// Its socket and log; the data in `data`.
     dir: PathBuf,
+    data: PathBuf,
     pub port: u16,
     /// Settings beyond the defaults, as `name=value` (`-c` options).
     settings: Vec<String>,
+    /// Whether the data outlives this value (then only stopped when dropped).
+    kept: bool,
+}
+
+/// How to set up a [`ScratchServer`] beyond the defaults.
+#[derive(Default)]
+pub struct ServerSetup<'a> {
+    /// `name=value` settings (`-c` options), say `max_connections=20`.
+    pub settings: Vec<String>,
+    /// Lines put first in `pg_hba.conf` (the rest trusts local logins).
+    pub hba: &'a [&'a str],
 }
 
 impl ScratchServer {
@@ -63,29 +77,83 @@ impl ScratchServer {
         Self::start_with(&[])
     }
 
-    /// With these server settings (`name=value`), say `max_connections=20`.
+    /// With these server settings (`name=value`), say `max_connections=20`,
+    /// and no `fsync` (a test's data need not survive a crash of the machine).
     pub fn start_with(settings: &[&str]) -> Self {
+        let settings = ["fsync=off"].iter().chain(settings);
+        Self::start_set_up(&ServerSetup {
+            settings: settings.map(|s| s.to_string()).collect(),
+            ..ServerSetup::default()
+        })
+    }
+
+    /// A fresh cluster set up as `setup` says, started.
+    pub fn start_set_up(setup: &ServerSetup) -> Self {
         let dir = std::env::temp_dir().join(unique_user("todo-scratch-pg"));
         std::fs::create_dir_all(&dir).unwrap();
         give_to_postgres(&dir);
         let server = ScratchServer {
+            data: dir.join("data"),
             dir,
             port: free_port(),
-            settings: settings.iter().map(|s| s.to_string()).collect(),
+            settings: setup.settings.clone(),
+            kept: false,
         };
-        let data = server.dir.join("data");
-        server.run(
+        server.init(setup.hba);
+        server.start_again();
+        server
+    }
+
+    /// `make dev`'s server: its data in `data` (made on first use, kept
+    /// afterwards), on `port`, started; stopped, not removed, when dropped.
+    pub fn kept(data: &std::path::Path, port: u16) -> Self {
+        std::fs::create_dir_all(data).unwrap();
+        let server = ScratchServer {
+            dir: data.to_owned(),
+            data: data.to_owned(),
+            port,
+            settings: Vec::new(),
+            kept: true,
+        };
+        if !data.join("PG_VERSION").exists() {
+            give_to_postgres(data);
+            std::fs::set_permissions(data, std::os::unix::fs::PermissionsExt::from_mode(0o700))
+                .unwrap();
+            server.init(&[]);
+        }
+        server.start_again();
+        server
+    }
+
+    /// Stops a [kept](ScratchServer::kept) server whose data is in `data`,
+    /// if it runs: what `make dev` does on Ctrl-C.
+    pub fn stop_kept(data: &std::path::Path) {
+        let _ = as_postgres(pg_bin().join("pg_ctl"))
+            .arg("-D")
+            .arg(data)
+            .args(["-m", "fast", "-w", "stop"])
+            .output();
+    }
+
+    /// `initdb`, then `hba` first in `pg_hba.conf`.
+    fn init(&self, hba: &[&str]) {
+        self.run(
             "initdb",
             &[
                 "-D",
-                &data.to_string_lossy(),
+                &self.data.to_string_lossy(),
                 "-U",
                 "postgres",
                 "--auth=trust",
+                "-E",
+                "UTF8",
             ],
         );
-        server.start_again();
-        server
+        if !hba.is_empty() {
+            let file = self.data.join("pg_hba.conf");
+            let rest = std::fs::read_to_string(&file).unwrap();
+            std::fs::write(&file, format!("{}\n{rest}", hba.join("\n"))).unwrap();
+        }
     }
 
     /// A PostgreSQL server binary (from [`pg_bin`]).
@@ -109,7 +177,7 @@ impl ScratchServer {
     }
 
     fn pg_ctl(&self, args: &[&str]) {
-        let data = self.dir.join("data").to_string_lossy().into_owned();
+        let data = self.data.to_string_lossy().into_owned();
         let mut all = vec!["-D", &data];
         all.extend_from_slice(args);
         self.run("pg_ctl", &all);
@@ -118,7 +186,7 @@ impl ScratchServer {
     /// Starts the server (again), and waits until it accepts connections.
     pub fn start_again(&self) {
         let mut options = format!(
-            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
+            "-p {} -k {} -c listen_addresses=127.0.0.1",
             self.port,
             self.dir.to_string_lossy()
         );
@@ -162,10 +230,13 @@ pub async fn migrate(owner_url: &str, api_url: &str) {
 
 impl Drop for ScratchServer {
     fn drop(&mut self) {
-        let data = self.dir.join("data").to_string_lossy().into_owned();
+        let data = self.data.to_string_lossy().into_owned();
+        let mode = if self.kept { "fast" } else { "immediate" };
         let _ = self
-            .command("pg_ctl", &["-D", &data, "-m", "immediate", "-w", "stop"])
+            .command("pg_ctl", &["-D", &data, "-m", mode, "-w", "stop"])
             .output();
-        let _ = std::fs::remove_dir_all(&self.dir);
+        if !self.kept {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
     }
 }

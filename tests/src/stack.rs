@@ -4,10 +4,10 @@
 //! against it, so that a test can terminate its backends, stop processes
 //! and restart the server or the pooler without disturbing any other test.
 
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::pooler::{Pooler, PoolerSettings};
+use crate::services::Watch;
 use crate::{ScratchServer, root, unique_user};
 
 /// How the stack's functions reach its database.
@@ -32,8 +32,7 @@ pub struct FaultStack {
     pub base: String,
     /// The HS256 secret its functions verify tokens with.
     pub secret: String,
-    port: u16,
-    watch: Child,
+    watch: Watch,
 }
 
 impl FaultStack {
@@ -64,72 +63,33 @@ impl FaultStack {
             None => (db.url(), db.api_url()),
         };
         crate::runtime().block_on(crate::migrate(&owner_url, &url));
-        let port = crate::free_port();
         let secret = format!("fault-stack-secret-{}", unique_user(label));
         let log = root().join("target").join(format!("e2e-{label}-watch.log"));
-        let log = std::fs::File::create(&log).unwrap_or_else(|e| panic!("{log:?}: {e}"));
-        let mut command = Command::new("cargo");
-        command
-            .args([
-                "lambda",
-                "watch",
-                "--invoke-address",
-                "127.0.0.1",
-                "--ignore-changes",
-            ])
-            .args(["--invoke-port", &port.to_string()])
-            .current_dir(root())
-            .env("DATABASE_URL", &url)
-            .env("BETTER_AUTH_SECRET", &secret)
-            .env("DB_POOL_SIZE", "1")
-            .env("DB_TIMEOUT_MS", "1500")
-            .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log);
-        for variable in [
-            "DATABASE_URL_SECRET_ARN",
-            "BETTER_AUTH_SECRET_ARN",
-            "BETTER_AUTH_URL",
-            "BETTER_AUTH_JWKS_URL",
-            "BETTER_AUTH_JWKS",
-            "JWT_ISSUER",
-            "JWT_AUDIENCE",
-        ] {
-            command.env_remove(variable);
+        let env = [
+            ("DATABASE_URL", url),
+            ("BETTER_AUTH_SECRET", secret.clone()),
+            ("DB_POOL_SIZE", "1".into()),
+            ("DB_TIMEOUT_MS", "1500".into()),
+            ("AWS_LAMBDA_LOG_FORMAT", "JSON".into()),
+        ];
+        let watch = Watch::start(&log, &env, &[]);
+        if let Err(log) = watch.healthy(Duration::from_secs(180)) {
+            panic!("the fault stack's watch server did not come up:\n{log}");
         }
-        // Its own process group, so that dropping the stack ends the
-        // functions it started too.
-        std::os::unix::process::CommandExt::process_group(&mut command, 0);
-        let watch = command.spawn().expect("cargo lambda watch");
-        let stack = FaultStack {
+        FaultStack {
             db,
             pooler,
-            base: format!("http://127.0.0.1:{port}"),
+            base: watch.base(),
             secret,
-            port,
             watch,
-        };
-        let deadline = Instant::now() + Duration::from_secs(180);
-        loop {
-            let health = ureq::get(&format!("{}/health", stack.base)).call();
-            if health.is_ok_and(|r| r.status() == 200) {
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the fault stack's watch server did not come up"
-            );
-            std::thread::sleep(Duration::from_millis(200));
         }
-        stack
     }
 
     /// The process of `function` (a binary under `functions/`) that this
     /// stack's watch server started, once it has served a request.
     pub fn function_pid(&self, function: &str) -> i32 {
         // The watch server's runtime API, e.g. http://127.0.0.1:<port>/.rt
-        let runtime_api = format!("127.0.0.1:{}/", self.port);
+        let runtime_api = format!("127.0.0.1:{}/", self.watch.port);
         let suffix = format!("/debug/{function}");
         std::fs::read_dir("/proc")
             .unwrap()
@@ -146,14 +106,11 @@ impl FaultStack {
                             var.starts_with("AWS_LAMBDA_RUNTIME_API=") && var.contains(&runtime_api)
                         })
             })
-            .unwrap_or_else(|| panic!("no {function} process of the watch server on {}", self.port))
-    }
-}
-
-impl Drop for FaultStack {
-    fn drop(&mut self) {
-        let group = format!("-{}", self.watch.id());
-        let _ = Command::new("kill").args(["-TERM", "--", &group]).status();
-        let _ = self.watch.wait();
+            .unwrap_or_else(|| {
+                panic!(
+                    "no {function} process of the watch server on {}",
+                    self.watch.port
+                )
+            })
     }
 }

@@ -6,6 +6,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
 use serde_json::{Value, json};
+use todo_shared::config::AuthConfig;
 
 /// The HS256 secret of in-process tests (a test value, not a credential).
 pub const SECRET: &str = "in-process-test-secret-0123456789abcdef";
@@ -133,4 +134,20 @@ impl BetterAuth {
             serde_json::from_str(&response.body_mut().read_to_string().unwrap()).unwrap();
         state["hits"].as_u64().expect("hits")
     }
+}
+
+/// An HS256 token for `user`, valid `ttl` seconds, that passes exactly the
+/// checks `config` makes (its `iss` and `aud`, when it sets them): what
+/// `make token` prints. `None` without a secret to sign with.
+pub fn local_token(config: &AuthConfig, user: &str, ttl: i64) -> Option<String> {
+    let now = now();
+    let mut claims = json!({ "sub": user, "iat": now, "exp": now + ttl });
+    let (issuer, audience) = config.claims();
+    if let Some(issuer) = issuer {
+        claims["iss"] = json!(issuer);
+    }
+    if let Some(audience) = audience {
+        claims["aud"] = json!(audience);
+    }
+    Some(sign(config.secret.as_deref()?, &claims))
 }

@@ -8,7 +8,7 @@
 //! medians and their ratio; the emulator is local, so real Secrets Manager
 //! adds its network round trips (and TLS) on top: see the README.
 //!
-//! Needs `AWS_ENDPOINT_URL_SECRETS_MANAGER` (moto) and AWS test credentials.
+//! Starts its own Secrets Manager (moto's server, on `PATH`).
 
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -17,6 +17,7 @@ use todo_shared::config::{AuthConfig, DbConfig};
 use todo_shared::handlers::TasksState;
 use todo_shared::secrets::Environment;
 use todo_tests::create_secret;
+use todo_tests::services::SecretsManager;
 
 const ROUNDS: usize = 40;
 const DATABASE_URL: &str =
@@ -42,6 +43,12 @@ fn median(mut samples: Vec<Duration>) -> Duration {
 }
 
 pub fn run() -> ExitCode {
+    let log = todo_tests::root().join("target/cold-start-moto.log");
+    let secrets_manager = SecretsManager::start(&log, None);
+    // SAFETY: one thread so far; the SDK's client reads these.
+    for (name, value) in &secrets_manager.env {
+        unsafe { std::env::set_var(name, value) };
+    }
     match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -6,14 +6,20 @@
 //! - `openapi [--check]`: write `clients/openapi.json` (`make openapi`), or
 //!   fail when the committed one is stale.
 //! - `local-api HOST:PORT`: the handlers behind a plain local HTTP server.
+//! - `postgres start DATA PORT`, `postgres stop DATA`: `make dev`'s
+//!   PostgreSQL.
 //! - `cold-start`: what reading the secrets adds to a cold start
 //!   (`make bench-cold-start`).
+//! - `test [--conformance-only]`: the phases of `make test` that need
+//!   services (`scripts/test.sh` installs and builds first).
 
 use std::process::ExitCode;
 
 mod cold_start;
 mod local_api;
 mod openapi;
+mod postgres;
+mod test;
 mod token;
 
 const USAGE: &str =
@@ -29,7 +35,9 @@ fn main() -> ExitCode {
         "token" => token::run(rest),
         "openapi" => openapi::run(rest),
         "local-api" => local_api::run(rest),
+        "postgres" => postgres::run(rest),
         "cold-start" => cold_start::run(),
+        "test" => test::run(rest),
         _ => {
             eprintln!("{USAGE}");
             ExitCode::FAILURE

@@ -6,7 +6,6 @@
 
 use std::process::ExitCode;
 
-use serde_json::json;
 use todo_shared::config::AuthConfig;
 
 pub fn run(args: &[String]) -> ExitCode {
@@ -30,19 +29,14 @@ pub fn run(args: &[String]) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let now = todo_tests::now();
-    let mut claims = json!({ "sub": user, "iat": now, "exp": now + ttl });
-    let (issuer, audience) = config.claims();
-    if let Some(issuer) = issuer {
-        claims["iss"] = json!(issuer);
+    match todo_tests::local_token(&config, user, ttl) {
+        Some(token) => {
+            println!("{token}");
+            ExitCode::SUCCESS
+        }
+        None => {
+            eprintln!("BETTER_AUTH_SECRET is not set: local HS256 tokens need it");
+            ExitCode::FAILURE
+        }
     }
-    if let Some(audience) = audience {
-        claims["aud"] = json!(audience);
-    }
-    let Some(secret) = config.secret else {
-        eprintln!("BETTER_AUTH_SECRET is not set: local HS256 tokens need it");
-        return ExitCode::FAILURE;
-    };
-    println!("{}", todo_tests::sign(&secret, &claims));
-    ExitCode::SUCCESS
 }

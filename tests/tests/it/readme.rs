@@ -137,6 +137,7 @@ fn every_variable_the_readme_names_is_used_and_documented() {
         "scripts",
         "tests/src",
         "tests/tests",
+        "xtask/src",
     ] {
         sources(&root().join(dir), &[".rs", ".sh", ".mjs"], &mut code);
     }
@@ -262,4 +263,22 @@ fn only_the_docs_function_needs_more_than_cargo_to_build() {
         })
         .collect();
     assert_eq!(scripted, ["functions/docs"]);
+}
+
+/// The scripts install what Rust cannot and call cargo; the test kit
+/// starts the services (`todo_tests::services`, `ScratchServer`), for the
+/// tests, `make dev` and `make bench` alike: no script runs PostgreSQL's
+/// `initdb` or `pg_ctl`, and the test command's scripts stay short.
+#[test]
+fn the_scripts_leave_the_services_to_the_test_kit() {
+    for entry in std::fs::read_dir(root().join("scripts")).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        for program in ["initdb", "pg_ctl"] {
+            assert!(!text.contains(program), "{path:?} runs {program}");
+        }
+    }
+    let lines = |script: &str| read(&format!("scripts/{script}")).lines().count();
+    let total = lines("test.sh") + lines("common.sh");
+    assert!(total < 300, "scripts/test.sh and common.sh: {total} lines");
 }
