@@ -6,18 +6,19 @@ use serde_json::{Value, json};
 use todo_shared::config::DbConfig;
 
 /// The database the API under test connects to, as the API's restricted
-/// role (`make test` sets it up; see `migrations::Target`).
+/// role: `TEST_DATABASE_URL` (the test command's, or a database of yours
+/// you can wipe), else the kit's own server ([`crate::services::shared`]).
 pub fn database_url() -> String {
-    std::env::var("TEST_DATABASE_URL").expect(
-        "TEST_DATABASE_URL is not set: run the tests with `make test`, which starts a \
-         throwaway PostgreSQL, or point TEST_DATABASE_URL at a database you can wipe",
-    )
+    std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| crate::services::shared().api_url.clone())
 }
 
-/// The same server as its owner (`TEST_ADMIN_DATABASE_URL`, else
-/// `TEST_DATABASE_URL`): for migrations and scratch databases.
+/// The same server as its owner: `TEST_ADMIN_DATABASE_URL`, else
+/// `TEST_DATABASE_URL`'s, else the kit's own server's. For migrations and
+/// scratch databases.
 pub fn admin_database_url() -> String {
-    std::env::var("TEST_ADMIN_DATABASE_URL").unwrap_or_else(|_| database_url())
+    std::env::var("TEST_ADMIN_DATABASE_URL")
+        .or_else(|_| std::env::var("TEST_DATABASE_URL"))
+        .unwrap_or_else(|_| crate::services::shared().owner_url.clone())
 }
 
 /// The API's login role that `migrate` sets up for [`database_url`], as the

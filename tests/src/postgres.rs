@@ -39,13 +39,47 @@ pub fn give_to_postgres(dir: &std::path::Path) {
     }
 }
 
-/// The PostgreSQL server programs the test command chose (`PG_BIN`: see
-/// `find_postgres` in scripts/common.sh).
+/// The PostgreSQL server programs to run: `PG_BIN` (the test command's
+/// choice: `find_postgres` in scripts/postgres.sh), else where that finds
+/// them, so a plain `cargo test` finds them too: the machine's own when it
+/// is 17 or newer, else the project's pinned copy (for root, the copy the
+/// `postgres` user can reach).
 pub fn pg_bin() -> PathBuf {
-    std::env::var_os("PG_BIN").map(PathBuf::from).expect(
-        "PG_BIN is not set: run the tests with `make test`, which finds or installs \
-         PostgreSQL, or point PG_BIN at a PostgreSQL 17 or newer's bin folder",
-    )
+    if let Some(dir) = std::env::var_os("PG_BIN") {
+        return PathBuf::from(dir);
+    }
+    let mut machine: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .filter_map(|entry| {
+            let entry = entry.ok()?;
+            let major = entry.file_name().to_str()?.parse().ok()?;
+            Some((major, entry.path().join("bin")))
+        })
+        .filter(|(major, bin)| *major >= 17 && bin.join("postgres").exists())
+        .collect();
+    machine.sort();
+    let pinned = |dir: PathBuf| {
+        std::fs::read_dir(dir)
+            .into_iter()
+            .flatten()
+            .filter_map(|entry| entry.ok().map(|entry| entry.path().join("bin")))
+            .find(|bin| {
+                bin.join("postgres").exists() && bin.to_string_lossy().contains("postgresql-")
+            })
+    };
+    let shared = is_root()
+        .then(|| pinned("/usr/local/lib/todo-api".into()))
+        .flatten();
+    machine
+        .pop()
+        .map(|(_, bin)| bin)
+        .or(shared)
+        .or_else(|| pinned(crate::root().join(".local")))
+        .expect(
+            "no PostgreSQL 17 or newer: run `make test` once (it installs the pinned one), \
+             or point PG_BIN at one's bin folder",
+        )
 }
 
 /// A PostgreSQL server of one test's own, to stop and start again: a fresh
@@ -133,6 +167,22 @@ impl ScratchServer {
             .arg(data)
             .args(["-m", "fast", "-w", "stop"])
             .output();
+    }
+
+    /// A shell command that stops this server and removes its folder, for
+    /// a watchdog that outlives this value (`crate::services::shared`).
+    pub(crate) fn stop_script(&self) -> String {
+        let runner = if is_root() {
+            "runuser -u postgres -- "
+        } else {
+            ""
+        };
+        format!(
+            "{runner}'{}' -D '{}' -m immediate -w stop; rm -rf '{}'",
+            pg_bin().join("pg_ctl").display(),
+            self.data.display(),
+            self.dir.display()
+        )
     }
 
     /// `initdb`, then `hba` first in `pg_hba.conf`.

@@ -367,3 +367,41 @@ impl Services {
         ]
     }
 }
+
+/// The services of a test process that the test command did not give any
+/// (a plain `cargo test`): started once, on first use, on a thread of their
+/// own (the tests run inside a runtime), and stopped when the process ends
+/// by a watchdog that waits for the process's end of a pipe to close.
+pub fn shared() -> &'static Services {
+    static SHARED: std::sync::OnceLock<Services> = std::sync::OnceLock::new();
+    SHARED.get_or_init(|| {
+        let scratch = std::env::temp_dir().join(crate::unique_user("todo-tests-services"));
+        let dir = scratch.clone();
+        let services = std::thread::spawn(move || Services::start(&dir))
+            .join()
+            .unwrap_or_else(|_| panic!("the test services did not start (see above)"));
+        stop_when_this_process_ends(&format!(
+            "kill {}; {}; rm -rf '{}'",
+            services.better_auth.process.id(),
+            services.server.stop_script(),
+            scratch.display()
+        ));
+        services
+    })
+}
+
+/// Runs `script` once this process has ended, however it ends.
+fn stop_when_this_process_ends(script: &str) {
+    let mut command = Command::new("sh");
+    command
+        .args(["-c", &format!("cat >/dev/null; {script}")])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    // Not in this process's group: a Ctrl-C must not stop it before it cleans up.
+    std::os::unix::process::CommandExt::process_group(&mut command, 0);
+    let mut watchdog = command.spawn().expect("the services' watchdog");
+    // Kept open for the life of the process: the watchdog reads until it closes.
+    std::mem::forget(watchdog.stdin.take());
+    std::mem::forget(watchdog);
+}

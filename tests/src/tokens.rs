@@ -63,11 +63,13 @@ pub struct RealToken {
 }
 
 impl BetterAuth {
+    /// The fixture `BETTER_AUTH_FIXTURE` names (the test command's), else
+    /// the kit's own ([`crate::services::shared`]).
     pub fn load() -> Self {
-        let path = std::env::var("BETTER_AUTH_FIXTURE").expect(
-            "BETTER_AUTH_FIXTURE is not set: run the tests with `make test`, which starts \
-             the Better Auth fixture (tests/better-auth/issuer.mjs)",
-        );
+        let path = std::env::var("BETTER_AUTH_FIXTURE").unwrap_or_else(|_| {
+            let shared = crate::services::shared();
+            shared.better_auth.file.display().to_string()
+        });
         let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
         let fixture: Value = serde_json::from_str(&text).expect("fixture JSON");
         let base = fixture["base"].as_str().expect("base").to_owned();
