@@ -146,6 +146,16 @@ pub enum ApiError {
 }
 
 impl ApiError {
+    /// The fields a validation error names (tests' view of a 422); any
+    /// other error fails the test.
+    #[cfg(test)]
+    pub(crate) fn invalid_fields(self) -> Vec<&'static str> {
+        match self {
+            ApiError::Validation(fields) => fields.keys().copied().collect(),
+            other => panic!("expected a validation error, got {other:?}"),
+        }
+    }
+
     /// A validation error naming one field.
     pub fn field(name: &'static str, message: &'static str) -> Self {
         ApiError::Validation(FieldErrors::from([(name, message)]))

@@ -276,13 +276,6 @@ mod tests {
         map.into()
     }
 
-    fn fields(err: ApiError) -> Vec<&'static str> {
-        match err {
-            ApiError::Validation(f) => f.keys().copied().collect(),
-            other => panic!("expected a validation error, got {other:?}"),
-        }
-    }
-
     #[test]
     fn titles_are_trimmed_and_counted_in_characters() {
         let t = new_task(br#"{"title": "  hi  "}"#).unwrap();
@@ -291,13 +284,20 @@ mod tests {
         let title = new_task(ok.as_bytes()).unwrap().title;
         assert_eq!(title.as_str().chars().count(), 200);
         let long = format!(r#"{{"title": "{}"}}"#, "é".repeat(201));
-        assert_eq!(fields(new_task(long.as_bytes()).unwrap_err()), ["title"]);
         assert_eq!(
-            fields(new_task(br#"{"title": " \t\n "}"#).unwrap_err()),
+            new_task(long.as_bytes()).unwrap_err().invalid_fields(),
             ["title"]
         );
         assert_eq!(
-            fields(new_task(br#"{"title": "a\u0000b"}"#).unwrap_err()),
+            new_task(br#"{"title": " \t\n "}"#)
+                .unwrap_err()
+                .invalid_fields(),
+            ["title"]
+        );
+        assert_eq!(
+            new_task(br#"{"title": "a\u0000b"}"#)
+                .unwrap_err()
+                .invalid_fields(),
             ["title"]
         );
     }
@@ -306,9 +306,9 @@ mod tests {
     fn every_bad_field_is_named() {
         let err =
             task_update(br#"{"title": 5, "description": 7, "completed": "yes"}"#).unwrap_err();
-        assert_eq!(fields(err), ["completed", "description", "title"]);
+        assert_eq!(err.invalid_fields(), ["completed", "description", "title"]);
         let err = new_task(br#"{"description": "x\u0000"}"#).unwrap_err();
-        assert_eq!(fields(err), ["description", "title"]);
+        assert_eq!(err.invalid_fields(), ["description", "title"]);
     }
 
     #[test]
@@ -322,7 +322,11 @@ mod tests {
             b"{",
             b"\xff\xfe",
         ] {
-            assert_eq!(fields(new_task(body).unwrap_err()), ["body"], "{body:?}");
+            assert_eq!(
+                new_task(body).unwrap_err().invalid_fields(),
+                ["body"],
+                "{body:?}"
+            );
         }
     }
 
@@ -348,7 +352,7 @@ mod tests {
             "a".repeat(10_001)
         );
         assert_eq!(
-            fields(new_task(long.as_bytes()).unwrap_err()),
+            new_task(long.as_bytes()).unwrap_err().invalid_fields(),
             ["description"]
         );
     }
@@ -393,12 +397,12 @@ mod tests {
             ("cursor", "99999999999999999999"),
         ] {
             assert_eq!(
-                fields(list_query(&query(&[(k, v)])).unwrap_err()),
+                list_query(&query(&[(k, v)])).unwrap_err().invalid_fields(),
                 [k],
                 "{k}={v}"
             );
         }
         let err = list_query(&query(&[("limit", "1"), ("limit", "2")])).unwrap_err();
-        assert_eq!(fields(err), ["limit"]);
+        assert_eq!(err.invalid_fields(), ["limit"]);
     }
 }

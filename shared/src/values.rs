@@ -159,13 +159,6 @@ impl IdempotencyKey {
 mod tests {
     use super::*;
 
-    fn field(error: ApiError) -> Vec<&'static str> {
-        match error {
-            ApiError::Validation(f) => f.keys().copied().collect(),
-            other => panic!("expected a validation error, got {other:?}"),
-        }
-    }
-
     #[test]
     fn task_ids() {
         assert_eq!(TaskId::parse(Some("42")).map(TaskId::get), Ok(42));
@@ -174,12 +167,12 @@ mod tests {
         }
         for bad in ["abc", "1.5", "", "-", "1e3", " 1", "0x10"] {
             assert_eq!(
-                field(TaskId::parse(Some(bad)).unwrap_err()),
+                TaskId::parse(Some(bad)).unwrap_err().invalid_fields(),
                 ["id"],
                 "{bad:?}"
             );
         }
-        assert_eq!(field(TaskId::parse(None).unwrap_err()), ["id"]);
+        assert_eq!(TaskId::parse(None).unwrap_err().invalid_fields(), ["id"]);
     }
 
     #[test]
