@@ -4,7 +4,9 @@
 //! `postgres` (a server of a test's own), `pooler` (PgBouncer), `stack` (a
 //! whole stack under `cargo lambda watch`), `server` (the local HTTP server)
 //! and `cors`, `faults` (proxies and fakes), `logs` and `emf` (what the
-//! functions write). Its items are re-exported here.
+//! functions write), `services` (what the tests run against) and
+//! `own_process` (a test run in a process of its own, for settings read at
+//! start). Its items are re-exported here.
 //!
 //! Tests run against the PostgreSQL named by `TEST_DATABASE_URL` (the test
 //! command starts a throwaway one). Every test works as users of its own, so
@@ -18,6 +20,7 @@ mod database;
 mod emf;
 mod faults;
 pub mod logs;
+mod own_process;
 pub mod pooler;
 mod postgres;
 mod requests;
@@ -29,6 +32,7 @@ mod tokens;
 pub use database::*;
 pub use emf::*;
 pub use faults::*;
+pub use own_process::*;
 pub use postgres::*;
 pub use requests::*;
 pub use tokens::*;

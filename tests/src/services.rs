@@ -158,7 +158,13 @@ pub struct SecretsManager {
 impl SecretsManager {
     pub fn start(log: &Path, tls: Option<&TestCa>) -> Self {
         let port = crate::free_port();
-        let mut command = Command::new("moto_server");
+        // The project's virtualenv has it when `PATH` does not (a plain `cargo test`).
+        let venv = crate::root().join(".local/venv/bin/moto_server");
+        let mut command = Command::new(if venv.exists() {
+            venv.into_os_string()
+        } else {
+            "moto_server".into()
+        });
         command.args(["-H", "127.0.0.1", "-p", &port.to_string()]);
         let url = match tls {
             Some(ca) => {
@@ -388,6 +394,34 @@ pub fn shared() -> &'static Services {
         ));
         services
     })
+}
+
+/// A Secrets Manager of this test process's own, for a plain `cargo test`
+/// (the test command starts one for all): started once, on first use, and
+/// stopped when the process ends, as [`shared`]'s services are.
+pub fn shared_secrets_manager() -> &'static SecretsManager {
+    static SHARED: std::sync::OnceLock<SecretsManager> = std::sync::OnceLock::new();
+    SHARED.get_or_init(|| {
+        let log = std::env::temp_dir().join(crate::unique_user("todo-tests-moto") + ".log");
+        let secrets = SecretsManager::start(&log, None);
+        stop_when_this_process_ends(&format!(
+            "kill {}; rm -f '{}'",
+            secrets.process.id(),
+            log.display()
+        ));
+        secrets
+    })
+}
+
+/// What a child test process needs to find this process's services: the
+/// test command's are in the environment it inherits; the kit's own
+/// ([`shared`]) are named to it, so it does not start its own.
+pub fn env_for_a_child() -> Vec<(&'static str, String)> {
+    if std::env::var_os("TEST_DATABASE_URL").is_some() {
+        Vec::new()
+    } else {
+        shared().env()
+    }
 }
 
 /// Runs `script` once this process has ended, however it ends.

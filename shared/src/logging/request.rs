@@ -70,14 +70,16 @@ fn level_of(status: u16) -> tracing::Level {
     }
 }
 
-/// `tracing::enabled!` for a level known only at run time (the macro wants
-/// a constant).
-fn enabled(level: tracing::Level) -> bool {
-    match level {
-        tracing::Level::ERROR => tracing::enabled!(tracing::Level::ERROR),
-        tracing::Level::WARN => tracing::enabled!(tracing::Level::WARN),
-        _ => tracing::enabled!(tracing::Level::INFO),
-    }
+/// `$macro!(level)` for a [`level_of`] known only at run time: `tracing`'s
+/// macros want their level constant, so this is one call per level.
+macro_rules! at_level {
+    ($level:expr, $macro:ident) => {
+        match $level {
+            tracing::Level::ERROR => $macro!(tracing::Level::ERROR),
+            tracing::Level::WARN => $macro!(tracing::Level::WARN),
+            _ => $macro!(tracing::Level::INFO),
+        }
+    };
 }
 
 /// Writes a request's log line (at `INFO`, when that level is on) and its
@@ -134,10 +136,12 @@ fn write(log: &RequestLog) {
         facts: &log.facts,
     };
     let level = level_of(log.status);
-    let logged = enabled(level);
+    let logged = {
+        use tracing::enabled;
+        at_level!(level, enabled)
+    };
     let json = JSON.load(Ordering::Relaxed);
     if logged && !json {
-        // One call per level: `tracing::event!` wants its level constant.
         macro_rules! line_at {
             ($level:expr) => {
                 tracing::event!(
@@ -159,11 +163,7 @@ fn write(log: &RequestLog) {
                 )
             };
         }
-        match level {
-            tracing::Level::ERROR => line_at!(tracing::Level::ERROR),
-            tracing::Level::WARN => line_at!(tracing::Level::WARN),
-            _ => line_at!(tracing::Level::INFO),
-        }
+        at_level!(level, line_at);
     }
     // Empty: `write_out` clears it before keeping it.
     let mut out = BUFFER.with_borrow_mut(std::mem::take);

@@ -7,18 +7,28 @@ use serde_json::json;
 use todo_shared::config::{AuthConfig, DbConfig};
 use todo_shared::handlers::TasksState;
 use todo_shared::secrets::Environment;
+use todo_tests::services;
 use todo_tests::*;
 
-fn emulator() -> String {
-    std::env::var("AWS_ENDPOINT_URL_SECRETS_MANAGER").expect(
-        "AWS_ENDPOINT_URL_SECRETS_MANAGER is not set: run the tests with `make test`, \
-         which starts a local Secrets Manager (moto)",
-    )
+/// The emulator's URL, when this process's environment points AWS's SDK at
+/// it (the test command's does). Else `None`, once `test` has passed in a
+/// process of its own whose environment does, with a Secrets Manager of
+/// this process's own (a plain `cargo test`).
+fn emulator(test: &str) -> Option<String> {
+    if let Ok(url) = std::env::var("AWS_ENDPOINT_URL_SECRETS_MANAGER") {
+        return Some(url);
+    }
+    let mut env = services::env_for_a_child();
+    env.extend_from_slice(&services::shared_secrets_manager().env);
+    run_in_own_process(&format!("secrets::{test}"), &env);
+    None
 }
 
 #[tokio::test]
 async fn secret_arns_stand_in_for_the_plain_variables() {
-    assert!(!emulator().is_empty());
+    if emulator("secret_arns_stand_in_for_the_plain_variables").is_none() {
+        return;
+    }
     let label = unique_user("secrets");
     let auth_secret = format!("secret-from-secrets-manager-{label}");
     let db_arn = create_secret(&format!("{label}/database-url"), &database_url()).await;
@@ -59,7 +69,9 @@ async fn secret_arns_stand_in_for_the_plain_variables() {
 
 #[tokio::test]
 async fn an_unreadable_secret_stops_start_up_naming_its_variable() {
-    assert!(!emulator().is_empty());
+    if emulator("an_unreadable_secret_stops_start_up_naming_its_variable").is_none() {
+        return;
+    }
     let missing = "arn:aws:secretsmanager:us-east-1:123456789012:secret:does-not-exist-AbCdEf";
     let lookup = |name: &str| (name == "BETTER_AUTH_SECRET_ARN").then(|| missing.to_owned());
     let err = Environment::load_with(lookup)
@@ -97,7 +109,10 @@ async fn credentials_come_from_aws_configs_provider_chain() {
     use std::sync::{Arc, Mutex};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-    let emulator_address = emulator()
+    let Some(emulator) = emulator("credentials_come_from_aws_configs_provider_chain") else {
+        return;
+    };
+    let emulator_address = emulator
         .trim_start_matches("http://")
         .trim_end_matches('/')
         .to_owned();

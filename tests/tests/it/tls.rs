@@ -10,24 +10,32 @@ use todo_shared::db::{Db, Statement};
 use todo_shared::handlers::TasksState;
 use todo_shared::handlers::health;
 use todo_shared::jwks::JwksSource;
-use todo_tests::{BetterAuth, Event, Reply, SECRET, call, db_config};
+use todo_tests::{BetterAuth, Event, Reply, SECRET, call, db_config, run_in_own_process};
 
-/// `make test` makes a throwaway CA and server certificate. With an outside
-/// `TEST_DATABASE_URL` there is none, and this test fails unless
-/// `TEST_TLS_SKIP=1` says that is intended.
+/// The test command makes a throwaway CA and server certificate, and so
+/// does the kit when it starts its own services (a plain `cargo test`: the
+/// test then runs in a process of its own whose trust store is that CA).
+/// With an outside `TEST_DATABASE_URL` there is none, and this test fails
+/// unless `TEST_TLS_SKIP=1` says that is intended.
 #[tokio::test]
 async fn verified_tls_to_postgres_and_to_the_jwks() {
     let (Ok(url), Ok(ca)) = (
         std::env::var("TEST_TLS_DATABASE_URL"),
         std::env::var("TEST_TLS_CA_FILE"),
     ) else {
-        assert_eq!(
-            std::env::var("TEST_TLS_SKIP").as_deref(),
-            Ok("1"),
-            "TEST_TLS_DATABASE_URL and TEST_TLS_CA_FILE are not set (make test sets them); \
+        if std::env::var("TEST_TLS_SKIP").as_deref() == Ok("1") {
+            eprintln!("skipped on purpose: TEST_TLS_SKIP=1");
+            return;
+        }
+        assert!(
+            std::env::var_os("TEST_DATABASE_URL").is_none(),
+            "TEST_DATABASE_URL names an outside database, with no TLS test server: \
              set TEST_TLS_SKIP=1 to run the suite without the TLS test"
         );
-        eprintln!("skipped on purpose: TEST_TLS_SKIP=1");
+        let mut env = todo_tests::services::env_for_a_child();
+        let ca = todo_tests::services::shared().ca.ca().display().to_string();
+        env.push(("SSL_CERT_FILE", ca));
+        run_in_own_process("tls::verified_tls_to_postgres_and_to_the_jwks", &env);
         return;
     };
     // The throwaway CA is the trust store of the whole test process, as the
@@ -109,8 +117,12 @@ async fn verified_tls_to_postgres_and_to_the_jwks() {
 /// A remote host without `sslmode=require` is refused (tests/tests/it/failures.rs).
 #[tokio::test]
 async fn a_loopback_database_without_sslmode_is_reached_in_plaintext() {
-    let Ok(tls_url) = std::env::var("TEST_TLS_DATABASE_URL") else {
-        return; // verified_tls_to_postgres_and_to_the_jwks says why
+    let tls_url = match std::env::var("TEST_TLS_DATABASE_URL") {
+        Ok(url) => url,
+        Err(_) if std::env::var_os("TEST_DATABASE_URL").is_none() => {
+            todo_tests::services::shared().tls_url.clone()
+        }
+        Err(_) => return, // verified_tls_to_postgres_and_to_the_jwks says why
     };
     // The TLS-enabled server, by the name its certificate carries, as a
     // user that may log in without TLS.

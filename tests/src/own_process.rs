@@ -1,0 +1,40 @@
+//! Tests whose settings must be in the environment before their process
+//! starts: the trust store OpenSSL reads (`SSL_CERT_FILE`) and the endpoint
+//! AWS's SDK reads (`AWS_ENDPOINT_URL_SECRETS_MANAGER`). A test process
+//! cannot set them safely once its test threads run, so under a plain
+//! `cargo test` such a test runs again, alone, in a child of the same test
+//! binary started with them; the functions' code under test stays exactly
+//! the code that reads them in production.
+
+use std::process::Command;
+
+/// Set in the child, so that it runs the test rather than start another.
+const CHILD: &str = "TODO_TESTS_OWN_PROCESS";
+
+/// Runs `test` (its path in the test binary, `suite::name`) in a child of
+/// this test binary with `env` added to this process's environment, and
+/// fails this test with the child's output unless the child ran exactly
+/// that one test and it passed.
+pub fn run_in_own_process(test: &str, env: &[(&str, String)]) {
+    assert!(
+        std::env::var_os(CHILD).is_none(),
+        "{test}: its own process still lacks what it needs: {:?}",
+        env.iter().map(|(name, _)| name).collect::<Vec<_>>()
+    );
+    let binary = std::env::current_exe().expect("this test binary");
+    let ran = Command::new(&binary)
+        .args([test, "--exact", "--nocapture", "--test-threads=1"])
+        .envs(env.iter().map(|(name, value)| (name, value)))
+        .env(CHILD, "1")
+        .output()
+        .unwrap_or_else(|e| panic!("run {}: {e}", binary.display()));
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&ran.stdout),
+        String::from_utf8_lossy(&ran.stderr)
+    );
+    assert!(
+        ran.status.success() && said.contains("test result: ok. 1 passed"),
+        "{test}, in a process of its own, failed:\n{said}"
+    );
+}
