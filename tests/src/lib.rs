@@ -2,7 +2,8 @@
 //! `events/` fixtures, replies, in-process calls), `tokens` (HS256 and
 //! Better Auth's), `database` (the database under test, rows read back),
 //! `postgres` (a server of a test's own), `pooler` (PgBouncer), `stack` (a
-//! whole stack under `cargo lambda watch`), `server` (the local HTTP server)
+//! whole stack under `cargo lambda watch`), `e2e` (the end-to-end suite's
+//! watch servers), `server` (the local HTTP server)
 //! and `cors`, `faults` (proxies and fakes), `logs` and `emf` (what the
 //! functions write), `services` (what the tests run against) and
 //! `own_process` (a test run in a process of its own, for settings read at
@@ -17,6 +18,7 @@ use std::path::PathBuf;
 pub mod certs;
 pub mod cors;
 mod database;
+mod e2e;
 mod emf;
 mod faults;
 pub mod logs;
@@ -30,6 +32,7 @@ pub mod stack;
 mod tokens;
 
 pub use database::*;
+pub use e2e::*;
 pub use emf::*;
 pub use faults::*;
 pub use own_process::*;

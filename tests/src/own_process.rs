@@ -16,25 +16,33 @@ const CHILD: &str = "TODO_TESTS_OWN_PROCESS";
 /// fails this test with the child's output unless the child ran exactly
 /// that one test and it passed.
 pub fn run_in_own_process(test: &str, env: &[(&str, String)]) {
+    let said = run_tests_in_own_process(&[test, "--exact", "--test-threads=1"], env);
+    assert!(
+        said.contains("test result: ok. 1 passed"),
+        "{test}, in a process of its own, failed:\n{said}"
+    );
+}
+
+/// Runs this test binary with `args` (test names or filters, and libtest's
+/// options) and `env` added to this process's environment; what it said,
+/// one line per test (`test <path> ... ok`).
+pub fn run_tests_in_own_process(args: &[&str], env: &[(&str, String)]) -> String {
     assert!(
         std::env::var_os(CHILD).is_none(),
-        "{test}: its own process still lacks what it needs: {:?}",
+        "{args:?}: its own process still lacks what it needs: {:?}",
         env.iter().map(|(name, _)| name).collect::<Vec<_>>()
     );
     let binary = std::env::current_exe().expect("this test binary");
     let ran = Command::new(&binary)
-        .args([test, "--exact", "--nocapture", "--test-threads=1"])
+        .args(args)
+        .arg("--nocapture")
         .envs(env.iter().map(|(name, value)| (name, value)))
         .env(CHILD, "1")
         .output()
         .unwrap_or_else(|e| panic!("run {}: {e}", binary.display()));
-    let said = format!(
+    format!(
         "{}{}",
         String::from_utf8_lossy(&ran.stdout),
         String::from_utf8_lossy(&ran.stderr)
-    );
-    assert!(
-        ran.status.success() && said.contains("test result: ok. 1 passed"),
-        "{test}, in a process of its own, failed:\n{said}"
-    );
+    )
 }

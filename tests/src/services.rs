@@ -147,6 +147,15 @@ impl BetterAuthFixture {
     }
 }
 
+/// `PATH` with the project's virtualenv first, where `make test` installs
+/// moto and cargo-lambda (`scripts/common.sh`): a plain `cargo test` finds
+/// them as the test command does.
+pub fn tools_path() -> std::ffi::OsString {
+    let venv = root().join(".local/venv/bin");
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::join_paths(std::iter::once(venv).chain(std::env::split_paths(&path))).expect("PATH")
+}
+
 /// A local Secrets Manager (moto's server, on `PATH` from the project's
 /// virtualenv), over TLS with `tls`'s certificate when given.
 pub struct SecretsManager {
@@ -158,13 +167,8 @@ pub struct SecretsManager {
 impl SecretsManager {
     pub fn start(log: &Path, tls: Option<&TestCa>) -> Self {
         let port = crate::free_port();
-        // The project's virtualenv has it when `PATH` does not (a plain `cargo test`).
-        let venv = crate::root().join(".local/venv/bin/moto_server");
-        let mut command = Command::new(if venv.exists() {
-            venv.into_os_string()
-        } else {
-            "moto_server".into()
-        });
+        let mut command = Command::new("moto_server");
+        command.env("PATH", tools_path());
         command.args(["-H", "127.0.0.1", "-p", &port.to_string()]);
         let url = match tls {
             Some(ca) => {
@@ -234,6 +238,7 @@ impl Watch {
                 "--ignore-changes",
             ])
             .args(["--invoke-port", &port.to_string()])
+            .env("PATH", tools_path())
             .current_dir(root());
         for (name, value) in function_env {
             command.args(["--env-var", &format!("{name}={value}")]);
@@ -425,7 +430,7 @@ pub fn env_for_a_child() -> Vec<(&'static str, String)> {
 }
 
 /// Runs `script` once this process has ended, however it ends.
-fn stop_when_this_process_ends(script: &str) {
+pub fn stop_when_this_process_ends(script: &str) {
     let mut command = Command::new("sh");
     command
         .args(["-c", &format!("cat >/dev/null; {script}")])

@@ -38,8 +38,8 @@ pub struct FaultStack {
 impl FaultStack {
     /// Starts the server, applies the migrations, and starts the watch
     /// server (one connection per function, a 1.5 s database budget), once
-    /// `/health` answers 200. Needs `cargo lambda` on PATH (the test command
-    /// puts it there).
+    /// `/health` answers 200. Needs cargo-lambda, on `PATH` or in the
+    /// project's virtualenv (`make test` installs it there).
     ///
     /// With [`Endpoint::Pooled`], the functions and `migrate` know only the
     /// pooler's URLs, and the pooler has four server connections.

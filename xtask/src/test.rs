@@ -10,14 +10,16 @@
 //! where a phase needs them: each writes `target/install/<name>.status`
 //! (its exit status) when done, and its output to `<name>.log`.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
 
 use todo_shared::config::AuthConfig;
 use todo_tests::pooler::{Pooler, PoolerSettings};
 use todo_tests::services::{Background, SecretsManager, Services, Watch, wait_until_answers};
-use todo_tests::{create_secret, free_port, local_token, pg_bin, root, runtime};
+use todo_tests::{
+    E2eServers, free_port, healthy, local_token, outage_watch, pg_bin, root, runtime, secret_watch,
+};
 
 pub fn run(args: &[String]) -> ExitCode {
     let full = !args.iter().any(|arg| arg == "--conformance-only");
@@ -93,7 +95,27 @@ fn phases_of_the_run(phases: &mut Phases, full: bool) {
         installed("debian"); // PgBouncer, for the tests through a pooler
         // The throwaway CA is the test process's trust store, as the system
         // store trusts Neon's (tests/tests/it/tls.rs).
-        cargo_test(&["--workspace"], &[("SSL_CERT_FILE", services.ca.ca())]);
+        cargo_test(
+            &["--workspace"],
+            &[("SSL_CERT_FILE", services.ca.ca().display().to_string())],
+        );
+        // The same suites as a plain `cargo test` runs them: none of the
+        // variables above, so the kit starts its own services, and each of
+        // these tests runs in a process of its own with the settings it
+        // must have from the start (tests/src/own_process.rs).
+        let mut plain = Command::new("cargo");
+        plain
+            .args(["test", "--quiet", "-p", "todo-tests", "--test", "it", "--"])
+            .args(["tls::", "secrets::"])
+            .current_dir(root());
+        let moto_env = moto.iter().flat_map(|moto| &moto.env);
+        for (name, _) in services.env().iter().chain(moto_env) {
+            plain.env_remove(name);
+        }
+        check(
+            plain.env_remove("SSL_CERT_FILE"),
+            "plain cargo test tls:: secrets::",
+        );
 
         phases.step(
             "the TypeScript client: generated from clients/openapi.json, current, type-checks",
@@ -138,26 +160,15 @@ fn phases_of_the_run(phases: &mut Phases, full: bool) {
     // The functions get both secrets as in AWS: only ARNs, read from Secrets
     // Manager (moto) at cold start; migrate its owner's URL from a secret too.
     let (watch, xray_port) = secret_watch(
-        &target,
-        "e2e-watch.log",
+        &target.join("e2e-watch.log"),
         (&services.api_url, &services.owner_url),
-        &services,
+        &services.secret,
+        &better_auth,
     );
-    // A second watch server for the JWKS outage test: its keys come only from
-    // its own prefix of the fixture, so taking them down disturbs no other test.
-    let outage = Watch::start(
+    let outage = outage_watch(
         &target.join("e2e-outage-watch.log"),
-        &[
-            ("DATABASE_URL", services.api_url.clone()),
-            (
-                "BETTER_AUTH_JWKS_URL",
-                format!("{better_auth}/e2e-outage/api/auth/jwks"),
-            ),
-            ("JWT_ISSUER", better_auth.clone()),
-            ("JWT_AUDIENCE", better_auth.clone()),
-            ("AWS_LAMBDA_LOG_FORMAT", "JSON".into()),
-        ],
-        &[],
+        &services.api_url,
+        &better_auth,
     );
     healthy(&watch);
     healthy(&outage);
@@ -186,7 +197,7 @@ fn phases_of_the_run(phases: &mut Phases, full: bool) {
     passed("cargo lambda invoke migrate: nothing to apply");
 
     phases.step("end-to-end tests over HTTP");
-    let e2e = e2e_env(&watch, xray_port, &outage);
+    let e2e = E2eServers::of(&watch, xray_port, &outage, &services.secret).env();
     it_tests_or_log(&["--ignored", "e2e::"], &e2e, &watch.log);
 
     phases.step(
@@ -401,58 +412,6 @@ fn local_api(
     (api, base)
 }
 
-/// A watch server whose functions read their database URL (`api_url`),
-/// their HS256 secret and migrate's owner URL (`owner_url`) from Secrets Manager, as in
-/// AWS; its functions log at TRACE in JSON (Lambda's JSON logging), so the
-/// e2e log test shows no level lets a token or a body into the logs, and
-/// send X-Ray subsegments to a port an e2e test listens on (also returned).
-fn secret_watch(
-    target: &Path,
-    log: &str,
-    (api_url, owner_url): (&str, &str),
-    services: &Services,
-) -> (Watch, u16) {
-    let suffix = todo_tests::unique_user("e2e");
-    let arns = runtime().block_on(async {
-        [
-            create_secret(&format!("todo-api/{suffix}/database-url"), api_url).await,
-            create_secret(&format!("todo-api/{suffix}/auth"), &services.secret).await,
-            create_secret(&format!("todo-api/{suffix}/migrate-url"), owner_url).await,
-        ]
-    });
-    let [database, auth, migrate] = arns;
-    let xray_port = free_port();
-    let watch = Watch::start(
-        &target.join(log),
-        &[
-            ("DATABASE_URL_SECRET_ARN", database),
-            ("BETTER_AUTH_SECRET_ARN", auth),
-            ("MIGRATE_DATABASE_URL_SECRET_ARN", migrate),
-            ("DB_POOL_SIZE", "4".into()),
-            ("AWS_LAMBDA_LOG_FORMAT", "JSON".into()),
-            ("BETTER_AUTH_URL", services.better_auth.base.clone()),
-        ],
-        &[
-            ("RUST_LOG", "trace".into()),
-            ("AWS_XRAY_DAEMON_ADDRESS", format!("127.0.0.1:{xray_port}")),
-        ],
-    );
-    (watch, xray_port)
-}
-
-/// What the e2e tests read to find a watch server (`watch`, whose
-/// functions send X-Ray subsegments to `xray_port`) and the JWKS outage
-/// test's (`outage`).
-fn e2e_env(watch: &Watch, xray_port: u16, outage: &Watch) -> Vec<(&'static str, PathBuf)> {
-    vec![
-        ("E2E_BASE_URL", PathBuf::from(watch.base())),
-        ("E2E_WATCH_LOG", watch.log.clone()),
-        ("E2E_XRAY_DAEMON_PORT", PathBuf::from(xray_port.to_string())),
-        ("E2E_JWKS_OUTAGE_URL", PathBuf::from(outage.base())),
-        ("E2E_OUTAGE_WATCH_LOG", outage.log.clone()),
-    ]
-}
-
 /// The concurrency and end-to-end suites again through PgBouncer in
 /// transaction mode (Neon's pooled endpoint), on a database of their own,
 /// migrated through the pooler as a user with only the pooled URLs would.
@@ -490,9 +449,9 @@ fn pooled_pass(phases: &mut Phases, target: &Path, services: &Services, outage: 
     // The tests' own assertions read the rows straight from the server.
     let direct = services.api_url.replace("/postgres?", "/pooled?");
     let pooled = [
-        ("TEST_DATABASE_URL", PathBuf::from(&pooled_url)),
-        ("TEST_ADMIN_DATABASE_URL", PathBuf::from(&pooled_admin_url)),
-        ("TEST_DIRECT_DATABASE_URL", PathBuf::from(direct)),
+        ("TEST_DATABASE_URL", pooled_url.clone()),
+        ("TEST_ADMIN_DATABASE_URL", pooled_admin_url.clone()),
+        ("TEST_DIRECT_DATABASE_URL", direct),
     ];
 
     phases.step("the concurrency suite in process, through the pooler");
@@ -500,16 +459,16 @@ fn pooled_pass(phases: &mut Phases, target: &Path, services: &Services, outage: 
 
     phases.step("end-to-end tests over HTTP, through the pooler");
     let (watch, xray_port) = secret_watch(
-        target,
-        "e2e-pooled-watch.log",
+        &target.join("e2e-pooled-watch.log"),
         (&pooled_url, &pooled_admin_url),
-        services,
+        &services.secret,
+        &services.better_auth.base,
     );
     healthy(&watch);
     // All but the JWKS outage test (its fixture's outage is single-use, and
     // it is about the JWKS) and the 4,800 large responses (about the watch
     // server, not the database; 15 s).
-    let mut env = e2e_env(&watch, xray_port, outage);
+    let mut env = E2eServers::of(&watch, xray_port, outage, &services.secret).env();
     env.push(pooled[0].clone());
     env.push(pooled[2].clone());
     it_tests_or_log(
@@ -586,12 +545,6 @@ fn installed(name: &str) {
     }
 }
 
-fn healthy(watch: &Watch) {
-    if let Err(log) = watch.healthy(Duration::from_secs(600)) {
-        panic!("cargo lambda watch did not come up; its log:\n{log}");
-    }
-}
-
 fn invoke(function: &str, port: u16) -> Command {
     let mut command = Command::new("cargo");
     command
@@ -614,7 +567,7 @@ fn npm(dir: &Path) -> Command {
 }
 
 /// `cargo test --quiet ARGS` with `env`; a failure fails the run.
-fn cargo_test(args: &[&str], env: &[(&str, PathBuf)]) {
+fn cargo_test(args: &[&str], env: &[(&str, String)]) {
     let mut command = Command::new("cargo");
     command
         .args(["test", "--quiet"])
@@ -626,7 +579,7 @@ fn cargo_test(args: &[&str], env: &[(&str, PathBuf)]) {
 
 /// The integration tests' binary (`tests/tests/it`) with these test
 /// arguments (filters, `--ignored`...).
-fn it_tests(args: &[&str], env: &[(&str, PathBuf)]) {
+fn it_tests(args: &[&str], env: &[(&str, String)]) {
     let all: Vec<&str> = ["-p", "todo-tests", "--test", "it", "--"]
         .iter()
         .chain(args)
@@ -636,7 +589,7 @@ fn it_tests(args: &[&str], env: &[(&str, PathBuf)]) {
 }
 
 /// [`it_tests`], and the tail of a watch server's log when it fails.
-fn it_tests_or_log(args: &[&str], env: &[(&str, PathBuf)], log: &Path) {
+fn it_tests_or_log(args: &[&str], env: &[(&str, String)], log: &Path) {
     let outcome = std::panic::catch_unwind(|| it_tests(args, env));
     if let Err(panic) = outcome {
         let text = std::fs::read_to_string(log).unwrap_or_default();

@@ -1,13 +1,16 @@
 //! End to end: every route over real HTTP through `cargo lambda watch` with
 //! the router from Cargo.toml, as the frontend would call the API Gateway URL.
 //!
-//! Ignored in a plain `cargo test`: `make test` starts the watch server and
-//! runs these with `--ignored`, setting `E2E_BASE_URL` and the server's
-//! `BETTER_AUTH_SECRET`.
+//! Ignored in a plain `cargo test`: `make test` starts the watch servers and
+//! runs these with `--ignored`, naming them in `E2E_*` variables. Without
+//! those, `cargo test -p todo-tests --test it -- --ignored e2e::` runs the
+//! suite in a child process that starts servers of its own
+//! (`todo_tests::e2e_servers`).
 
 use serde_json::{Value, json};
 use todo_tests::{
-    BetterAuth, check_emf, count_tasks, now, pg, runtime, sign, task_row, unique_user,
+    BetterAuth, E2eServers, check_emf, count_tasks, e2e_servers, now, pg, runtime, sign, task_row,
+    unique_user,
 };
 
 pub(crate) struct Api {
@@ -40,23 +43,22 @@ impl Http {
 }
 
 impl Api {
-    fn new() -> Self {
-        Self::at("E2E_BASE_URL")
+    /// The suite's API. Its functions are configured with the Better Auth
+    /// fixture's URL (`BETTER_AUTH_URL`, or `JWT_ISSUER` and
+    /// `JWT_AUDIENCE`), which then holds HS256 tokens to it too.
+    fn new(servers: &E2eServers) -> Self {
+        Self::issued(servers.base.clone(), servers)
     }
 
-    /// The watch server whose base URL the environment variable `variable`
-    /// holds. The test command configures its functions with the Better
-    /// Auth fixture's URL (`BETTER_AUTH_URL`, or `JWT_ISSUER` and
-    /// `JWT_AUDIENCE`), which then holds HS256 tokens to it too.
-    fn at(variable: &str) -> Self {
-        let base = std::env::var(variable).unwrap_or_else(|_| {
-            panic!("{variable} is not set: run the end-to-end tests through `make test`")
-        });
-        let secret =
-            std::env::var("BETTER_AUTH_SECRET").expect("BETTER_AUTH_SECRET of the watch server");
+    /// The JWKS outage test's API.
+    fn outage(servers: &E2eServers) -> Self {
+        Self::issued(servers.outage_base.clone(), servers)
+    }
+
+    fn issued(base: String, servers: &E2eServers) -> Self {
         Api {
             issuer: Some(BetterAuth::load().base),
-            ..Self::with(base, secret)
+            ..Self::with(base, servers.secret.clone())
         }
     }
 
@@ -173,9 +175,12 @@ impl Api {
 #[test]
 #[ignore = "needs `cargo lambda watch`; run by `make test`"]
 fn large_responses_in_parallel_are_never_lost() {
+    let Some(servers) = e2e_servers("large_responses_in_parallel_are_never_lost") else {
+        return;
+    };
     const CLIENTS: usize = 6;
     const REQUESTS: usize = 800;
-    let api = Api::new();
+    let api = Api::new(&servers);
     let user = unique_user("e2e-large");
     let description = "d".repeat(1000);
     for i in 0..20 {
@@ -229,7 +234,10 @@ fn large_responses_in_parallel_are_never_lost() {
 #[test]
 #[ignore = "needs `cargo lambda watch`; run by `make test`"]
 fn health_over_http() {
-    let api = Api::new();
+    let Some(servers) = e2e_servers("health_over_http") else {
+        return;
+    };
+    let api = Api::new(&servers);
     let reply = api.send("GET", "/health", None, None);
     assert_eq!(reply.status, 200, "{}", reply.body);
     assert_eq!(reply.json()["status"], "ok");
@@ -239,7 +247,10 @@ fn health_over_http() {
 #[test]
 #[ignore = "needs `cargo lambda watch`; run by `make test`"]
 fn docs_over_http() {
-    let api = Api::new();
+    let Some(servers) = e2e_servers("docs_over_http") else {
+        return;
+    };
+    let api = Api::new(&servers);
     let document = api.send("GET", "/openapi.json", None, None);
     assert_eq!(document.status, 200);
     assert_eq!(document.json()["info"]["title"], "Todo API");
@@ -255,7 +266,10 @@ fn docs_over_http() {
 #[test]
 #[ignore = "needs `cargo lambda watch`; run by `make test`"]
 fn every_task_route_over_http() {
-    let api = Api::new();
+    let Some(servers) = e2e_servers("every_task_route_over_http") else {
+        return;
+    };
+    let api = Api::new(&servers);
     let rt = runtime();
     let db = rt.block_on(pg());
     let user = unique_user("e2e");
@@ -347,7 +361,10 @@ fn every_task_route_over_http() {
 #[test]
 #[ignore = "needs `cargo lambda watch`; run by `make test`"]
 fn errors_over_http() {
-    let api = Api::new();
+    let Some(servers) = e2e_servers("errors_over_http") else {
+        return;
+    };
+    let api = Api::new(&servers);
     let user = unique_user("e2e-errors");
     for (method, path) in [
         ("GET", "/api/tasks"),
@@ -454,8 +471,12 @@ fn await_log_line(log: &str, wanted: impl Fn(&Value) -> bool) -> Option<(Value, 
 #[test]
 #[ignore = "needs `cargo lambda watch`; run by `make test`"]
 fn one_json_log_line_per_request_without_tokens_or_bodies() {
-    let api = Api::new();
-    let log = std::env::var("E2E_WATCH_LOG").expect("E2E_WATCH_LOG: the watch server's log file");
+    let Some(servers) = e2e_servers("one_json_log_line_per_request_without_tokens_or_bodies")
+    else {
+        return;
+    };
+    let api = Api::new(&servers);
+    let log = servers.log.display().to_string();
     let user = unique_user("e2e-log");
     let secret_text = format!("private body text {user}");
     let created = api.send(
@@ -528,8 +549,11 @@ fn one_json_log_line_per_request_without_tokens_or_bodies() {
 #[test]
 #[ignore = "needs `cargo lambda watch`; run by `make test`"]
 fn exactly_one_log_line_per_request() {
-    let api = Api::at("E2E_JWKS_OUTAGE_URL");
-    let log = std::env::var("E2E_OUTAGE_WATCH_LOG").expect("E2E_OUTAGE_WATCH_LOG");
+    let Some(servers) = e2e_servers("exactly_one_log_line_per_request") else {
+        return;
+    };
+    let api = Api::outage(&servers);
+    let log = servers.outage_log.display().to_string();
     let count = |status: u64| {
         std::fs::read_to_string(&log)
             .unwrap_or_default()
@@ -566,7 +590,10 @@ fn exactly_one_log_line_per_request() {
 #[test]
 #[ignore = "needs `cargo lambda watch`; run by `make test`"]
 fn better_auth_tokens_over_http() {
-    let api = Api::new();
+    let Some(servers) = e2e_servers("better_auth_tokens_over_http") else {
+        return;
+    };
+    let api = Api::new(&servers);
     let ba = todo_tests::BetterAuth::load();
     let send = |method: &str, path: &str, token: &str, body: Option<&str>| {
         let reply = api.send_token(method, path, Some(token), body);
@@ -670,7 +697,10 @@ fn better_auth_tokens_over_http() {
 #[test]
 #[ignore = "needs `cargo lambda watch`; run by `make test`"]
 fn jwks_outage_and_rotation_over_http() {
-    let api = Api::at("E2E_JWKS_OUTAGE_URL");
+    let Some(servers) = e2e_servers("jwks_outage_and_rotation_over_http") else {
+        return;
+    };
+    let api = Api::outage(&servers);
     let ba = todo_tests::BetterAuth::load();
     let prefix = "e2e-outage";
     let list = |token: &str| api.send_token("GET", "/api/tasks", Some(token), None);
@@ -689,7 +719,7 @@ fn jwks_outage_and_rotation_over_http() {
     assert_eq!(ba.control(prefix, "hits"), 1);
     // Its cause, in Lambda's JSON log format, on its request line (this
     // watch server serves only this test's task requests) and nowhere else.
-    let log = std::env::var("E2E_OUTAGE_WATCH_LOG").expect("E2E_OUTAGE_WATCH_LOG");
+    let log = servers.outage_log.display().to_string();
     let (line, text) = await_log_line(&log, |line| {
         line["fields"]["route"] == "/api/tasks" && line["fields"]["status"] == 503
     })
@@ -729,19 +759,19 @@ fn jwks_outage_and_rotation_over_http() {
 #[test]
 #[ignore = "needs `cargo lambda watch`; run by `make test`"]
 fn the_database_call_is_an_xray_subsegment() {
-    let port: u16 = std::env::var("E2E_XRAY_DAEMON_PORT")
-        .expect("E2E_XRAY_DAEMON_PORT")
-        .parse()
-        .unwrap();
+    let Some(servers) = e2e_servers("the_database_call_is_an_xray_subsegment") else {
+        return;
+    };
+    let port = servers.xray_port;
     let daemon = std::net::UdpSocket::bind(("127.0.0.1", port)).expect("the daemon's port");
     daemon
         .set_read_timeout(Some(std::time::Duration::from_secs(10)))
         .unwrap();
-    let api = Api::new();
+    let api = Api::new(&servers);
     let user = unique_user("e2e-xray");
     assert_eq!(api.send("GET", "/api/tasks", Some(&user), None).status, 200);
     // The request's trace, from its log line.
-    let log = std::env::var("E2E_WATCH_LOG").unwrap();
+    let log = servers.log.display().to_string();
     let hash = todo_shared::observe::user_hash(&user);
     let trace = await_log_line(&log, |line| line["fields"]["user"] == hash.as_str())
         .and_then(|(line, _)| line["fields"]["trace_id"].as_str().map(str::to_owned));
