@@ -141,7 +141,7 @@ impl Db {
     /// plans a statement the first time it meets it, 2 ms of a first
     /// request on loopback that Init pays instead. A failure is left for a
     /// request to meet (and answer) as it would have.
-    pub async fn prefetch(&self, sql: &str, params: &Params<'_>) {
+    pub async fn prefetch(&self, statement: &Statement, params: &Params<'_>) {
         if self.connections() > 0 {
             return;
         }
@@ -152,7 +152,7 @@ impl Db {
                 return;
             }
         };
-        if let Err(error) = client.query_typed(sql, params).await {
+        if let Err(error) = client.query_typed(statement.sql, params).await {
             tracing::warn!(%error, "Init's warm-up statement failed");
         }
     }

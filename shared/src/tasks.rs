@@ -263,7 +263,7 @@ pub async fn warm_up(db: &Db) {
     let first_page = ListParameters::of(&ListQuery::FIRST_PAGE);
     let nobody = "";
     let list = list_params(&nobody, &first_page);
-    db.prefetch(LIST.sql, &list).await;
+    db.prefetch(&LIST, &list).await;
     if db.connections() > 0 {
         let get: &Params<'_> = &[(&0i64, Type::INT8), (&nobody, Type::VARCHAR)];
         let _ = query_task(db, &GET, get).await;

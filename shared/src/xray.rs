@@ -45,23 +45,31 @@ impl Trace {
     }
 }
 
-/// The daemon's UDP address (`AWS_XRAY_DAEMON_ADDRESS`: `host:port`, or
-/// `udp:host:port tcp:host:port`) and a socket to reach it, once per process.
+/// The daemon's UDP address and a socket to reach it, set once by [`init`].
+static DAEMON: OnceLock<Option<(UdpSocket, SocketAddr)>> = OnceLock::new();
+
+/// Reads the daemon's address (`AWS_XRAY_DAEMON_ADDRESS`: `host:port`, or
+/// `udp:host:port tcp:host:port`, which Lambda sets when active tracing is
+/// on) and opens the socket to it: at start-up, with the rest of the
+/// configuration ([`crate::logging::init`] calls it), so no request reads
+/// the environment.
+pub fn init() {
+    DAEMON.get_or_init(|| {
+        let setting = std::env::var("AWS_XRAY_DAEMON_ADDRESS").ok()?;
+        let udp = setting
+            .split_whitespace()
+            .find_map(|part| part.strip_prefix("udp:"))
+            .unwrap_or(&setting);
+        let address: SocketAddr = udp.parse().ok()?;
+        let socket = UdpSocket::bind(("0.0.0.0", 0)).ok()?;
+        socket.set_nonblocking(true).ok()?;
+        Some((socket, address))
+    });
+}
+
+/// The daemon, when [`init`] found one.
 fn daemon() -> Option<&'static (UdpSocket, SocketAddr)> {
-    static DAEMON: OnceLock<Option<(UdpSocket, SocketAddr)>> = OnceLock::new();
-    DAEMON
-        .get_or_init(|| {
-            let setting = std::env::var("AWS_XRAY_DAEMON_ADDRESS").ok()?;
-            let udp = setting
-                .split_whitespace()
-                .find_map(|part| part.strip_prefix("udp:"))
-                .unwrap_or(&setting);
-            let address: SocketAddr = udp.parse().ok()?;
-            let socket = UdpSocket::bind(("0.0.0.0", 0)).ok()?;
-            socket.set_nonblocking(true).ok()?;
-            Some((socket, address))
-        })
-        .as_ref()
+    DAEMON.get()?.as_ref()
 }
 
 /// Records a finished call of `name` as a subsegment of `trace`.

@@ -54,8 +54,10 @@ pub fn directives(configured: Option<&str>) -> String {
 /// Installs the subscriber: JSON lines when `AWS_LAMBDA_LOG_FORMAT` is
 /// `JSON` (Lambda's JSON logging), text otherwise; no timestamps (Lambda
 /// adds its own). Also sets the metrics' namespace (`METRICS_NAMESPACE`,
-/// checked: the one variable of a function's output that is not Lambda's).
+/// checked: the one variable of a function's output that is not Lambda's)
+/// and finds the X-Ray daemon ([`crate::xray::init`]).
 pub fn init() -> Result<(), ConfigError> {
+    crate::xray::init();
     crate::metrics::set_namespace(crate::config::metrics_namespace(|name| {
         std::env::var(name).ok()
     })?);
