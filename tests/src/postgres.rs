@@ -135,6 +135,9 @@ impl ScratchServer {
         };
         server.init(setup.hba);
         server.start_again();
+        // Stopped on drop; and if this process is killed before that, by a
+        // watchdog, so that an interrupted run leaves no server behind.
+        crate::services::stop_when_this_process_ends(&server.stop_script());
         server
     }
 
@@ -170,7 +173,7 @@ impl ScratchServer {
     }
 
     /// A shell command that stops this server and removes its folder, for
-    /// a watchdog that outlives this value (`crate::services::shared`).
+    /// a watchdog that outlives this value.
     pub(crate) fn stop_script(&self) -> String {
         let runner = if is_root() {
             "runuser -u postgres -- "

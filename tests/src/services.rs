@@ -391,10 +391,10 @@ pub fn shared() -> &'static Services {
         let services = std::thread::spawn(move || Services::start(&dir))
             .join()
             .unwrap_or_else(|_| panic!("the test services did not start (see above)"));
+        // The server has a watchdog of its own (`ScratchServer::start_set_up`).
         stop_when_this_process_ends(&format!(
-            "kill {}; {}; rm -rf '{}'",
+            "kill {}; rm -rf '{}'",
             services.better_auth.process.id(),
-            services.server.stop_script(),
             scratch.display()
         ));
         services
