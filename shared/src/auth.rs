@@ -20,6 +20,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header};
 use lambda_http::http::{HeaderMap, header};
+use secrecy::ExposeSecret;
 use serde_json::{Map, Value};
 
 use crate::config::{AuthConfig, ConfigError};
@@ -57,7 +58,10 @@ impl Verifier {
         let hs256 = config.secret.as_ref().map(|secret| {
             let (issuer, audience) = config.claims();
             let validation = validation(Algorithm::HS256, issuer, audience);
-            (DecodingKey::from_secret(secret.as_bytes()), validation)
+            (
+                DecodingKey::from_secret(secret.expose_secret().as_bytes()),
+                validation,
+            )
         });
         let jwks = match &config.jwks {
             None => None,

@@ -8,6 +8,8 @@
 use std::fmt;
 use std::time::Duration;
 
+use secrecy::SecretString;
+
 use crate::jwks::{JwksSettings, JwksSource};
 
 /// A variable that is missing or holds something unusable.
@@ -36,8 +38,8 @@ impl std::error::Error for ConfigError {}
 #[derive(Debug, Clone)]
 pub struct DbConfig {
     /// `DATABASE_URL`: a libpq-style URL; `sslmode=require` (as in Neon's
-    /// strings) switches TLS on.
-    pub url: String,
+    /// strings) switches TLS on. Secret: it holds the password.
+    pub url: SecretString,
     /// `DB_POOL_SIZE` (default 1): a Lambda instance serves one request at a
     /// time, so one connection per container is enough and keeps Neon's
     /// connection count equal to the number of warm containers.
@@ -55,11 +57,11 @@ pub struct DbConfig {
 
 /// How to verify bearer tokens: HS256 with a shared secret, Better Auth's
 /// JWKS, or both.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct AuthConfig {
     /// `BETTER_AUTH_SECRET`: the HS256 key (its UTF-8 bytes), at least 32
     /// characters when set.
-    pub secret: Option<String>,
+    pub secret: Option<SecretString>,
     /// `BETTER_AUTH_JWKS` (inline), else `BETTER_AUTH_JWKS_URL`, else
     /// `BETTER_AUTH_URL` + `/api/auth/jwks`.
     pub jwks: Option<JwksSource>,
@@ -77,19 +79,6 @@ pub struct AuthConfig {
     pub better_auth_url: Option<String>,
 }
 
-// Never print the secret, not even in a debug log.
-impl fmt::Debug for AuthConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AuthConfig")
-            .field("secret", &self.secret.as_ref().map(|_| "<redacted>"))
-            .field("jwks", &self.jwks)
-            .field("issuer", &self.issuer)
-            .field("audience", &self.audience)
-            .field("better_auth_url", &self.better_auth_url)
-            .finish()
-    }
-}
-
 /// The shortest `BETTER_AUTH_SECRET` accepted (Better Auth's own minimum).
 pub const MIN_SECRET_CHARS: usize = 32;
 
@@ -99,7 +88,7 @@ impl DbConfig {
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let url = required(&lookup, "DATABASE_URL")?;
         Ok(DbConfig {
-            url,
+            url: url.into(),
             pool_size: number(&lookup, "DB_POOL_SIZE", 1, 1..=32)?,
             connect_timeout: millis(&lookup, "DB_CONNECT_TIMEOUT_MS", 3000)?,
             timeout: millis(&lookup, "DB_TIMEOUT_MS", 5000)?,
@@ -156,7 +145,7 @@ impl AuthConfig {
             });
         }
         let config = AuthConfig {
-            secret,
+            secret: secret.map(SecretString::from),
             jwks,
             jwks_settings: jwks_settings(&lookup)?,
             issuer: optional(&lookup, "JWT_ISSUER"),
@@ -202,7 +191,7 @@ impl AuthConfig {
     /// Only the shared secret, as in the simplest deployment.
     pub fn hs256(secret: &str) -> Self {
         AuthConfig {
-            secret: Some(secret.to_owned()),
+            secret: Some(secret.into()),
             jwks: None,
             jwks_settings: JwksSettings::default(),
             issuer: None,
@@ -214,6 +203,7 @@ impl AuthConfig {
 
 /// What the task functions read at start-up, parsed: handed to
 /// [`crate::handlers::TasksState`], which reads nothing itself.
+#[derive(Debug)]
 pub struct TasksConfig {
     pub db: DbConfig,
     pub auth: AuthConfig,
@@ -341,9 +331,10 @@ fn millis(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use secrecy::ExposeSecret;
     use std::collections::HashMap;
 
-    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + use<> {
         let map: HashMap<String, String> = pairs
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -402,7 +393,10 @@ mod tests {
         // 32 characters, counted as characters rather than bytes.
         let secret = "é".repeat(32);
         let ok = AuthConfig::from_lookup(env(&[("BETTER_AUTH_SECRET", &secret)])).unwrap();
-        assert_eq!(ok.secret.as_deref(), Some(secret.as_str()));
+        assert_eq!(
+            ok.secret.as_ref().map(ExposeSecret::expose_secret),
+            Some(secret.as_str())
+        );
         assert!(
             !format!("{ok:?}").contains('é'),
             "Debug must not print the secret"
@@ -413,7 +407,7 @@ mod tests {
     fn jwks_sources_and_their_defaults() {
         let c = AuthConfig::from_lookup(env(&[("BETTER_AUTH_URL", "https://app.example.com/")]))
             .unwrap();
-        assert_eq!(c.secret, None);
+        assert!(c.secret.is_none());
         assert_eq!(
             format!("{:?}", c.jwks),
             "Some(Url(https://app.example.com/api/auth/jwks))"
@@ -488,6 +482,39 @@ mod tests {
         );
         // HS256 alone needs neither.
         assert!(AuthConfig::from_lookup(env(&[("BETTER_AUTH_SECRET", &"s".repeat(40))])).is_ok());
+    }
+
+    /// No configuration type prints a password or a key, in `Debug` (or
+    /// anything built on it): every such value is a `SecretString`.
+    #[test]
+    fn no_configuration_type_prints_a_secret() {
+        let password = "pw-7f3a9c51";
+        let key = "hs256-key-0f9e8d7c6b5a4f3e2d1c0b9a";
+        let api_url = format!("postgres://api:{password}@db.example.com/todo?sslmode=require");
+        let owner_url = format!("postgres://owner:{password}@db.example.com/todo?sslmode=require");
+        let vars = env(&[
+            ("DATABASE_URL", &api_url),
+            ("MIGRATE_DATABASE_URL", &owner_url),
+            ("BETTER_AUTH_SECRET", key),
+        ]);
+        let tasks = TasksConfig::from_lookup(&vars).unwrap();
+        let target = crate::migrations::Target::from_lookup(&vars).unwrap();
+        let printed = [
+            format!("{:?}", tasks.db),
+            format!("{:#?}", tasks.auth),
+            format!("{tasks:?}"),
+            format!("{target:#?}"),
+        ];
+        for printed in printed {
+            assert!(
+                !printed.contains(password) && !printed.contains(key),
+                "a secret in {printed}"
+            );
+        }
+        assert!(
+            format!("{target:?}").contains("api"),
+            "the role's name is shown"
+        );
     }
 
     #[test]

@@ -21,6 +21,7 @@ use deadpool_postgres::{
     Hook, HookError, Manager, ManagerConfig, Object, Pool, PoolError, RecyclingMethod, Runtime,
 };
 use postgres_native_tls::MakeTlsConnector;
+use secrecy::ExposeSecret;
 use tokio::time::Sleep;
 use tokio_postgres::config::{Host, SslMode};
 use tokio_postgres::types::{ToSql, Type};
@@ -69,8 +70,8 @@ impl Db {
             variable: "DATABASE_URL",
             problem,
         };
-        let mut pg: tokio_postgres::Config = config
-            .url
+        let url = config.url.expose_secret();
+        let mut pg: tokio_postgres::Config = url
             .parse()
             .map_err(|e| invalid(format!("is not a valid PostgreSQL URL ({e})")))?;
         if let Some(host) = remote_host(&pg)
@@ -98,7 +99,7 @@ impl Db {
         // build no TLS: libpq's default, `prefer`, would build a connector
         // (its trust roots) only to protect traffic that never leaves the
         // machine. An explicit `sslmode=prefer` keeps its meaning.
-        let local_default = remote_host(&pg).is_none() && !config.url.contains("sslmode");
+        let local_default = remote_host(&pg).is_none() && !url.contains("sslmode");
         let manager = if pg.get_ssl_mode() == SslMode::Disable || local_default {
             Manager::from_config(pg, NoTls, manager_config)
         } else {

@@ -14,6 +14,7 @@
 //! `DATABASE_URL`, which every run creates or updates and makes a member of
 //! `todo_app` (migration 0005): rows only, no DDL. See [`Target`].
 
+use secrecy::{ExposeSecret, SecretString};
 use tokio_postgres::Client;
 
 use crate::config::{ConfigError, DbConfig};
@@ -111,6 +112,7 @@ impl From<tokio_postgres::Error> for MigrationError {
 }
 
 /// Where `migrate` connects, and the API's login role it sets up.
+#[derive(Debug)]
 pub struct Target {
     /// `MIGRATE_DATABASE_URL`, else `DATABASE_URL`.
     pub db: DbConfig,
@@ -217,19 +219,12 @@ impl NeonEndpoint {
 }
 
 /// The login role of the API's `DATABASE_URL`.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct ApiLogin {
     name: String,
     /// Its SCRAM-SHA-256 verifier; `None` when the URL has no password.
-    verifier: Option<String>,
-}
-
-impl std::fmt::Debug for ApiLogin {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ApiLogin")
-            .field("name", &self.name)
-            .finish()
-    }
+    /// Secret: a verifier is what an attacker guesses passwords against.
+    verifier: Option<SecretString>,
 }
 
 /// A connection URL, and the user it names.
@@ -261,7 +256,7 @@ impl ApiLogin {
         }
         let verifier = config
             .get_password()
-            .map(postgres_protocol::password::scram_sha_256);
+            .map(|password| postgres_protocol::password::scram_sha_256(password).into());
         Ok(ApiLogin { name, verifier })
     }
 
@@ -279,7 +274,7 @@ impl ApiLogin {
         let name = &self.name;
         let password = match &self.verifier {
             // Base64 and `$:` only: nothing to escape.
-            Some(verifier) => format!(" PASSWORD '{verifier}'"),
+            Some(verifier) => format!(" PASSWORD '{}'", verifier.expose_secret()),
             None => String::new(),
         };
         let advice = "Let migrate create the API''s role: drop this one, or name a new role \

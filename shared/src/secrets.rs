@@ -25,6 +25,7 @@ use std::time::Duration;
 use aws_config::BehaviorVersion;
 use aws_config::timeout::TimeoutConfig;
 use aws_sdk_secretsmanager::Client;
+use secrecy::{ExposeSecret, SecretString};
 
 use crate::config::ConfigError;
 use crate::error::Cause;
@@ -78,7 +79,7 @@ const SECRETS_TIMEOUT: Duration = Duration::from_secs(5);
 /// variable it stands for.
 pub struct Environment<L> {
     lookup: L,
-    resolved: HashMap<&'static str, String>,
+    resolved: HashMap<&'static str, SecretString>,
 }
 
 impl Environment<fn(&str) -> Option<String>> {
@@ -113,7 +114,7 @@ impl<L: Fn(&str) -> Option<String>> Environment<L> {
                 None => client.insert(client_from_env().await.map_err(problem)?),
             };
             let value = secret(client, arn.trim()).await.map_err(problem)?;
-            resolved.insert(variable, value);
+            resolved.insert(variable, value.into());
         }
         Ok(Environment { lookup, resolved })
     }
@@ -122,7 +123,7 @@ impl<L: Fn(&str) -> Option<String>> Environment<L> {
     pub fn get(&self, name: &str) -> Option<String> {
         self.resolved
             .get(name)
-            .cloned()
+            .map(|value| value.expose_secret().to_owned())
             .or_else(|| (self.lookup)(name))
     }
 

@@ -44,7 +44,7 @@ pub fn db_config() -> DbConfig {
 /// The tests' pool settings for the database at `url`.
 pub fn db_config_for(url: &str) -> DbConfig {
     DbConfig {
-        url: url.to_owned(),
+        url: url.into(),
         pool_size: 8,
         connect_timeout: std::time::Duration::from_secs(5),
         timeout: std::time::Duration::from_secs(10),

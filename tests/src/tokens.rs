@@ -151,5 +151,8 @@ pub fn local_token(config: &AuthConfig, user: &str, ttl: i64) -> Option<String> 
     if let Some(audience) = audience {
         claims["aud"] = json!(audience);
     }
-    Some(sign(config.secret.as_deref()?, &claims))
+    Some(sign(
+        secrecy::ExposeSecret::expose_secret(config.secret.as_ref()?),
+        &claims,
+    ))
 }

@@ -20,7 +20,7 @@ const ALGORITHMS: [&str; 3] = ["EdDSA", "ES256", "RS256"];
 /// the HS256 secret alongside.
 fn jwks_state(ba: &BetterAuth, prefix: &str, settings: JwksSettings, secret: bool) -> TasksState {
     let auth = AuthConfig {
-        secret: secret.then(|| SECRET.to_owned()),
+        secret: secret.then(|| SECRET.into()),
         jwks: Some(JwksSource::url(&ba.jwks_url(prefix)).unwrap()),
         jwks_settings: settings,
         issuer: None,

@@ -14,7 +14,7 @@ use todo_tests::*;
 /// One connection, so that the connection under test is the one reused.
 fn one_connection(url: String, timeout: Duration) -> DbConfig {
     DbConfig {
-        url,
+        url: url.into(),
         pool_size: 1,
         connect_timeout: Duration::from_secs(3),
         timeout,

@@ -10,7 +10,7 @@ use todo_tests::*;
 
 fn db_at(url: String) -> DbConfig {
     DbConfig {
-        url,
+        url: url.into(),
         pool_size: 1,
         connect_timeout: Duration::from_secs(10),
         timeout: Duration::from_secs(5),

@@ -14,7 +14,7 @@ async fn fresh_database(label: &str) -> (tokio_postgres::Client, String, String)
 
 fn db(url: &str) -> Db {
     let mut config = db_config();
-    config.url = url.to_owned();
+    config.url = url.into();
     Db::new(&config).unwrap()
 }
 

@@ -95,7 +95,8 @@ async fn counted_state() -> (TasksState, Wire) {
     let database = path.split('?').next().unwrap();
     let (port, wire) = counting_proxy(host_port.to_owned()).await;
     let mut config = db_config();
-    config.url = format!("postgres://{credentials}@127.0.0.1:{port}/{database}?sslmode=disable");
+    config.url =
+        format!("postgres://{credentials}@127.0.0.1:{port}/{database}?sslmode=disable").into();
     config.pool_size = 1;
     (TasksState::new(&config, &auth_config()).unwrap(), wire)
 }

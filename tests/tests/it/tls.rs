@@ -47,7 +47,7 @@ async fn verified_tls_to_postgres_and_to_the_jwks() {
         "SSL_CERT_FILE must name the test CA (TEST_TLS_CA_FILE)"
     );
     let config = |url: &str| DbConfig {
-        url: url.to_owned(),
+        url: url.into(),
         ..db_config()
     };
 
@@ -133,7 +133,7 @@ async fn a_loopback_database_without_sslmode_is_reached_in_plaintext() {
         .expect("the port of TEST_TLS_DATABASE_URL");
     let plain = database_url_with_host(&format!("localhost:{port}"));
     let db = Db::new(&DbConfig {
-        url: plain.clone(),
+        url: plain.clone().into(),
         ..db_config()
     })
     .unwrap();
