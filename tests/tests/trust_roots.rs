@@ -6,8 +6,9 @@
 //! which the test harness cannot promise. Each way of
 //! building the connector runs in a child process of this binary, against
 //! TLS servers whose certificates chain to a root placed *last* in a copy of
-//! the system bundle (accepted), to a CA outside it, expired, and for
-//! another host name (all refused).
+//! the system bundle (accepted), to a CA outside it, expired, for another
+//! host name, and to a CA the bundle holds as a `TRUSTED CERTIFICATE`
+//! rejected for server authentication (all refused).
 
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
@@ -24,11 +25,12 @@ use todo_tests::certs::{certificate, pem, write};
 const MODES: [&str; 3] = ["lazy", "fallback", "ordinary"];
 
 /// Servers' certificates and whether a client must accept them.
-const SERVERS: [(&str, bool); 4] = [
+const SERVERS: [(&str, bool); 5] = [
     ("trusted", true),
     ("untrusted-ca", false),
     ("expired", false),
     ("wrong-host", false),
+    ("rejected-ca", false),
 ];
 
 fn main() {
@@ -82,11 +84,11 @@ fn as_child(mode: &str, dir: &Path) {
     let deferred = todo_shared::tls::roots::deferred();
     let parsed = todo_shared::tls::roots::parsed();
     match mode {
-        // Of the 140-odd roots, the handshakes parsed the test CA alone
-        // (the untrusted CA's subject is not in the index).
+        // Of the 140-odd roots, the handshakes parsed the test CA and the
+        // rejected one alone (the untrusted CA's subject is not in the index).
         "lazy" => {
             assert!(deferred.expect("deferred").index().is_ok());
-            assert_eq!(parsed, 1, "roots parsed");
+            assert_eq!(parsed, 2, "roots parsed");
         }
         "fallback" => {
             assert!(deferred.expect("deferred").index().is_err());
@@ -121,13 +123,16 @@ fn handshake(connector: &native_tls::TlsConnector, dir: &Path, server: &str) -> 
 }
 
 /// A test CA appended last to a copy of the system bundle (`bundle.crt`,
-/// and in BER, `bundle-ber.crt`), another CA, and a key and certificate for
-/// each server.
+/// and in BER, `bundle-ber.crt`), before it a CA marked as rejected for
+/// server authentication (as `openssl x509 -addreject serverAuth -trustout`
+/// writes it), another CA, and a key and certificate for each server.
 fn make_certificates(dir: &Path) {
     let (ca, ca_key) = certificate("todo-api trust test CA", None, true, 0, 2, &[]);
     let (other, other_key) = certificate("an untrusted CA", None, true, 0, 2, &[]);
+    let (rejected, rejected_key) = certificate("a rejected CA", None, true, 0, 2, &[]);
     let system = std::fs::read("/etc/ssl/certs/ca-certificates.crt").unwrap_or_default();
     let mut bundle = system;
+    bundle.extend(rejected_for_servers(&rejected));
     bundle.extend(ca.to_pem().unwrap());
     std::fs::write(dir.join("bundle.crt"), &bundle).unwrap();
     // The same CA with its outer SEQUENCE of indefinite length: BER that
@@ -150,9 +155,21 @@ fn make_certificates(dir: &Path) {
         ("untrusted-ca", &other, &other_key, 0, 2, "localhost"),
         ("expired", &ca, &ca_key, -3, -1, "localhost"),
         ("wrong-host", &ca, &ca_key, 0, 2, "elsewhere.example"),
+        ("rejected-ca", &rejected, &rejected_key, 0, 2, "localhost"),
     ];
     for (name, issuer, issuer_key, from, to, host) in servers {
         let (cert, key) = certificate(host, Some((issuer, issuer_key)), false, from, to, &[host]);
         write(dir, name, &cert, &key);
     }
+}
+
+/// `ca` as OpenSSL's `TRUSTED CERTIFICATE`: its DER followed by the
+/// auxiliary trust data (`X509_CERT_AUX`) that rejects it for server
+/// authentication: `SEQUENCE { [0] SEQUENCE { OID 1.3.6.1.5.5.7.3.1 } }`.
+fn rejected_for_servers(ca: &X509) -> Vec<u8> {
+    const SERVER_AUTH: [u8; 10] = [0x06, 0x08, 0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x01];
+    let mut der = ca.to_der().unwrap();
+    der.extend([0x30, 0x0c, 0xa0, 0x0a]);
+    der.extend(SERVER_AUTH);
+    pem("TRUSTED CERTIFICATE", &der)
 }

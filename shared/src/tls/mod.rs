@@ -67,7 +67,10 @@ fn build() -> Result<native_tls::TlsConnector, SetUpError> {
         Ok(()) => Ok(native_tls::TlsConnector::new()?),
         Err(e) => {
             // The same roots, handed over one by one: what OpenSSL would
-            // have done with the bundle, at its cost.
+            // have done with the bundle, at its cost. native-tls reads
+            // plain `CERTIFICATE` blocks only, so a `TRUSTED CERTIFICATE`
+            // (a root with trust settings) is left out: not trusted at
+            // all, rather than beyond its settings.
             tracing::warn!(
                 error = %e,
                 "trust roots: the CA bundle could not be indexed; loading it whole"

@@ -15,9 +15,11 @@
 //! by subject for them instead, from an index in memory: each root's DER by
 //! its subject hash ([`super::subject_hash`], computed without parsing the
 //! certificate), built when the first connector is ([`Deferred::index`]).
-//! A lookup parses only the roots whose hash it asks for, keeps those whose
-//! subject OpenSSL finds equal to the one asked for, and adds them to the
-//! asking store, as OpenSSL's own directory lookup does. native-tls gives no
+//! A lookup parses only the roots whose hash it asks for (with the trust
+//! settings of a `TRUSTED CERTIFICATE` block, as OpenSSL's bundle loading
+//! reads them: a root rejected for server authentication stays rejected),
+//! keeps those whose subject OpenSSL finds equal to the one asked for, and
+//! adds them to the asking store, as OpenSSL's own directory lookup does. native-tls gives no
 //! hook into its store, so the answer is given by OpenSSL's process-wide
 //! file-lookup method, the one every default store holds for the bundle:
 //! this process builds no store that loads a CA file of its own. The hashed
@@ -49,6 +51,9 @@ const LOOKUP_CERTIFICATE: c_int = 1;
 
 // Parts of OpenSSL 3's API that openssl-sys does not declare.
 unsafe extern "C" {
+    /// `d2i_X509` that also reads a `TRUSTED CERTIFICATE`'s trust data
+    /// after the certificate (what OpenSSL's own bundle loading keeps).
+    fn d2i_X509_AUX(a: *mut *mut X509, pp: *mut *const u8, length: c_long) -> *mut X509;
     fn X509_LOOKUP_meth_set_get_by_subject(
         method: *mut X509_LOOKUP_METHOD,
         get: Option<GetBySubject>,
@@ -214,8 +219,11 @@ unsafe extern "C" fn by_subject(
             continue;
         };
         let mut cursor = der.as_ptr();
+        // With its trust data, if any: a root the bundle marks as rejected
+        // for a purpose stays rejected for it, as OpenSSL's loading of the
+        // bundle keeps it.
         // SAFETY: `cursor` points at `length` bytes of DER.
-        let x = unsafe { openssl_sys::d2i_X509(std::ptr::null_mut(), &mut cursor, length) };
+        let x = unsafe { d2i_X509_AUX(std::ptr::null_mut(), &mut cursor, length) };
         if x.is_null() {
             continue;
         }
@@ -265,8 +273,9 @@ pub struct BundleCertificate {
 }
 
 /// Every certificate in a PEM bundle (`CERTIFICATE` and OpenSSL's
-/// `TRUSTED CERTIFICATE` blocks; anything else, such as a CRL, is skipped,
-/// as certificate verification here does not use CRLs).
+/// `TRUSTED CERTIFICATE` blocks, the latter's DER with the trust data that
+/// follows the certificate; anything else, such as a CRL, is skipped, as
+/// certificate verification here does not use CRLs).
 pub fn certificates(bundle: &Path) -> Result<Vec<BundleCertificate>, IndexError> {
     let text = fs::read_to_string(bundle).map_err(|e| IndexError::Io(bundle.to_owned(), e))?;
     let bad = |problem: String| IndexError::Bundle(bundle.to_owned(), problem);
