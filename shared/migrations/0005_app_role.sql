@@ -2,7 +2,8 @@
 -- and write the rows of the tables the API uses, draw task ids and call
 -- task_slot_free, and nothing else: no DDL, no schema_migrations, no other
 -- schema. `migrate` makes the login role of the API's DATABASE_URL a member
--- (shared/src/migrations.rs), and connects itself with MIGRATE_DATABASE_URL.
+-- (shared/src/migrations/roles.rs; migration 6 replaces this group by one
+-- per database), and connects itself with MIGRATE_DATABASE_URL.
 --
 -- Roles are cluster-wide, and migrations of two databases on one cluster may
 -- run at once (their advisory locks are per database): a role created

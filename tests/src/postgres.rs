@@ -262,7 +262,12 @@ impl ScratchServer {
 
     /// As the API's restricted role, once [`ScratchServer::migrate`] made it.
     pub fn api_url(&self) -> String {
-        format!("postgres://todo_api@127.0.0.1:{}/postgres", self.port)
+        self.url_as("todo_api", "postgres")
+    }
+
+    /// As `user` (no password: the server trusts local logins), to `database`.
+    pub fn url_as(&self, user: &str, database: &str) -> String {
+        format!("postgres://{user}@127.0.0.1:{}/{database}", self.port)
     }
 
     /// Applies the migrations as the superuser and sets up the API's role.

@@ -343,6 +343,12 @@ impl Services {
                 .await
                 .expect("tls_user");
             crate::migrate(&owner_url, &api_url).await;
+            // migrate lets only the API's group connect (and the owner).
+            crate::pg_at(&owner_url)
+                .await
+                .batch_execute("GRANT CONNECT ON DATABASE postgres TO tls_user")
+                .await
+                .expect("tls_user may connect");
         });
         let tls_url = format!(
             "postgresql://tls_user:{TLS_PASSWORD}@localhost:{port}/postgres\

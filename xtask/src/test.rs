@@ -240,7 +240,7 @@ type Refusal = (
 /// The functions refuse a bad configuration at start-up, naming the
 /// variable: each case runs a function's binary with only these settings.
 fn refusals(target: &Path) {
-    let cases: [Refusal; 10] = [
+    let cases: [Refusal; 11] = [
         ("DATABASE_URL is not set", "tasks-collection", &[]),
         ("DATABASE_URL is not set", "health", &[]),
         (
@@ -268,6 +268,14 @@ fn refusals(target: &Path) {
             &[
                 ("MIGRATE_DATABASE_URL", "postgres://owner@db/x"),
                 ("DATABASE_URL", "postgres://Api-Role@db/x"),
+            ],
+        ),
+        (
+            "DATABASE_URL names owner, MIGRATE_DATABASE_URL's role",
+            "migrate",
+            &[
+                ("MIGRATE_DATABASE_URL", "postgres://owner@db/x"),
+                ("DATABASE_URL", "postgres://owner@db-pooler/x"),
             ],
         ),
         (

@@ -302,11 +302,17 @@ async fn an_api_role_that_would_inherit_or_own_more_stops_the_run() {
         );
         // Refused as a whole: the role did not become a member of todo_app.
         let member: bool = admin
-            .query_one("SELECT pg_has_role($1, 'todo_app', 'MEMBER')", &[&role])
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM pg_auth_members m
+                                JOIN pg_roles g ON g.oid = m.roleid
+                                JOIN pg_roles r ON r.oid = m.member
+                                WHERE r.rolname = $1 AND g.rolname = $2)",
+                &[&role, &migrations::group_of(&name)],
+            )
             .await
             .unwrap()
             .get(0);
-        assert!(!member, "{label}: granted todo_app all the same");
+        assert!(!member, "{label}: granted the group all the same");
         drop_database_and_role(&admin, &name, &role).await;
     }
     pg_at(&admin_database_url())
@@ -316,23 +322,215 @@ async fn an_api_role_that_would_inherit_or_own_more_stops_the_run() {
         .unwrap();
 }
 
+/// Two stacks migrated into two databases of one server (on Neon: two
+/// databases of one branch, say staging and production) cannot reach each
+/// other's rows: each API role is refused the other's database, and were
+/// that database opened to every role, its rows still. The review's
+/// reproduction: staging's API role updated production's tasks.
+#[tokio::test]
+async fn two_stacks_on_one_server_cannot_reach_each_other() {
+    let server = tokio::task::spawn_blocking(ScratchServer::start)
+        .await
+        .unwrap();
+    let admin = pg_at(&server.url()).await;
+    for database in ["staging", "production"] {
+        admin
+            .batch_execute(&format!("CREATE DATABASE {database}"))
+            .await
+            .unwrap();
+    }
+    let stacks = [("staging", "staging_api"), ("production", "production_api")];
+    for (database, role) in stacks {
+        let owner = server.url_as("postgres", database);
+        let login = migrations::ApiLogin::from_url(&server.url_as(role, database)).unwrap();
+        migrations::run_on(&db(&owner), Some(&login)).await.unwrap();
+        pg_at(&owner)
+            .await
+            .batch_execute(&format!(
+                "INSERT INTO tasks (user_id, title) VALUES ('{database}-user', 'of {database}')"
+            ))
+            .await
+            .unwrap();
+    }
+    let tamper = "UPDATE tasks SET title = 'tampered' RETURNING id";
+    for ((database, _), (_, other_role)) in stacks.iter().zip(stacks.iter().rev()) {
+        let url = server.url_as(other_role, database);
+        let refused = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+            .await
+            .map(drop)
+            .expect_err(&format!("{other_role} connected to {database}"));
+        assert_eq!(
+            refused.code(),
+            Some(&tokio_postgres::error::SqlState::INSUFFICIENT_PRIVILEGE),
+            "{other_role} to {database}: {refused}"
+        );
+        // A database opened to every role still keeps its rows.
+        admin
+            .batch_execute(&format!("GRANT CONNECT ON DATABASE {database} TO PUBLIC"))
+            .await
+            .unwrap();
+        let error = pg_at(&url)
+            .await
+            .query(tamper, &[])
+            .await
+            .expect_err(&format!("{other_role} updated {database}'s tasks"));
+        assert_eq!(
+            error.code(),
+            Some(&tokio_postgres::error::SqlState::INSUFFICIENT_PRIVILEGE),
+            "{other_role} in {database}: {error}"
+        );
+    }
+    // Each still uses its own.
+    for (database, role) in stacks {
+        let rows = pg_at(&server.url_as(role, database))
+            .await
+            .query(tamper, &[])
+            .await
+            .unwrap();
+        assert_eq!(rows.len(), 1, "{role} in {database}");
+    }
+}
+
+/// A group role of the name `migrate` would give the API's rights to,
+/// made beforehand with more than those (a member of the tables' owner),
+/// stops the run, saying what to do; and the review's other reproduction,
+/// the old server-wide `todo_app` made a member of the owner, gives a role
+/// `migrate` creates no DDL.
+#[tokio::test]
+async fn a_group_role_that_would_give_more_stops_the_run() {
+    let server = tokio::task::spawn_blocking(ScratchServer::start)
+        .await
+        .unwrap();
+    let admin = pg_at(&server.url()).await;
+    let owner = server.url_as("postgres", "postgres");
+    // The old scheme's server-wide group (migration 5 makes it), then
+    // made a member of the owner.
+    migrations::run_on(&db(&owner), None).await.unwrap();
+    admin
+        .batch_execute(
+            "DO $$ BEGIN CREATE ROLE todo_app NOLOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$;
+             GRANT postgres TO todo_app",
+        )
+        .await
+        .unwrap();
+    let login = migrations::ApiLogin::from_url(&server.url_as("api_new", "postgres")).unwrap();
+    migrations::run_on(&db(&owner), Some(&login)).await.unwrap();
+    assert_forbidden(&pg_at(&server.url_as("api_new", "postgres")).await).await;
+
+    admin.batch_execute("CREATE DATABASE other").await.unwrap();
+    let group = migrations::group_of("other");
+    admin
+        .batch_execute(&format!(
+            "CREATE ROLE {group} NOLOGIN; GRANT postgres TO {group}"
+        ))
+        .await
+        .unwrap();
+    let owner = server.url_as("postgres", "other");
+    let login = migrations::ApiLogin::from_url(&server.url_as("api_other", "other")).unwrap();
+    let error = migrations::run_on(&db(&owner), Some(&login))
+        .await
+        .expect_err("a group that is a member of the owner")
+        .to_string();
+    assert!(
+        error.contains(&group)
+            && error.contains("member of postgres")
+            && error.contains(&format!("DROP ROLE {group}")),
+        "{error}"
+    );
+    let exists: bool = admin
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'api_other')",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(!exists, "refused as a whole: the login role was not made");
+}
+
+/// A database migrated before the group per database (migration 5's
+/// server-wide `todo_app`, its API login a member) upgrades in one run: the
+/// login loses `todo_app` and gets this database's group, which alone holds
+/// the rights, and `todo_app`, needed by nothing else, is dropped.
+#[tokio::test]
+async fn a_database_of_the_server_wide_group_upgrades_in_one_run() {
+    let server = tokio::task::spawn_blocking(ScratchServer::start)
+        .await
+        .unwrap();
+    let owner = pg_at(&server.url()).await;
+    for migration in &MIGRATIONS[..5] {
+        owner.batch_execute(migration.sql).await.unwrap();
+    }
+    owner
+        .batch_execute(
+            "CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL,
+                 checksum text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now());
+             CREATE ROLE api_old LOGIN; GRANT todo_app TO api_old;
+             INSERT INTO tasks (user_id, title) VALUES ('u', 'before the upgrade')",
+        )
+        .await
+        .unwrap();
+    for migration in &MIGRATIONS[..5] {
+        owner
+            .execute(
+                "INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, md5($3))",
+                &[&migration.version, &migration.name, &migration.sql],
+            )
+            .await
+            .unwrap();
+    }
+    let api_url = server.url_as("api_old", "postgres");
+    let login = migrations::ApiLogin::from_url(&api_url).unwrap();
+    let applied = migrations::run_on(&db(&server.url()), Some(&login))
+        .await
+        .unwrap();
+    assert_eq!(applied, vec![6]);
+    let memberships: Vec<String> = column(
+        &owner,
+        "SELECT g.rolname::text FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid
+         JOIN pg_roles r ON r.oid = m.member WHERE r.rolname = 'api_old'",
+        &[],
+    )
+    .await;
+    assert_eq!(memberships, [migrations::group_of("postgres")]);
+    let legacy: Vec<String> = column(
+        &owner,
+        "SELECT rolname::text FROM pg_roles WHERE rolname = 'todo_app'",
+        &[],
+    )
+    .await;
+    assert!(legacy.is_empty(), "todo_app was left behind");
+    let api = pg_at(&api_url).await;
+    let rows = api
+        .query("UPDATE tasks SET title = 'after' RETURNING id", &[])
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_forbidden(&api).await;
+}
+
 /// Every API test connects as that role: `make test` (and the fault stack)
 /// set the API's role up like `migrate` does, not as the owner.
 #[tokio::test]
 async fn the_tests_run_as_the_api_role() {
     let client = pg().await;
+    let database: String = client
+        .query_one("SELECT current_database()::text", &[])
+        .await
+        .unwrap()
+        .get(0);
     let row = client
         .query_one(
-            "SELECT rolsuper, pg_has_role(current_user, 'todo_app', 'MEMBER')
+            "SELECT rolsuper, pg_has_role(current_user, $1, 'MEMBER')
              FROM pg_roles WHERE rolname = current_user",
-            &[],
+            &[&migrations::group_of(&database)],
         )
         .await
         .unwrap();
     assert_eq!(
         (row.get::<_, bool>(0), row.get::<_, bool>(1)),
         (false, true),
-        "TEST_DATABASE_URL must name the API's role, a member of todo_app"
+        "TEST_DATABASE_URL must name the API's role, a member of its database's group"
     );
     assert!(api_login().is_some());
     assert_forbidden(&client).await;
