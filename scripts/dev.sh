@@ -40,8 +40,11 @@ cat <<MSG
   Try it:      curl -H "Authorization: Bearer \$TOKEN" http://localhost:$port/api/tasks
 
 MSG
-# Not exec: the EXIT trap must still stop PostgreSQL after Ctrl-C.
-cargo lambda watch --invoke-port "$port" &
+# Not exec: the EXIT trap must still stop PostgreSQL after Ctrl-C. On
+# loopback unless DEV_ADDRESS says otherwise: cargo lambda's default, `::`,
+# would serve the API and its runtime emulator (/.rt, which carries every
+# invocation, tokens included) to the whole network.
+cargo lambda watch --invoke-address "${DEV_ADDRESS:-127.0.0.1}" --invoke-port "$port" &
 watch_pid=$!
 trap 'kill -INT $watch_pid 2>/dev/null; wait $watch_pid 2>/dev/null; exit 0' INT TERM
 wait $watch_pid
