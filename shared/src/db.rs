@@ -23,7 +23,7 @@ use deadpool_postgres::{
 use postgres_native_tls::MakeTlsConnector;
 use secrecy::ExposeSecret;
 use tokio::time::Sleep;
-use tokio_postgres::config::{Host, SslMode};
+use tokio_postgres::config::{Host, SslMode, SslNegotiation};
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{NoTls, Row};
 
@@ -74,6 +74,21 @@ impl Db {
         let mut pg: tokio_postgres::Config = url
             .parse()
             .map_err(|e| invalid(format!("is not a valid PostgreSQL URL ({e})")))?;
+        // Direct TLS (libpq's `sslnegotiation=direct`, PostgreSQL 17+ and
+        // Neon's proxy) starts the handshake at once instead of asking with
+        // an SSLRequest first: a round trip less before every connection.
+        // As libpq, it is refused with any sslmode weaker than require,
+        // which could not insist on TLS.
+        let direct = pg.get_ssl_negotiation() == SslNegotiation::Direct;
+        if direct && (pg.get_ssl_mode() != SslMode::Require || !url.contains("sslmode")) {
+            return Err(invalid(
+                "sets sslnegotiation=direct without sslmode=require: direct TLS cannot fall \
+                 back to plaintext, so libpq refuses any weaker sslmode, and so does the API. \
+                 Add sslmode=require (Neon: sslmode=require&channel_binding=require&\
+                 sslnegotiation=direct)"
+                    .into(),
+            ));
+        }
         if let Some(host) = remote_host(&pg)
             && pg.get_ssl_mode() != SslMode::Require
         {
@@ -103,7 +118,7 @@ impl Db {
         let manager = if pg.get_ssl_mode() == SslMode::Disable || local_default {
             Manager::from_config(pg, NoTls, manager_config)
         } else {
-            let tls = crate::tls::connector().map_err(|e| {
+            let tls = crate::tls::database_connector(direct).map_err(|e| {
                 invalid(format!(
                     "needs TLS, which could not be set up ({})",
                     Cause::new(e)
@@ -135,14 +150,16 @@ impl Db {
         })
     }
 
-    /// Opens the pool's first connection, if it has none, and runs one
-    /// statement on it, its rows dropped: Init's head start (see
+    /// Opens the pool's first connection, if it has none, and runs
+    /// `statements` on it, their rows dropped: Init's head start (see
     /// `crate::handlers::TasksState`, `crate::tasks::warm_up`). A new server
     /// backend reads the catalog (the table, its indexes, their types) and
     /// plans a statement the first time it meets it, 2 ms of a first
-    /// request on loopback that Init pays instead. A failure is left for a
-    /// request to meet (and answer) as it would have.
-    pub async fn prefetch(&self, statement: &Statement, params: &Params<'_>) {
+    /// request on loopback that Init pays instead. The statements go
+    /// together, pipelined: one round trip for all of them, which is what
+    /// counts where the database is a network away (#42). A failure is left
+    /// for a request to meet (and answer) as it would have.
+    pub async fn prefetch(&self, statements: &[(&Statement, &Params<'_>)]) {
         if self.connections() > 0 {
             return;
         }
@@ -153,8 +170,13 @@ impl Db {
                 return;
             }
         };
-        if let Err(error) = client.query_typed(statement.sql, params).await {
-            tracing::warn!(%error, "Init's warm-up statement failed");
+        let sent = statements
+            .iter()
+            .map(|(statement, params)| client.query_typed(statement.sql, params));
+        for result in futures_util::future::join_all(sent).await {
+            if let Err(error) = result {
+                tracing::warn!(%error, "Init's warm-up statement failed");
+            }
         }
     }
 
@@ -475,6 +497,27 @@ mod tests {
             max_idle: Duration::from_secs(1),
         };
         Db::new(&config).err().map(|e| e.to_string())
+    }
+
+    /// Direct TLS needs `sslmode=require`, as libpq says: a weaker mode
+    /// (or none, whose default is `prefer`) is refused at start-up, naming
+    /// `DATABASE_URL`.
+    #[test]
+    fn direct_tls_with_a_weaker_sslmode_is_refused() {
+        for url in [
+            "postgres://api:pw@db.example.com/db?sslnegotiation=direct&sslmode=prefer",
+            "postgres://api:pw@localhost/db?sslnegotiation=direct&sslmode=disable",
+            "postgres://api:pw@localhost/db?sslnegotiation=direct",
+        ] {
+            let refusal = refusal(url).unwrap_or_else(|| panic!("{url} was accepted"));
+            assert!(
+                refusal.contains("DATABASE_URL sets sslnegotiation=direct without sslmode=require"),
+                "{url}: {refusal}"
+            );
+        }
+        let neon = "postgresql://api:pw@ep-x-pooler.us-east-2.aws.neon.tech/neondb\
+                    ?sslmode=require&channel_binding=require&sslnegotiation=direct";
+        assert_eq!(refusal(neon), None);
     }
 
     /// TLS is required wherever the connection really goes: a remote

@@ -254,20 +254,17 @@ impl ListParameters {
 
 /// The task functions' Init warm-up: the read statements, for a user id no
 /// token can carry (the empty one), so they match nothing and plan as a
-/// request's would. The list opens the connection ([`Db::prefetch`]); the
-/// get then goes the whole way a request's statement goes ([`Db::query`]:
-/// pool checkout, the deadline's timer, which stays armed for the first
-/// request, the statement): the first request took 0.57 ms instead of 0.62
-/// in an A/B run (docs/performance.md), for one more round trip in Init.
+/// request's would, sent together on the connection they open
+/// ([`Db::prefetch`]): one round trip. (Sending the get after the list,
+/// through a request's whole path, saved the first request 0.05 ms on
+/// loopback for a round trip more in Init: a trade the network setup of
+/// `make bench`, where a round trip costs 4 ms, decided against.)
 pub async fn warm_up(db: &Db) {
     let first_page = ListParameters::of(&ListQuery::FIRST_PAGE);
     let nobody = "";
     let list = list_params(&nobody, &first_page);
-    db.prefetch(&LIST, &list).await;
-    if db.connections() > 0 {
-        let get: &Params<'_> = &[(&0i64, Type::INT8), (&nobody, Type::VARCHAR)];
-        let _ = query_task(db, &GET, get).await;
-    }
+    let get: &Params<'_> = &[(&0i64, Type::INT8), (&nobody, Type::VARCHAR)];
+    db.prefetch(&[(&LIST, &list), (&GET, get)]).await;
 }
 
 pub async fn get(db: &Db, user: &UserId, id: TaskId) -> Result<Task, ApiError> {

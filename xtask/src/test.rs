@@ -422,8 +422,11 @@ fn local_api(
 
 /// The concurrency and end-to-end suites again through PgBouncer in
 /// transaction mode (Neon's pooled endpoint), on a database of their own,
-/// migrated through the pooler as a user with only the pooled URLs would.
+/// migrated through the pooler as a user with only the pooled URLs would,
+/// with an API role of its own (migrate refuses one role for two
+/// databases: it would reach both databases' rows).
 fn pooled_pass(phases: &mut Phases, target: &Path, services: &Services, outage: &Watch) {
+    const API_ROLE: &str = "todo_api_pooled";
     let owner_password = todo_tests::services::random_secret(18);
     let pooler = Pooler::start(
         services.server.port,
@@ -431,7 +434,7 @@ fn pooled_pass(phases: &mut Phases, target: &Path, services: &Services, outage: 
             pool_size: 8,
             users: vec![
                 ("postgres".into(), owner_password.clone()),
-                ("todo_api".into(), services.api_password.clone()),
+                (API_ROLE.into(), services.api_password.clone()),
             ],
         },
     );
@@ -443,7 +446,7 @@ fn pooled_pass(phases: &mut Phases, target: &Path, services: &Services, outage: 
             .expect("the pooled pass's database");
     });
     let pooled_admin_url = pooler.url("postgres", &owner_password, "pooled");
-    let pooled_url = pooler.url("todo_api", &services.api_password, "pooled");
+    let pooled_url = pooler.url(API_ROLE, &services.api_password, "pooled");
     check(
         Command::new(target.join("debug/migrate"))
             .env("MIGRATE_DATABASE_URL", &pooled_admin_url)
@@ -455,7 +458,10 @@ fn pooled_pass(phases: &mut Phases, target: &Path, services: &Services, outage: 
         redacted(&pooled_url, &services.api_password)
     ));
     // The tests' own assertions read the rows straight from the server.
-    let direct = services.api_url.replace("/postgres?", "/pooled?");
+    let direct = services
+        .api_url
+        .replace("/postgres?", "/pooled?")
+        .replace("//todo_api:", &format!("//{API_ROLE}:"));
     let pooled = [
         ("TEST_DATABASE_URL", pooled_url.clone()),
         ("TEST_ADMIN_DATABASE_URL", pooled_admin_url.clone()),

@@ -16,6 +16,10 @@ use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
 static CONNECTOR: OnceLock<Result<native_tls::TlsConnector, SetUpError>> = OnceLock::new();
+/// The database's, for direct TLS: the same roots, offering ALPN
+/// `postgresql` (PostgreSQL 17+ refuses a direct handshake without it, and
+/// an HTTPS server must not be offered it).
+static DIRECT: OnceLock<Result<native_tls::TlsConnector, SetUpError>> = OnceLock::new();
 
 /// Why the process has no TLS client: kept, and handed to every caller, so
 /// that each failure it causes can name it.
@@ -56,15 +60,29 @@ impl From<native_tls::Error> for SetUpError {
 /// The shared connector (a cheap, reference-counted clone). Certificates
 /// and host names are always verified.
 pub fn connector() -> Result<native_tls::TlsConnector, SetUpError> {
-    CONNECTOR.get_or_init(build).clone()
+    CONNECTOR.get_or_init(|| build(&[])).clone()
 }
 
-fn build() -> Result<native_tls::TlsConnector, SetUpError> {
+/// The database's connector: [`connector`], or for direct TLS
+/// (`sslnegotiation=direct`) one that offers ALPN `postgresql`.
+pub fn database_connector(direct: bool) -> Result<native_tls::TlsConnector, SetUpError> {
+    if direct {
+        DIRECT.get_or_init(|| build(&["postgresql"])).clone()
+    } else {
+        connector()
+    }
+}
+
+fn build(alpn: &[&str]) -> Result<native_tls::TlsConnector, SetUpError> {
+    let mut builder = native_tls::TlsConnector::builder();
+    if !alpn.is_empty() {
+        builder.request_alpns(alpn);
+    }
     let Some(deferred) = roots::deferred() else {
-        return Ok(native_tls::TlsConnector::new()?);
+        return Ok(builder.build()?);
     };
     match deferred.index() {
-        Ok(()) => Ok(native_tls::TlsConnector::new()?),
+        Ok(()) => Ok(builder.build()?),
         Err(e) => {
             // The same roots, handed over one by one: what OpenSSL would
             // have done with the bundle, at its cost. native-tls reads
@@ -75,7 +93,6 @@ fn build() -> Result<native_tls::TlsConnector, SetUpError> {
                 error = %e,
                 "trust roots: the CA bundle could not be indexed; loading it whole"
             );
-            let mut builder = native_tls::TlsConnector::builder();
             for bundle in &deferred.bundles {
                 let pem = std::fs::read(bundle)
                     .map_err(|e| SetUpError::Bundle(bundle.clone(), Arc::new(e)))?;

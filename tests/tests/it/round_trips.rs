@@ -2,10 +2,12 @@
 //! PostgreSQL: every task request is exactly one round trip on a warm
 //! connection (the client's `Sync` and simple `Query` messages, each of
 //! which ends a flight the server answers), and a page of large tasks reads
-//! about what it returns (the bytes the server sends).
+//! about what it returns (the bytes the server sends); and Init's warm-up
+//! takes one round trip once the connection is ready (the flights the
+//! client sends after the server has spoken).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use serde_json::json;
 use todo_shared::handlers::TasksState;
@@ -19,6 +21,10 @@ struct Wire {
     round_trips: Arc<AtomicUsize>,
     /// Bytes the server sent.
     received: Arc<AtomicUsize>,
+    /// The client's flights: what it sends after the server has spoken
+    /// (or first) is a new round trip, however many messages it holds.
+    flights: Arc<AtomicUsize>,
+    server_spoke: Arc<AtomicBool>,
 }
 
 /// Starts the proxy; returns its port and its counts.
@@ -26,6 +32,7 @@ async fn counting_proxy(upstream: String) -> (u16, Wire) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let wire = Wire::default();
+    wire.server_spoke.store(true, Ordering::SeqCst);
     let counts = wire.clone();
     tokio::spawn(async move {
         while let Ok((client, _)) = listener.accept().await {
@@ -33,16 +40,19 @@ async fn counting_proxy(upstream: String) -> (u16, Wire) {
             let (mut client_read, mut client_write) = client.into_split();
             let (mut server_read, mut server_write) = server.into_split();
             let received = counts.received.clone();
+            let spoke = counts.server_spoke.clone();
             tokio::spawn(async move {
                 let mut chunk = vec![0u8; 65536];
                 while let Ok(n @ 1..) = server_read.read(&mut chunk).await {
                     received.fetch_add(n, Ordering::SeqCst);
+                    spoke.store(true, Ordering::SeqCst);
                     if client_write.write_all(&chunk[..n]).await.is_err() {
                         break;
                     }
                 }
             });
             let counter = counts.round_trips.clone();
+            let (flights, spoke) = (counts.flights.clone(), counts.server_spoke.clone());
             tokio::spawn(async move {
                 let mut pending = Vec::new();
                 let mut started = false;
@@ -52,6 +62,9 @@ async fn counting_proxy(upstream: String) -> (u16, Wire) {
                         Ok(0) | Err(_) => break,
                         Ok(n) => n,
                     };
+                    if spoke.swap(false, Ordering::SeqCst) {
+                        flights.fetch_add(1, Ordering::SeqCst);
+                    }
                     pending.extend_from_slice(&chunk[..n]);
                     // Whole messages only: the startup message has no type byte.
                     loop {
@@ -99,6 +112,33 @@ async fn counted_state() -> (TasksState, Wire) {
         format!("postgres://{credentials}@127.0.0.1:{port}/{database}?sslmode=disable").into();
     config.pool_size = 1;
     (TasksState::new(&config, &auth_config()).unwrap(), wire)
+}
+
+/// Init's warm-up (the list and the get, `tasks::warm_up`) is one round
+/// trip once the connection is ready: the two statements are pipelined, not
+/// sent one after the other (#42). Counted against the same connection's
+/// opening alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inits_warm_up_is_one_round_trip_after_the_connection() {
+    let (state, wire) = counted_state().await;
+    drop(state.db.connection().await.expect("a connection"));
+    let opening = wire.flights.load(Ordering::SeqCst);
+    assert!(
+        opening >= 2,
+        "the startup and its authentication: {opening}"
+    );
+    let (state, wire) = counted_state().await;
+    state.prefetch(std::time::Duration::from_secs(5)).await;
+    assert_eq!(
+        state.db.connections(),
+        1,
+        "the warm-up opened the connection"
+    );
+    assert_eq!(
+        wire.flights.load(Ordering::SeqCst),
+        opening + 1,
+        "the warm-up's statements took one round trip after the {opening} of the opening"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -79,6 +79,8 @@ async fn verified_tls_to_postgres_and_to_the_jwks() {
     let reply = Reply::new(health::handle(&plain, Event::fixture("health").request()).await);
     assert_eq!(reply.status, 503);
 
+    direct_tls(&url, &config).await;
+
     // Better Auth's JWKS over HTTPS (native-tls, the same trust store).
     let ba = BetterAuth::load();
     let https = ba
@@ -164,4 +166,72 @@ fn database_url_with_host(host: &str) -> String {
         out = format!("{out}?{}", query.join("&"));
     }
     out
+}
+
+/// Direct TLS (`sslnegotiation=direct`, #42): the same Neon-style URL with
+/// it connects with no `SSLRequest` first (a proxy sees the client open
+/// with a TLS record, 0x16, where a URL without it opens with the
+/// request's length, 0x00), with ALPN `postgresql` (PostgreSQL 18 refuses
+/// a direct handshake without it), verified as before: channel binding,
+/// the trust roots, the host name.
+async fn direct_tls(url: &str, config: &dyn Fn(&str) -> DbConfig) {
+    use std::sync::{Arc, Mutex};
+    let upstream = url
+        .split_once('@')
+        .and_then(|(_, rest)| rest.split('/').next())
+        .expect("host:port")
+        .replace("localhost", "127.0.0.1");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let openings: Arc<Mutex<Vec<u8>>> = Arc::default();
+    let seen = openings.clone();
+    tokio::spawn(async move {
+        while let Ok((mut client, _)) = listener.accept().await {
+            let mut server = tokio::net::TcpStream::connect(&upstream).await.unwrap();
+            let seen = seen.clone();
+            tokio::spawn(async move {
+                let mut first = [0u8; 1];
+                if client.peek(&mut first).await.is_ok() {
+                    seen.lock().unwrap().push(first[0]);
+                }
+                let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+            });
+        }
+    });
+    let through = |url: &str| {
+        let (head, rest) = url.split_once("@localhost:").unwrap();
+        let path = rest.split_once('/').unwrap().1;
+        format!("{head}@localhost:{port}/{path}&hostaddr=127.0.0.1")
+    };
+    let user = |db: &Db| {
+        let db = db.clone();
+        async move {
+            let rows = db
+                .query(
+                    &Statement::read(
+                        "SELECT ssl, current_user::text FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+                    ),
+                    &[],
+                )
+                .await
+                .expect("a query over direct TLS");
+            (rows[0].get::<_, bool>(0), rows[0].get::<_, String>(1))
+        }
+    };
+    let direct = Db::new(&config(&through(&format!("{url}&sslnegotiation=direct")))).unwrap();
+    assert_eq!(user(&direct).await, (true, "tls_user".to_owned()));
+    let negotiated = Db::new(&config(&through(url))).unwrap();
+    assert_eq!(user(&negotiated).await, (true, "tls_user".to_owned()));
+    assert_eq!(
+        *openings.lock().unwrap(),
+        [0x16, 0x00],
+        "direct opens with a TLS record, the URL without it with an SSLRequest"
+    );
+    // Still verified: a name the certificate does not carry is refused.
+    let wrong_host = Db::new(&config(
+        &format!("{url}&sslnegotiation=direct").replace("@localhost:", "@127.0.0.1:"),
+    ))
+    .unwrap();
+    let reply = Reply::new(health::handle(&wrong_host, Event::fixture("health").request()).await);
+    assert_eq!(reply.status, 503, "{}", reply.json);
 }
