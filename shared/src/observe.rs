@@ -9,8 +9,9 @@
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use sha2::{Digest, Sha256};
 
@@ -94,6 +95,30 @@ pub fn unavailable(dependency: Dependency) {
 pub fn cold_start() -> bool {
     static FIRST: AtomicBool = AtomicBool::new(true);
     FIRST.swap(false, Ordering::Relaxed)
+}
+
+/// When the process began its Init (`crate::logging::init`, the first
+/// thing `main` does after the trust roots).
+static STARTED: OnceLock<Instant> = OnceLock::new();
+
+/// Marks the start of Init, once.
+pub fn init_started() {
+    let _ = STARTED.get_or_init(Instant::now);
+}
+
+/// How long since [`init_started`]: on the first request, the Init it
+/// waited for.
+pub fn init_time() -> Option<Duration> {
+    STARTED.get().map(Instant::elapsed)
+}
+
+/// The process's peak resident memory so far, in MB (`getrusage`: one
+/// system call, no file read).
+pub fn peak_memory_mb() -> u64 {
+    use nix::sys::resource::{UsageWho, getrusage};
+    getrusage(UsageWho::RUSAGE_SELF).map_or(0, |usage| {
+        u64::try_from(usage.max_rss()).unwrap_or(0) / 1024
+    })
 }
 
 /// A stable, non-reversible name for a user id in logs: the first 16 hex

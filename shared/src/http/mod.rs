@@ -82,6 +82,7 @@ where
     let function = Op::FUNCTION;
     let started = Instant::now();
     let cold_start = observe::cold_start();
+    let init = cold_start.then(observe::init_time).flatten();
     let request_id = request_id(request);
     let route = routes::find(function, path(request));
     let (outcome, facts) = observe::gather(async {
@@ -130,6 +131,7 @@ where
         error: error_code.unwrap_or("-"),
         latency: started.elapsed(),
         cold_start,
+        init,
         request_id,
         apigw_request_id: apigw_request_id(request).unwrap_or("-").to_owned(),
         trace_id: trace_id(request).unwrap_or("-").to_owned(),

@@ -12,7 +12,7 @@
 
 mod request;
 
-pub use request::{RequestLog, request};
+pub use request::{RequestLog, request, write_json};
 
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -57,6 +57,7 @@ pub fn directives(configured: Option<&str>) -> String {
 /// checked: the one variable of a function's output that is not Lambda's)
 /// and finds the X-Ray daemon ([`crate::xray::init`]).
 pub fn init() -> Result<(), ConfigError> {
+    crate::observe::init_started();
     crate::xray::init();
     crate::metrics::set_namespace(crate::config::metrics_namespace(|name| {
         std::env::var(name).ok()

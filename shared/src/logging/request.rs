@@ -1,5 +1,6 @@
-//! The request writer: each request's one log line and its metrics line,
-//! formatted and written together (see [`request`]).
+//! The request writer: each request's log line and its metrics, formatted
+//! and written together (see [`request`]): in Lambda one line, the metrics
+//! document carrying the log line.
 
 use std::cell::RefCell;
 use std::io::Write;
@@ -27,6 +28,9 @@ pub struct RequestLog {
     pub error: &'static str,
     pub latency: Duration,
     pub cold_start: bool,
+    /// On a cold start, how long the process took from its start to this
+    /// request (`crate::observe::init_time`).
+    pub init: Option<Duration>,
     pub request_id: String,
     pub apigw_request_id: String,
     pub trace_id: String,
@@ -56,6 +60,13 @@ struct RequestLine<'a> {
     /// Why a 500 or 503 happened; absent otherwise.
     #[serde(skip_serializing_if = "Option::is_none")]
     cause: Option<&'a str>,
+    /// On a cold start, this process's Init (what Lambda's REPORT line's
+    /// Init Duration told, less the sandbox's own start).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    init_ms: Option<f64>,
+    /// The process's peak memory so far (what the REPORT line's Max Memory
+    /// Used told).
+    max_memory_mb: u64,
 }
 
 /// A request line's level: `ERROR` for a 500 (a bug or a broken deployment),
@@ -83,10 +94,12 @@ macro_rules! at_level {
 }
 
 /// Writes a request's log line (at `INFO`, when that level is on) and its
-/// EMF metrics line (`crate::metrics`). In JSON, both are written here,
-/// typed and in one `write` to stdout, exactly as the JSON subscriber would
-/// write the line: formatting it through `tracing` was a tenth of a warm
-/// request's CPU, and two writes a system call more. They are formatted into
+/// EMF metrics (`crate::metrics`). In JSON, one line: the metrics document
+/// with the log line's `level` and `fields` in it, typed and in one
+/// `write` to stdout (formatting the line through `tracing` was a tenth of
+/// a warm request's CPU, and two lines are 917 bytes where one is about
+/// 480: CloudWatch bills every byte, `make bench`). As text (`make dev`),
+/// the line goes through `tracing` and the metrics document after it. They are formatted into
 /// one buffer the process keeps: a fresh one of a kilobyte or more per
 /// request made glibc's malloc consolidate its free lists every time. And in
 /// Lambda they are formatted and written after the response has been handed
@@ -110,76 +123,104 @@ pub fn request(log: RequestLog) {
 
 /// Formats and writes [`request`]'s lines.
 fn write(log: &RequestLog) {
-    let user = log.facts.user();
-    let cause = log.cause.as_ref().map(ToString::to_string);
-    let line = RequestLine {
-        message: "request",
-        method: log.method.as_str(),
-        route: log.route,
-        status: log.status,
-        error: log.error,
-        latency_ms: metrics::millis(log.latency),
-        db_ms: metrics::millis(log.facts.db_time()),
-        cold_start: log.cold_start,
-        request_id: &log.request_id,
-        apigw_request_id: &log.apigw_request_id,
-        trace_id: &log.trace_id,
-        user: user.as_deref().unwrap_or("-"),
-        cause: cause.as_deref(),
-    };
-    let measured = Measured {
-        function: log.function,
-        route: log.route,
-        status: log.status,
-        latency: log.latency,
-        cold_start: log.cold_start,
-        facts: &log.facts,
-    };
     let level = level_of(log.status);
     let logged = {
         use tracing::enabled;
         at_level!(level, enabled)
     };
-    let json = JSON.load(Ordering::Relaxed);
-    if logged && !json {
-        macro_rules! line_at {
-            ($level:expr) => {
-                tracing::event!(
-                    $level,
-                    method = line.method,
-                    route = line.route,
-                    status = line.status,
-                    error = line.error,
-                    latency_ms = line.latency_ms,
-                    db_ms = line.db_ms,
-                    cold_start = line.cold_start,
-                    request_id = line.request_id,
-                    apigw_request_id = line.apigw_request_id,
-                    trace_id = line.trace_id,
-                    user = line.user,
-                    cause = line.cause,
-                    "{}",
-                    line.message
-                )
-            };
-        }
-        at_level!(level, line_at);
-    }
     // Empty: `write_out` clears it before keeping it.
     let mut out = BUFFER.with_borrow_mut(std::mem::take);
-    if logged && json {
-        out.extend_from_slice(br#"{"level":""#);
-        out.extend_from_slice(level.as_str().as_bytes());
-        out.extend_from_slice(br#"","fields":"#);
-        if serde_json::to_writer(&mut out, &line).is_err() {
-            out.clear();
-        } else {
-            out.extend_from_slice(b"}\n");
+    if JSON.load(Ordering::Relaxed) {
+        write_json(log, logged, &mut out);
+    } else {
+        let user = log.facts.user();
+        let cause = log.cause.as_ref().map(ToString::to_string);
+        let line = RequestLine::of(log, user.as_deref(), cause.as_deref());
+        if logged {
+            macro_rules! line_at {
+                ($level:expr) => {
+                    tracing::event!(
+                        $level,
+                        method = line.method,
+                        route = line.route,
+                        status = line.status,
+                        error = line.error,
+                        latency_ms = line.latency_ms,
+                        db_ms = line.db_ms,
+                        cold_start = line.cold_start,
+                        request_id = line.request_id,
+                        apigw_request_id = line.apigw_request_id,
+                        trace_id = line.trace_id,
+                        user = line.user,
+                        cause = line.cause,
+                        init_ms = line.init_ms,
+                        max_memory_mb = line.max_memory_mb,
+                        "{}",
+                        line.message
+                    )
+                };
+            }
+            at_level!(level, line_at);
+        }
+        metrics::write(
+            &mut out,
+            &log.measured(),
+            log.now,
+            None::<metrics::Line<'_, ()>>,
+        );
+        out.push(b'\n');
+    }
+    write_out(out);
+}
+
+/// Appends the one line a request writes in Lambda (JSON) to `out`: its
+/// metrics document, carrying the log line (`level`, `fields`) when its
+/// level is `logged`.
+pub fn write_json(log: &RequestLog, logged: bool, out: &mut Vec<u8>) {
+    let user = log.facts.user();
+    let cause = log.cause.as_ref().map(ToString::to_string);
+    let line = RequestLine::of(log, user.as_deref(), cause.as_deref());
+    let carried = logged.then(|| metrics::Line {
+        level: level_of(log.status).as_str(),
+        fields: &line,
+    });
+    metrics::write(out, &log.measured(), log.now, carried);
+    out.push(b'\n');
+}
+
+impl RequestLog {
+    fn measured(&self) -> Measured<'_> {
+        Measured {
+            function: self.function,
+            route: self.route,
+            status: self.status,
+            latency: self.latency,
+            cold_start: self.cold_start,
+            facts: &self.facts,
         }
     }
-    metrics::write(&mut out, &measured, log.now);
-    out.push(b'\n');
-    write_out(out);
+}
+
+impl<'a> RequestLine<'a> {
+    fn of(log: &'a RequestLog, user: Option<&'a str>, cause: Option<&'a str>) -> Self {
+        RequestLine {
+            message: "request",
+            method: log.method.as_str(),
+            route: log.route,
+            status: log.status,
+            error: log.error,
+            latency_ms: metrics::millis(log.latency),
+            db_ms: metrics::millis(log.facts.db_time()),
+            cold_start: log.cold_start,
+            request_id: &log.request_id,
+            apigw_request_id: &log.apigw_request_id,
+            trace_id: &log.trace_id,
+            user: user.unwrap_or("-"),
+            cause,
+            init_ms: log.init.map(metrics::millis),
+            max_memory_mb: crate::observe::peak_memory_mb(),
+        }
+    }
 }
 
 thread_local! {

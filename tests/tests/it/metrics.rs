@@ -32,11 +32,37 @@ async fn a_request_becomes_one_valid_emf_document() {
         ("Latency", 12.345.into()),
         ("ColdStart", 1.into()),
         ("DatabaseUnavailable", 1.into()),
-        ("JwksUnavailable", 0.into()),
-        ("AuthRejected", 0.into()),
+        // What did not happen is not written: its Sum counts the same.
+        ("JwksUnavailable", serde_json::Value::Null),
+        ("AuthRejected", serde_json::Value::Null),
     ] {
         assert_eq!(line[name], value, "{name}: {line}");
     }
+    let per_function: Vec<&str> = line["_aws"]["CloudWatchMetrics"][1]["Metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|metric| metric["Name"].as_str())
+        .collect();
+    assert_eq!(per_function, ["ColdStart", "DatabaseUnavailable"]);
+    // A request that is none of those has the per-route directive alone.
+    let ((), none) = observe::gather(async {}).await;
+    let ordinary = Measured {
+        status: 200,
+        cold_start: false,
+        facts: &none,
+        ..request
+    };
+    let text = document_in(&ordinary, "TodoApi/test", SystemTime::now());
+    let ordinary: serde_json::Value = serde_json::from_str(&text).unwrap();
+    check_emf(&ordinary).unwrap_or_else(|problem| panic!("{problem}: {ordinary}"));
+    assert_eq!(
+        ordinary["_aws"]["CloudWatchMetrics"]
+            .as_array()
+            .map(Vec::len),
+        Some(1),
+        "{ordinary}"
+    );
     assert_eq!(
         line["_aws"]["CloudWatchMetrics"][0]["Namespace"],
         "TodoApi/test"
