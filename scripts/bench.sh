@@ -38,6 +38,13 @@ if [ "$smoke" = 1 ]; then
 else
     out="$ROOT/target/bench"
     profile=release
+    # The release binaries link OpenSSL as the deployed ones do: vendored
+    # (built from source, configured by scripts/openssl-perl) and static,
+    # not the machine's libssl that host builds use (.cargo/config.toml).
+    # The machine's (Debian's OpenSSL 3.0) parsed the floor's CA bundle in
+    # 40 ms where the deployed one takes about 10, and loading it as a
+    # shared library costs every cold start its symbol lookups.
+    export X86_64_UNKNOWN_LINUX_GNU_OPENSSL_NO_VENDOR=0
 fi
 rm -rf "$out"
 mkdir -p "$out"

@@ -12,6 +12,7 @@
 use std::collections::HashMap;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -19,6 +20,8 @@ use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crate::cgroup::Sandbox;
 
 /// How a function answered one invocation.
 pub struct Reply {
@@ -57,6 +60,9 @@ struct Shared {
 /// One running `bootstrap` and the Runtime API it talks to.
 pub struct Instance {
     child: Child,
+    /// Its cgroup, when it runs on a Lambda's share of a CPU; removed
+    /// after the process (fields drop after [`Instance`]'s own `drop`).
+    pub sandbox: Option<Sandbox>,
     spawned: Instant,
     port: u16,
     shared: Arc<Shared>,
@@ -66,8 +72,14 @@ pub struct Instance {
 
 impl Instance {
     /// Starts `binary` with exactly `env` (plus the Runtime API's address),
-    /// its output appended to `log`.
-    pub fn start(binary: &Path, env: &[(String, String)], log: &Path) -> io::Result<Instance> {
+    /// its output appended to `log`, in `sandbox` if given (entered before
+    /// the program's first instruction).
+    pub fn start(
+        binary: &Path,
+        env: &[(String, String)],
+        log: &Path,
+        sandbox: Option<Sandbox>,
+    ) -> io::Result<Instance> {
         let listener = TcpListener::bind("127.0.0.1:0")?;
         let port = listener.local_addr()?.port();
         let (events_tx, events_rx) = mpsc::channel();
@@ -107,18 +119,35 @@ impl Instance {
         let n = SANDBOXES.fetch_add(1, Ordering::SeqCst);
         let tmp = std::env::temp_dir().join(format!("todo-bench-sandbox-{port}-{n}"));
         std::fs::create_dir(&tmp)?;
-        let spawned = Instant::now();
-        let child = Command::new(binary)
+        let mut command = Command::new(binary);
+        command
             .env_clear()
             .envs(env.iter().map(|(k, v)| (k, v)))
             .env("TMPDIR", &tmp)
             .env("AWS_LAMBDA_RUNTIME_API", format!("127.0.0.1:{port}"))
             .stdin(Stdio::null())
             .stdout(output.try_clone()?)
-            .stderr(output)
-            .spawn()?;
+            .stderr(output);
+        if let Some(sandbox) = &sandbox {
+            let procs = sandbox.enter_fd();
+            // SAFETY: between fork and exec the child only makes one
+            // system call (write(2) is async-signal-safe) on a descriptor
+            // the parent opened; it allocates nothing.
+            unsafe {
+                command.pre_exec(move || {
+                    if libc::write(procs, b"0".as_ptr().cast(), 1) == 1 {
+                        Ok(())
+                    } else {
+                        Err(io::Error::last_os_error())
+                    }
+                });
+            }
+        }
+        let spawned = Instant::now();
+        let child = command.spawn()?;
         Ok(Instance {
             child,
+            sandbox,
             spawned,
             port,
             shared,
@@ -136,6 +165,22 @@ impl Instance {
         self.replies
             .recv_timeout(Duration::from_secs(30))
             .map_err(|_| "no answer within 30 s (see the function's log)".to_owned())
+    }
+
+    /// Waits for the end of Init (the first `/next`), at most `limit`.
+    pub fn wait_for_init(&self, limit: Duration) -> Result<Duration, String> {
+        let until = Instant::now() + limit;
+        loop {
+            if let Some(init) = self.init_duration() {
+                return Ok(init);
+            }
+            if Instant::now() > until {
+                return Err(format!(
+                    "no first /next within {limit:?} (see the function's log)"
+                ));
+            }
+            thread::sleep(Duration::from_micros(100));
+        }
     }
 
     /// From process start to its first `/next`: the Init phase.
@@ -207,7 +252,7 @@ fn serve(stream: TcpStream, shared: &Shared) -> io::Result<()> {
                 + Duration::from_secs(30);
             let head = format!(
                 "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\
-                 lambda-runtime-aws-request-id: bench-{n}\r\n\
+                 lambda-runtime-aws-request-id: 6f7f0961-7b9e-4f4c-a1f8-{n:012x}\r\n\
                  lambda-runtime-deadline-ms: {}\r\n\
                  lambda-runtime-invoked-function-arn: arn:aws:lambda:us-east-1:123456789012:function:bench\r\n\
                  lambda-runtime-trace-id: Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=0\r\n\

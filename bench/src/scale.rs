@@ -14,8 +14,13 @@ use serde_json::{Value, json};
 use todo_tests::ScratchServer;
 use todo_tests::pooler::{Pooler, PoolerSettings};
 
+use crate::Bench;
+use crate::admin::Admin;
+use crate::events::{env_of, event};
+use crate::in_process::hs256;
 use crate::runtime::Instance;
-use crate::{Admin, Bench, Setup, env_of, event, hs256, summary};
+use crate::settings::Setup;
+use crate::stats::summary;
 
 /// The small server's `max_connections` (3 of them kept for superusers).
 pub const MAX_CONNECTIONS: u32 = 20;
@@ -99,7 +104,7 @@ impl Bench {
         let binary = self.settings.bin_dir.join("tasks-item");
         let log = self.log_dir.join("tasks-item-scale.log");
         let mut running: Vec<Instance> = (0..k)
-            .map(|_| Instance::start(&binary, &env, &log))
+            .map(|_| Instance::start(&binary, &env, &log, None))
             .collect::<Result<_, _>>()
             .map_err(|e| format!("start tasks-item: {e}"))?;
         let done = AtomicBool::new(false);
