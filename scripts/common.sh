@@ -105,14 +105,28 @@ as_ordinary_user() {
 # ensure_tools COMMAND...: installs what provides each command into the
 # project's own virtualenv (versions pinned in scripts/requirements.txt), and
 # puts the venv first on PATH (cargo-zigbuild finds Zig via `python3 -m ziglang`).
-# A tool whose pin changed since it was installed is installed again.
+# A tool whose pin changed since it was installed is installed again. A tool
+# pinned "in its own venv" (its dependencies' pins clash with another's)
+# gets a venv of its own under .local/tools, its command linked into the
+# project's venv.
 ensure_tools() {
     local missing=() packages=()
-    local tool pin
+    local tool pin own
     for tool in "$@"; do
-        pin=$(grep -E "^# provides $tool\$" -A1 "$ROOT/scripts/requirements.txt" | tail -n1)
+        pin=$(grep -E "^# provides $tool( in its own venv)?\$" -A1 "$ROOT/scripts/requirements.txt" | tail -n1)
         [ -n "$pin" ] || { echo "scripts/requirements.txt pins nothing that provides $tool" >&2; return 1; }
         if [ ! -x "$VENV/bin/$tool" ] || [ "$(cat "$VENV/.pins/$tool" 2>/dev/null)" != "$pin" ]; then
+            if grep -qx "# provides $tool in its own venv" "$ROOT/scripts/requirements.txt"; then
+                own="$ROOT/.local/tools/$tool"
+                echo "Installing $pin into $own ..." >&2
+                [ -x "$own/bin/pip" ] || python3 -m venv "$own"
+                "$own/bin/pip" install --quiet --disable-pip-version-check "$pin" >&2
+                [ -x "$VENV/bin/pip" ] || python3 -m venv "$VENV"
+                ln -sf "$own/bin/$tool" "$VENV/bin/$tool"
+                mkdir -p "$VENV/.pins"
+                echo "$pin" >"$VENV/.pins/$tool"
+                continue
+            fi
             missing+=("$tool")
             packages+=("$pin")
         fi

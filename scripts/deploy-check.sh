@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # The deployment, checked offline (nothing is deployed): cfn-lint and
-# `sam validate --lint` on template.yaml, then `sam build` of every function
+# `sam validate --lint` on template.yaml; the GitHub workflows against
+# GitHub's schema and zizmor, dependabot's file against its schema, the
+# deploy role's template with cfn-lint, both templates with checkov (each
+# finding fixed or suppressed in place with its reason); then `sam build` of every function
 # (cargo-lambda + Zig, arm64, release, vendored OpenSSL), and each built
 # `bootstrap` must be an aarch64 ELF needing at most GLIBC 2.34 (AL2023) and
 # no shared library beyond glibc's, of at most 10 MiB (7 MiB before the AWS
@@ -14,12 +17,24 @@ export SAM_CLI_TELEMETRY=0
 
 trap print_phases EXIT
 
-step "the tools (SAM CLI, cfn-lint, cargo-lambda), pinned, into .local/venv"
-ensure_tools sam cfn-lint cargo-lambda
+step "the tools (SAM CLI, cfn-lint, check-jsonschema, zizmor, checkov, cargo-lambda), pinned, into .local/venv"
+ensure_tools sam cfn-lint check-jsonschema zizmor checkov cargo-lambda
 
-step "cfn-lint template.yaml"
-cfn-lint template.yaml
+step "cfn-lint template.yaml and the deploy role's template"
+cfn-lint template.yaml .github/aws-deploy-role.yaml
 passed "cfn-lint: clean"
+
+step "the GitHub workflows: GitHub's schema, zizmor; dependabot's file: its schema"
+check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
+check-jsonschema --builtin-schema vendor.dependabot .github/dependabot.yml
+# --offline: no GitHub API here; the audits that need none all run.
+zizmor --offline --no-progress .github/workflows
+passed "workflows and dependabot: valid, no zizmor finding"
+
+step "checkov: template.yaml and the deploy role's template"
+checkov --quiet --compact --skip-download --framework cloudformation \
+    -f template.yaml -f .github/aws-deploy-role.yaml
+passed "checkov: no failed check (suppressions in place, each with its reason)"
 
 step "sam validate --lint"
 sam validate --lint

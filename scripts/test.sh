@@ -42,7 +42,7 @@ if full; then
     { until_installed debian; in_background chromium ensure_chromium; } &
     in_background client npm_ci_once clients/typescript
     in_background browser npm_ci_once tests/browser
-    { until_installed tools; in_background deploy-tools ensure_tools sam cfn-lint; } &
+    { until_installed tools; in_background deploy-tools ensure_tools sam cfn-lint check-jsonschema zizmor checkov; } &
     # `make test-full` (ARM64_PREBUILD=1): the arm64 release build that `make
     # deploy-check` needs next, started now at the lowest CPU priority, so
     # that it takes only the CPU the tests leave idle. deploy-check waits

@@ -282,3 +282,35 @@ fn the_scripts_leave_the_services_to_the_test_kit() {
     let total = lines("test.sh") + lines("common.sh");
     assert!(total < 300, "scripts/test.sh and common.sh: {total} lines");
 }
+
+/// CI on GitHub runs the README's test command, as `.ci/run` does: the
+/// workflow's one `make` step is that command, word for word.
+#[test]
+fn the_ci_workflow_runs_the_readmes_test_command() {
+    let readme = read("README.md");
+    let command = readme
+        .lines()
+        .find(|line| line.starts_with("make ") && line.contains("# every test"))
+        .and_then(|line| line.split('#').next())
+        .map(str::trim)
+        .expect("the README's test command (`make ...   # every test ...`)");
+    let workflow: serde_yaml_ng::Value =
+        serde_yaml_ng::from_str(&read(".github/workflows/ci.yml")).expect("ci.yml is YAML");
+    let jobs = workflow["jobs"].as_mapping().expect("ci.yml's jobs");
+    let makes: Vec<String> = jobs
+        .values()
+        .filter_map(|job| job["steps"].as_sequence())
+        .flatten()
+        .filter_map(|step| step["run"].as_str())
+        .map(str::trim)
+        .filter(|run| run.starts_with("make "))
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(makes, [command], "ci.yml's make steps against the README's");
+    assert!(
+        read(".ci/run")
+            .lines()
+            .any(|line| line.trim_start().starts_with(command)),
+        ".ci/run does not run {command}"
+    );
+}
