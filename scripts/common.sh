@@ -181,8 +181,10 @@ debian_install() {
     return 1
 }
 
-# Debian's Chromium, for the browser test of /docs (tests/browser).
+# Debian's Chromium, for the browser test of /docs (tests/browser), unless
+# CHROMIUM names another Chromium-based browser (GitHub's runners have Chrome).
 ensure_chromium() {
+    [ -n "${CHROMIUM:-}" ] && [ -x "$CHROMIUM" ] && return 0
     command -v chromium >/dev/null || debian_install "the browser test" chromium
 }
 
