@@ -16,8 +16,11 @@
 # BENCH_ARM64=0: skip the arm64 build (and the sizes; in smoke mode, the
 # arm64 run) for a quicker run.
 # BENCH_STARTS, BENCH_REQUESTS, BENCH_MILLIS, BENCH_PHASES (cold, warm,
-# throughput, large_list, glue, tokens, scale), BENCH_SCALE (the scale setup's
-# instance counts, 8,64,256): the driver's counts and parts (bench/src/main.rs;
+# throughput, large_list, lambda, glue, init_parts, tokens, scale),
+# BENCH_SCALE (the scale setup's instance counts, 8,64,256), BENCH_SIZES
+# (the capped setup's memory sizes, 128,256,512,1024,1769),
+# BENCH_CAPPED_STARTS and BENCH_CAPPED_REQUESTS (its counts, 10 and 600):
+# the driver's counts and parts (bench/src/main.rs;
 # with BENCH_PHASES the report stays in target/bench/, BENCHMARKS.md as it was);
 # BENCH_BIN_DIR: binaries built elsewhere (say, with frame pointers for perf).
 # BENCH_BEFORE=<commit>: also that commit's tasks-item, cold-started reading
@@ -35,6 +38,10 @@ if [ "$smoke" = 1 ]; then
     export BENCH_STARTS=${BENCH_STARTS:-2} BENCH_REQUESTS=${BENCH_REQUESTS:-50} BENCH_MILLIS=${BENCH_MILLIS:-300}
     # The scale setup in miniature: under and over the small server's connections.
     export BENCH_SCALE=${BENCH_SCALE:-4,24}
+    # The capped setup in miniature: one memory size, one cold start each
+    # way (a machine where no cgroup can be made says so in the report).
+    export BENCH_SIZES=${BENCH_SIZES:-128} BENCH_CAPPED_STARTS=${BENCH_CAPPED_STARTS:-1} \
+        BENCH_CAPPED_REQUESTS=${BENCH_CAPPED_REQUESTS:-60}
 else
     out="$ROOT/target/bench"
     profile=release
@@ -154,8 +161,8 @@ sizes=()
     --command "make bench" --functions "${functions[@]}"
 if [ "$smoke" != 1 ] && [ -z "${BENCH_PHASES:-}" ]; then
     cp "$out/BENCHMARKS.md" "$ROOT/BENCHMARKS.md"
-    cp "$out/benchmarks.png" "$out/benchmarks-scale.png" "$ROOT/"
-    echo "Wrote BENCHMARKS.md, benchmarks.png and benchmarks-scale.png"
+    cp "$out/benchmarks.png" "$out/benchmarks-scale.png" "$out/benchmarks-lambda.png" "$ROOT/"
+    echo "Wrote BENCHMARKS.md, benchmarks.png, benchmarks-scale.png and benchmarks-lambda.png"
 elif [ "$smoke" != 1 ]; then
     # Some phases only: the committed report stays as it was.
     echo "Wrote $out/BENCHMARKS.md and benchmarks.png (BENCH_PHASES: BENCHMARKS.md is left alone)"

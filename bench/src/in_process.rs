@@ -136,7 +136,11 @@ pub fn init_parts(settings: &Settings, iterations: usize) -> Value {
         let mut client =
             ScramSha256::new(b"bench-password-0123456789", ChannelBinding::unsupported());
         let first = String::from_utf8_lossy(client.message()).into_owned();
-        let nonce = first.rsplit("r=").next().unwrap_or_default().to_owned();
+        // `n,,n=,r=<nonce>`: the nonce may itself hold "r=".
+        let nonce = first
+            .split_once(",r=")
+            .map(|(_, nonce)| nonce.to_owned())
+            .unwrap_or_default();
         let server_first = format!("r={nonce}server-nonce,s=c2FsdHNhbHRzYWx0c2FsdA==,i=4096");
         let started = cpu();
         client
