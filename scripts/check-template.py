@@ -52,7 +52,9 @@ assert "${DocsFunction.Arn}" in uri, uri
 print("SAM's transform: CORS whole (origins, methods, headers), $default to DocsFunction")
 
 # Operations (#13): the stage logs every request to its own group, with
-# per-route metrics; every function is traced and keeps Lambda's own lines;
+# per-route metrics; every function is traced, logs JSON, and leaves out
+# Lambda's platform lines (WARN: the request's own line says what REPORT
+# told, at less than half the bytes; BENCHMARKS.md);
 # the task functions are held to ReservedConcurrency; the custom domain maps
 # onto the stage SAM makes.
 resources = output["Resources"]
@@ -65,7 +67,8 @@ functions = {name: r["Properties"] for name, r in resources.items() if r["Type"]
 assert len(functions) == 5, functions.keys()
 for name, function in functions.items():
     assert function["TracingConfig"] == {"Mode": "Active"}, name
-    assert function["LoggingConfig"]["SystemLogLevel"] == "INFO", name
+    assert function["LoggingConfig"]["SystemLogLevel"] == "WARN", name
+    assert function["LoggingConfig"]["ApplicationLogLevel"] == "INFO", name
     assert function["LoggingConfig"]["LogFormat"] == "JSON", name
 for name in ["TasksCollectionFunction", "TasksItemFunction"]:
     reserved = functions[name]["ReservedConcurrentExecutions"]
@@ -83,7 +86,7 @@ assert "direct endpoint" in parameters["ReservedConcurrency"]["Description"]
 assert 1 <= parameters["HealthReservedConcurrency"]["Default"] <= 10, parameters["HealthReservedConcurrency"]
 mapping = resources["CustomDomainMapping"]
 assert mapping["Condition"] == "HasCustomDomain" and "HttpApiApiGatewayDefaultStage" in str(mapping["DependsOn"]), mapping
-print("SAM's transform: access log, per-route metrics, tracing, Lambda's own lines, reserved concurrency (health's its own), custom domain")
+print("SAM's transform: access log, per-route metrics, tracing, JSON logs without platform lines, reserved concurrency (health's its own), custom domain")
 
 # The alarms, each sent to the AlarmEmail topic when there is one.
 alarms = {name: r["Properties"] for name, r in resources.items() if r["Type"] == "AWS::CloudWatch::Alarm"}

@@ -27,23 +27,12 @@ use crate::config::{AuthConfig, ConfigError};
 use crate::error::ApiError;
 use crate::jwks::{Jwks, PublicKey};
 use crate::observe::{self, Dependency};
+use crate::values::UserId;
 
 /// Seconds of clock skew allowed on `exp` and `nbf`.
 pub const LEEWAY_SECONDS: u64 = 60;
-/// The longest user id accepted, in characters (the `user_id` column's size).
-pub const USER_ID_MAX_CHARS: usize = 255;
 /// Claims tried for the user id, in order; the first present one decides.
 pub const USER_ID_CLAIMS: [&str; 4] = ["sub", "user_id", "userId", "id"];
-
-/// The verified caller.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UserId(String);
-
-impl UserId {
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
 
 /// Verifies tokens; built once per container.
 pub struct Verifier {
@@ -301,19 +290,11 @@ pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
-/// The first present of [`USER_ID_CLAIMS`]; it must be a non-empty string of
-/// at most 255 characters, with no leading or trailing whitespace and no
-/// control character (NUL included, which PostgreSQL cannot store). Refused,
-/// not trimmed: `"alice"` and `"alice "` can never be two owners, nor the
-/// same one by accident.
+/// The first present of [`USER_ID_CLAIMS`], a string that is a valid
+/// [`UserId`] (refused, not repaired, when it is not).
 pub fn user_id(claims: &Map<String, Value>) -> Option<UserId> {
     let value = USER_ID_CLAIMS.iter().find_map(|name| claims.get(*name))?;
-    let id = value.as_str()?;
-    let valid = !id.is_empty()
-        && id.trim() == id
-        && !id.chars().any(char::is_control)
-        && id.chars().count() <= USER_ID_MAX_CHARS;
-    valid.then(|| UserId(id.to_owned()))
+    UserId::from_verified_claim(value.as_str()?)
 }
 
 #[cfg(test)]
@@ -327,7 +308,7 @@ mod tests {
 
     /// Holds `token` as verified by the secret for alice, with `claims`.
     fn hold(held: &VerifiedTokens, token: &str, value: Value) {
-        let alice = UserId("alice".into());
+        let alice = UserId::from_verified_claim("alice").unwrap();
         held.insert(token, &claims(value), &alice, VerifiedBy::Secret);
     }
 

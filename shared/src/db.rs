@@ -28,7 +28,7 @@ use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{NoTls, Row};
 
 use crate::config::{ConfigError, DbConfig};
-use crate::error::{ApiError, Cause};
+use crate::error::Cause;
 use crate::observe::{self, Dependency};
 use tracing::Instrument;
 
@@ -197,8 +197,9 @@ impl Db {
     }
 
     /// Runs one statement on a pooled connection within `budget` (and the
-    /// request's deadline) and returns its rows; a database that is
-    /// unreachable or slow becomes a 503, anything else a 500.
+    /// request's deadline) and returns its rows, or a [`DbError`] that says
+    /// whether the database was unavailable (the web edge's 503) or the
+    /// statement failed otherwise (a 500).
     ///
     /// A connection that timed out or failed at the connection level is
     /// discarded, never returned to the pool: its server may be gone, hung
@@ -211,7 +212,7 @@ impl Db {
         budget: Duration,
         statement: &Statement,
         params: &Params<'_>,
-    ) -> Result<Vec<Row>, ApiError> {
+    ) -> Result<Vec<Row>, DbError> {
         let Statement { sql, kind } = *statement;
         let budget = match DEADLINE.try_with(|deadline| *deadline) {
             Ok(deadline) => budget.min(deadline.saturating_duration_since(Instant::now())),
@@ -240,7 +241,7 @@ impl Db {
             .await;
         observe::add_db_time(started.elapsed());
         observe::called("PostgreSQL", started_at, result.is_err());
-        if matches!(result, Err(ApiError::ServiceUnavailable(_))) {
+        if result.as_ref().is_err_and(DbError::is_unavailable) {
             observe::unavailable(Dependency::Database);
         }
         result
@@ -254,19 +255,19 @@ impl Db {
         sql: &str,
         params: &Params<'_>,
         retry: Retry,
-    ) -> Result<Vec<Row>, ApiError> {
+    ) -> Result<Vec<Row>, DbError> {
         let (runtime, mut timer) = self.timer.take(until);
         let mut retried = false;
         let outcome = loop {
             let mut held: Option<Object> = None;
             let attempt = async {
                 let pooled = self.pool.get().await;
-                let client = held.insert(pooled.map_err(|e| Failure::Other(pool_error(e)))?);
+                let client = held.insert(pooled.map_err(|e| Failure::Other(DbError::from(e)))?);
                 client.query_typed(sql, params).await.map_err(|error| {
                     if is_connection_failure(&error) {
                         Failure::Connection(error)
                     } else {
-                        Failure::Other(query_error(error))
+                        Failure::Other(DbError::Statement(error))
                     }
                 })
             };
@@ -289,7 +290,7 @@ impl Db {
             }
         };
         self.timer.keep((runtime, timer));
-        outcome.map_err(Failure::into_api)
+        outcome.map_err(Failure::into_error)
     }
 
     /// [`Db::query_within`] with the configured budget.
@@ -297,7 +298,7 @@ impl Db {
         &self,
         statement: &Statement,
         params: &Params<'_>,
-    ) -> Result<Vec<Row>, ApiError> {
+    ) -> Result<Vec<Row>, DbError> {
         self.query_within(self.timeout, statement, params).await
     }
 }
@@ -407,24 +408,76 @@ enum Failure {
     /// the server ending the session).
     Connection(tokio_postgres::Error),
     TimedOut,
-    Other(ApiError),
+    Other(DbError),
 }
 
 impl Failure {
-    fn into_api(self) -> ApiError {
+    fn into_error(self) -> DbError {
         match self {
-            Failure::Connection(error) => query_error(error),
-            Failure::TimedOut => ApiError::unavailable("database did not answer within the budget"),
+            Failure::Connection(error) => DbError::Statement(error),
+            Failure::TimedOut => DbError::TimedOut,
             Failure::Other(error) => error,
         }
     }
 }
 
-fn pool_error(error: PoolError) -> ApiError {
-    match error {
-        PoolError::Backend(e) => query_error(e),
-        PoolError::Timeout(_) => ApiError::unavailable("timed out waiting for a connection"),
-        other => ApiError::internal(other),
+/// Why a statement got no rows back.
+#[derive(Debug)]
+pub enum DbError {
+    /// It had no answer within its budget (or the request's deadline).
+    TimedOut,
+    /// No connection was free within the budget.
+    NoConnection,
+    /// The pool could not make or hand over a connection for another reason.
+    Pool(PoolError),
+    /// The server or the connection failed it ([`DbError::is_unavailable`]
+    /// tells a database that is down or busy from a statement it refused).
+    Statement(tokio_postgres::Error),
+}
+
+impl DbError {
+    /// Whether the database itself was unreachable, overloaded or too slow
+    /// (try again later: the contract's 503), as opposed to a statement it
+    /// refused on a healthy connection or a broken set-up (a bug: a 500).
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            DbError::TimedOut | DbError::NoConnection => true,
+            DbError::Pool(PoolError::Backend(error)) | DbError::Statement(error) => {
+                is_transient(error)
+            }
+            DbError::Pool(_) => false,
+        }
+    }
+}
+
+impl From<PoolError> for DbError {
+    fn from(error: PoolError) -> Self {
+        match error {
+            PoolError::Timeout(_) => DbError::NoConnection,
+            other => DbError::Pool(other),
+        }
+    }
+}
+
+impl std::fmt::Display for DbError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DbError::TimedOut => f.write_str("database did not answer within the budget"),
+            DbError::NoConnection => f.write_str("timed out waiting for a connection"),
+            DbError::Pool(error) => write!(f, "{error}"),
+            DbError::Statement(error) => write!(f, "{error}"),
+        }
+    }
+}
+
+/// The wrapped error's own sources: its text is already this one's.
+impl std::error::Error for DbError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            DbError::Pool(error) => error.source(),
+            DbError::Statement(error) => error.source(),
+            DbError::TimedOut | DbError::NoConnection => None,
+        }
     }
 }
 
@@ -463,25 +516,21 @@ fn is_connection_failure(error: &tokio_postgres::Error) -> bool {
     }
 }
 
-/// Connection-level failures (I/O, TLS, closed connection, server shutting
-/// down or overloaded, cancelled or timed-out statement) mean "try again
-/// later"; any other server error is a bug of ours.
-fn query_error(error: tokio_postgres::Error) -> ApiError {
+/// Whether `error` means "try again later": the connection itself failed,
+/// or the server is shutting down, overloaded, out of connections, or
+/// cancelled the statement (its timeout); any other server error is a bug
+/// of ours.
+fn is_transient(error: &tokio_postgres::Error) -> bool {
     let Some(db) = error.as_db_error() else {
-        return ApiError::unavailable(error);
+        return true;
     };
     let code = db.code().code();
-    let transient = code.starts_with("08") // connection exception
+    code.starts_with("08") // connection exception
         || code.starts_with("53") // insufficient resources, too many connections
         || code.starts_with("57P") // admin/crash shutdown, cannot connect now
         || code == "57014" // statement cancelled or timed out
         || code == "40001" // serialization failure
-        || code == "40P01"; // deadlock detected
-    if transient {
-        ApiError::unavailable(error)
-    } else {
-        ApiError::internal(error)
-    }
+        || code == "40P01" // deadlock detected
 }
 
 #[cfg(test)]

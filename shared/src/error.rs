@@ -17,6 +17,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use utoipa::ToSchema;
 
+use crate::db::DbError;
+use crate::tasks::TaskError;
+use crate::values::ValueError;
+
 /// Field name → what is wrong with it, as sent in `details`.
 pub type FieldErrors = BTreeMap<&'static str, &'static str>;
 
@@ -120,6 +124,44 @@ impl PartialEq for Cause {
 }
 
 impl Eq for Cause {}
+
+/// A value that breaks its rule is the contract's 422 naming its field; a
+/// task id that names no task, its 404.
+impl From<ValueError> for ApiError {
+    fn from(error: ValueError) -> Self {
+        match error {
+            ValueError::Invalid { field, problem } => ApiError::field(field, problem),
+            ValueError::NoSuchTask => ApiError::TaskNotFound,
+        }
+    }
+}
+
+/// A database that is down, busy or too slow is the contract's 503; any
+/// other failure of a statement, a 500.
+impl From<DbError> for ApiError {
+    fn from(error: DbError) -> Self {
+        if error.is_unavailable() {
+            ApiError::unavailable(error)
+        } else {
+            ApiError::internal(error)
+        }
+    }
+}
+
+/// Each way a task operation does not happen, as the contract answers it.
+impl From<TaskError> for ApiError {
+    fn from(error: TaskError) -> Self {
+        match error {
+            TaskError::NotFound => ApiError::TaskNotFound,
+            TaskError::LimitReached(max) => ApiError::TaskLimitReached(max),
+            TaskError::KeyReused => ApiError::IdempotencyKeyReused,
+            TaskError::Db(error) => error.into(),
+            bug @ (TaskError::Row(_) | TaskError::UnknownOutcome(_) | TaskError::NoOutcome) => {
+                ApiError::internal(bug)
+            }
+        }
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ApiError {

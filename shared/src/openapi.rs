@@ -331,10 +331,11 @@ mod tests {
     /// need a literal, this holds the document to the constant.
     #[test]
     fn limits_and_patterns_are_the_constants() {
-        use crate::auth::USER_ID_MAX_CHARS;
         use crate::validate::{
-            CURSOR_PATTERN, DESCRIPTION_MAX_CHARS, IDEMPOTENCY_KEY_MAX, IDEMPOTENCY_KEY_PATTERN,
-            LIMIT_MAX, NO_NUL_PATTERN, TITLE_MAX_CHARS, TITLE_PATTERN,
+            CURSOR_PATTERN, IDEMPOTENCY_KEY_PATTERN, LIMIT_MAX, NO_NUL_PATTERN, TITLE_PATTERN,
+        };
+        use crate::values::{
+            DESCRIPTION_MAX_CHARS, IDEMPOTENCY_KEY_MAX, TITLE_MAX_CHARS, USER_ID_MAX_CHARS,
         };
         let doc = document_json();
         let schemas = &doc["components"]["schemas"];

@@ -11,28 +11,85 @@ use tokio_postgres::Row;
 use tokio_postgres::types::{ToSql, Type};
 use utoipa::ToSchema;
 
-use crate::auth::UserId;
-use crate::db::{Db, Params, Retry, Statement};
-use crate::error::ApiError;
+use crate::db::{Db, DbError, Params, Retry, Statement};
 use crate::validate::{ListQuery, NewTask, TaskUpdate};
-use crate::values::{Cursor, Description, IdempotencyKey, TaskId};
+use crate::values::UserId;
+use crate::values::{Cursor, Description, IdempotencyKey, TaskId, Title};
 
+/// Why a task was not read, made, changed or deleted. The web edge
+/// (`crate::error`) turns each into the contract's answer.
+#[derive(Debug)]
+pub enum TaskError {
+    /// The user has no task of that id (another user's is the same).
+    NotFound,
+    /// The user already holds this many tasks, `MAX_TASKS_PER_USER`.
+    LimitReached(i64),
+    /// The `Idempotency-Key` named another request's body within 24 hours.
+    KeyReused,
+    /// The database did not run the statement.
+    Db(DbError),
+    /// A row back did not read as a task: the schema and this code differ.
+    Row(tokio_postgres::Error),
+    /// The idempotent create answered what its statement never answers.
+    UnknownOutcome(String),
+    /// The idempotent create found neither a new nor an existing task,
+    /// twice.
+    NoOutcome,
+}
+
+impl From<DbError> for TaskError {
+    fn from(error: DbError) -> Self {
+        TaskError::Db(error)
+    }
+}
+
+impl std::fmt::Display for TaskError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TaskError::NotFound => f.write_str("no such task"),
+            TaskError::LimitReached(max) => write!(f, "the user holds {max} tasks already"),
+            TaskError::KeyReused => f.write_str("the Idempotency-Key named another request"),
+            TaskError::Db(error) => write!(f, "{error}"),
+            TaskError::Row(_) => f.write_str("a row did not read as a task"),
+            TaskError::UnknownOutcome(outcome) => {
+                write!(f, "the idempotent create answered {outcome:?}")
+            }
+            TaskError::NoOutcome => {
+                f.write_str("idempotent create found neither a new nor an existing task")
+            }
+        }
+    }
+}
+
+impl std::error::Error for TaskError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            TaskError::Db(error) => error.source(),
+            TaskError::Row(error) => Some(error),
+            _ => None,
+        }
+    }
+}
+
+// Read into the same values a write is made of, serialised as the numbers
+// and strings the contract sends (this type's doc comment is the OpenAPI
+// document's description).
 /// A task as stored and as sent (the contract's Task shape).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 #[schema(example = json!({"id": 1, "user_id": "u_8a7f3c", "title": "Complete backend API",
     "description": null, "completed": false, "created_at": "2026-02-17T10:00:00.123456Z",
     "updated_at": "2026-02-17T10:00:00.123456Z"}))]
 pub struct Task {
-    #[schema(minimum = 1)]
-    pub id: i64,
+    #[schema(value_type = i64, minimum = 1)]
+    pub id: TaskId,
     /// The owner, from the token that created it.
-    #[schema(min_length = 1, max_length = 255)]
-    pub user_id: String,
+    #[schema(value_type = String, min_length = 1, max_length = 255)]
+    pub user_id: UserId,
     /// Trimmed.
-    #[schema(min_length = 1, max_length = 200)]
-    pub title: String,
-    #[schema(max_length = 10000)]
-    pub description: Option<String>,
+    #[schema(value_type = String, min_length = 1, max_length = 200)]
+    pub title: Title,
+    #[schema(value_type = Option<String>, max_length = 10000)]
+    pub description: Option<Description>,
     pub completed: bool,
     /// RFC 3339 in UTC with microseconds and a `Z`.
     #[serde(serialize_with = "rfc3339_utc")]
@@ -67,10 +124,12 @@ fn rfc3339_utc<S: Serializer>(at: &DateTime<Utc>, serializer: S) -> Result<S::Ok
 impl Task {
     fn from_row(row: &Row) -> Result<Self, tokio_postgres::Error> {
         Ok(Task {
-            id: row.try_get("id")?,
-            user_id: row.try_get("user_id")?,
-            title: row.try_get("title")?,
-            description: row.try_get("description")?,
+            id: TaskId::stored(row.try_get("id")?),
+            user_id: UserId::stored(row.try_get("user_id")?),
+            title: Title::stored(row.try_get("title")?),
+            description: row
+                .try_get::<_, Option<String>>("description")?
+                .map(Description::stored),
             completed: row.try_get("completed")?,
             created_at: row.try_get("created_at")?,
             updated_at: row.try_get("updated_at")?,
@@ -182,26 +241,30 @@ async fn query_tasks(
     db: &Db,
     statement: &Statement,
     params: &Params<'_>,
-) -> Result<Vec<Task>, ApiError> {
+) -> Result<Vec<Task>, TaskError> {
     let rows = db.query(statement, params).await?;
     rows.iter()
         .map(Task::from_row)
         .collect::<Result<_, _>>()
-        .map_err(ApiError::internal)
+        .map_err(TaskError::Row)
 }
 
-/// Runs one statement that returns at most one task; none is a 404.
-async fn query_task(db: &Db, statement: &Statement, params: &Params<'_>) -> Result<Task, ApiError> {
+/// Runs one statement that returns at most one task; none is not found.
+async fn query_task(
+    db: &Db,
+    statement: &Statement,
+    params: &Params<'_>,
+) -> Result<Task, TaskError> {
     query_tasks(db, statement, params)
         .await?
         .into_iter()
         .next()
-        .ok_or(ApiError::TaskNotFound)
+        .ok_or(TaskError::NotFound)
 }
 
 /// One page of a user's tasks, newest first, with one task more than `limit`
 /// when more remain (the caller trims it and emits a cursor).
-pub async fn list(db: &Db, user: &UserId, query: &ListQuery) -> Result<Vec<Task>, ApiError> {
+pub async fn list(db: &Db, user: &UserId, query: &ListQuery) -> Result<Vec<Task>, TaskError> {
     let parameters = ListParameters::of(query);
     let user = user.as_str();
     query_tasks(db, &LIST, &list_params(&user, &parameters)).await
@@ -267,7 +330,7 @@ pub async fn warm_up(db: &Db) {
     db.prefetch(&[(&LIST, &list), (&GET, get)]).await;
 }
 
-pub async fn get(db: &Db, user: &UserId, id: TaskId) -> Result<Task, ApiError> {
+pub async fn get(db: &Db, user: &UserId, id: TaskId) -> Result<Task, TaskError> {
     query_task(
         db,
         &GET,
@@ -292,7 +355,7 @@ pub async fn create(
     task: &NewTask,
     idempotency_key: Option<&IdempotencyKey>,
     max_tasks: i64,
-) -> Result<Created, ApiError> {
+) -> Result<Created, TaskError> {
     let Some(key) = idempotency_key else {
         let params: &Params = &[
             (&user.as_str(), Type::VARCHAR),
@@ -305,7 +368,7 @@ pub async fn create(
             .into_iter()
             .next()
             .map(Created::New)
-            .ok_or(ApiError::TaskLimitReached(max_tasks));
+            .ok_or(TaskError::LimitReached(max_tasks));
     };
     // A concurrent request holding the same key makes our statement wait for
     // it and then see neither its key nor its task (they are newer than our
@@ -313,14 +376,29 @@ pub async fn create(
     // Trying once more then finds them.
     for first in [true, false] {
         match create_idempotent(db, user, task, key, max_tasks).await? {
-            None | Some(Err(ApiError::TaskLimitReached(_))) if first => continue,
-            Some(outcome) => return outcome,
-            None => break,
+            Claimed::NotVisible | Claimed::AtLimit if first => continue,
+            Claimed::Created(task) => return Ok(Created::New(task)),
+            Claimed::Replayed(task) => return Ok(Created::Replayed(task)),
+            Claimed::Reused => return Err(TaskError::KeyReused),
+            Claimed::AtLimit => return Err(TaskError::LimitReached(max_tasks)),
+            Claimed::NotVisible => break,
         }
     }
-    Err(ApiError::internal(
-        "idempotent create found neither a new nor an existing task",
-    ))
+    Err(TaskError::NoOutcome)
+}
+
+/// What the idempotent create's one statement found.
+enum Claimed {
+    /// The key was free (or expired): the task it made.
+    Created(Task),
+    /// The key names a task of the same request: that task.
+    Replayed(Task),
+    /// The key names another request's task.
+    Reused,
+    /// The key was free, but the user holds `max_tasks`.
+    AtLimit,
+    /// Neither a new nor a visible existing task: run it again.
+    NotVisible,
 }
 
 /// One statement: claim the key (new, or expired and taken over) and insert
@@ -388,15 +466,13 @@ FROM slot WHERE NOT slot.free AND NOT EXISTS (SELECT 1 FROM replayed)"
     Retry::Once,
 );
 
-/// `None`: neither a new nor a visible existing task (run it again);
-/// `Some(Err)`: the limit, or the key reused with another body.
 async fn create_idempotent(
     db: &Db,
     user: &UserId,
     task: &NewTask,
     key: &IdempotencyKey,
     max_tasks: i64,
-) -> Result<Option<Result<Created, ApiError>>, ApiError> {
+) -> Result<Claimed, TaskError> {
     // A second run finds the key, and the first run's task if it made one.
     let params: &Params = &[
         (&user.as_str(), Type::VARCHAR),
@@ -407,17 +483,17 @@ async fn create_idempotent(
     ];
     let rows = db.query(&CREATE_IDEMPOTENT, params).await?;
     let Some(row) = rows.first() else {
-        return Ok(None);
+        return Ok(Claimed::NotVisible);
     };
-    let outcome: &str = row.try_get("outcome").map_err(ApiError::internal)?;
-    let task = || Task::from_row(row).map_err(ApiError::internal);
-    Ok(Some(match outcome {
-        "created" => Ok(Created::New(task()?)),
-        "replayed" => Ok(Created::Replayed(task()?)),
-        "reused" => Err(ApiError::IdempotencyKeyReused),
-        "limit" => Err(ApiError::TaskLimitReached(max_tasks)),
-        other => return Err(ApiError::internal(format!("unknown outcome {other:?}"))),
-    }))
+    let outcome: &str = row.try_get("outcome").map_err(TaskError::Row)?;
+    let task = || Task::from_row(row).map_err(TaskError::Row);
+    Ok(match outcome {
+        "created" => Claimed::Created(task()?),
+        "replayed" => Claimed::Replayed(task()?),
+        "reused" => Claimed::Reused,
+        "limit" => Claimed::AtLimit,
+        other => return Err(TaskError::UnknownOutcome(other.to_owned())),
+    })
 }
 
 /// `PUT`: replaces title, description and completed.
@@ -426,7 +502,7 @@ pub async fn replace(
     user: &UserId,
     id: TaskId,
     update: &TaskUpdate,
-) -> Result<Task, ApiError> {
+) -> Result<Task, TaskError> {
     let params: &Params = &[
         (&id.get(), Type::INT8),
         (&user.as_str(), Type::VARCHAR),
@@ -438,7 +514,7 @@ pub async fn replace(
 }
 
 /// `PATCH .../complete`: flips `completed`.
-pub async fn toggle(db: &Db, user: &UserId, id: TaskId) -> Result<Task, ApiError> {
+pub async fn toggle(db: &Db, user: &UserId, id: TaskId) -> Result<Task, TaskError> {
     query_task(
         db,
         &TOGGLE,
@@ -447,13 +523,13 @@ pub async fn toggle(db: &Db, user: &UserId, id: TaskId) -> Result<Task, ApiError
     .await
 }
 
-pub async fn delete(db: &Db, user: &UserId, id: TaskId) -> Result<(), ApiError> {
+pub async fn delete(db: &Db, user: &UserId, id: TaskId) -> Result<(), TaskError> {
     let params: &Params = &[(&id.get(), Type::INT8), (&user.as_str(), Type::VARCHAR)];
     let deleted = !db.query(&DELETE, params).await?.is_empty();
     if deleted {
         Ok(())
     } else {
-        Err(ApiError::TaskNotFound)
+        Err(TaskError::NotFound)
     }
 }
 

@@ -9,13 +9,15 @@ use serde_json::{Map, Value};
 use utoipa::openapi::schema::{Object, ObjectBuilder, SchemaType, Type};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::error::{ApiError, FieldErrors};
-use crate::values::{Cursor, DESCRIPTION_ERROR, Description, TITLE_ERROR, Title};
+use lambda_http::http::HeaderMap;
 
-pub const TITLE_MAX_CHARS: usize = 200;
-pub const DESCRIPTION_MAX_CHARS: usize = 10_000;
+use crate::error::{ApiError, FieldErrors};
+use crate::values::{
+    Cursor, DESCRIPTION_ERROR, DESCRIPTION_MAX_CHARS, Description, IdempotencyKey, TITLE_ERROR,
+    Title, ValueError,
+};
+
 pub const LIMIT_MAX: u32 = 1000;
-pub const IDEMPOTENCY_KEY_MAX: usize = 255;
 
 const COMPLETED_ERROR: &str = "Completed is required and must be a boolean";
 
@@ -33,7 +35,7 @@ pub const NO_NUL_PATTERN: &str = r"^[^\x00]*$";
 /// A cursor (a task id): a positive integer of at most 18 digits, no leading zero.
 pub const CURSOR_PATTERN: &str = "^[1-9][0-9]{0,17}$";
 
-/// An `Idempotency-Key`: 1 to [`IDEMPOTENCY_KEY_MAX`] visible ASCII characters.
+/// An `Idempotency-Key`: 1 to [`crate::values::IDEMPOTENCY_KEY_MAX`] visible ASCII characters.
 pub const IDEMPOTENCY_KEY_PATTERN: &str = "^[!-~]{1,255}$";
 
 /// The `title` property of [`NewTask`] and [`TaskUpdate`] in the document.
@@ -173,9 +175,28 @@ fn title(object: &Map<String, Value>, errors: &mut FieldErrors) -> Option<Title>
         errors.insert("title", TITLE_ERROR);
         return None;
     };
-    Title::parse(raw)
-        .map_err(|problem| errors.insert("title", problem))
-        .ok()
+    Title::parse(raw).map_err(|error| note(errors, error)).ok()
+}
+
+/// Adds a value's broken rule to `errors` (values that parse fields only
+/// ever say that).
+fn note(errors: &mut FieldErrors, error: ValueError) {
+    if let ValueError::Invalid { field, problem } = error {
+        errors.insert(field, problem);
+    }
+}
+
+/// The optional `Idempotency-Key` header: given more than once, or
+/// malformed, a 422.
+pub fn idempotency_key(headers: &HeaderMap) -> Result<Option<IdempotencyKey>, ApiError> {
+    let mut values = headers.get_all("idempotency-key").iter();
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(IdempotencyKey::repeated().into());
+    }
+    Ok(Some(IdempotencyKey::parse(value.as_bytes())?))
 }
 
 /// `Some(None)` for an absent or null description, `None` when it is invalid.
@@ -187,7 +208,7 @@ fn description(
         None | Some(Value::Null) => Some(None),
         Some(Value::String(text)) => Description::parse(text)
             .map(Some)
-            .map_err(|problem| errors.insert("description", problem))
+            .map_err(|error| note(errors, error))
             .ok(),
         Some(_) => {
             errors.insert("description", DESCRIPTION_ERROR);
@@ -245,11 +266,9 @@ pub fn list_query(params: &QueryMap) -> Result<ListQuery, ApiError> {
         },
     };
     let cursor = cursor_raw.and_then(|raw| {
-        let parsed = Cursor::parse(&raw);
-        if parsed.is_none() {
-            errors.insert("cursor", "Must be a next_cursor value returned by this API");
-        }
-        parsed
+        Cursor::parse(&raw)
+            .map_err(|error| note(&mut errors, error))
+            .ok()
     });
     if errors.is_empty() {
         Ok(ListQuery {
@@ -374,7 +393,7 @@ mod tests {
                 completed: None,
                 status: Some(StatusFilter::Pending),
                 limit: 5,
-                cursor: Cursor::parse("17"),
+                cursor: Cursor::parse("17").ok(),
             }
         );
         assert_eq!(

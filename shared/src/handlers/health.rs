@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::db::{Db, Statement};
-use crate::error::ApiError;
+use crate::error::{ApiError, Cause};
 use crate::http;
 use crate::routes::HealthOp;
 
@@ -62,9 +62,7 @@ pub(crate) async fn check(db: &Db) -> Result<Response<Body>, ApiError> {
     let mut response = http::json(status, &body);
     if let Some(failure) = failure {
         http::retry_later(&mut response);
-        if let Some(cause) = failure.cause() {
-            http::failed_because(&mut response, cause.clone());
-        }
+        http::failed_because(&mut response, Cause::new(failure));
     }
     Ok(response)
 }

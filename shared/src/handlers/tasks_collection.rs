@@ -9,7 +9,7 @@ use crate::http;
 use crate::routes::CollectionOp;
 use crate::tasks::{self, Created, MAX_LIST_BYTES, Task, TaskList};
 use crate::validate::{self, ListQuery, NewTask};
-use crate::values::{Cursor, IdempotencyKey};
+use crate::values::Cursor;
 
 pub async fn handle(state: &TasksState, request: Request) -> Response<Body> {
     let request = &request;
@@ -93,7 +93,7 @@ pub(crate) async fn create(
 ) -> Result<Response<Body>, ApiError> {
     let user = state.verifier.authenticate(request.headers()).await?;
     let new_task = validate::new_task(http::body(request)?)?;
-    let key = IdempotencyKey::from_headers(request.headers())?;
+    let key = validate::idempotency_key(request.headers())?;
     let (task, replayed) = match tasks::create(
         &state.db,
         &user,
@@ -108,7 +108,7 @@ pub(crate) async fn create(
     };
     let mut response = http::json(StatusCode::CREATED, &task);
     let headers = response.headers_mut();
-    let location = format!("/api/tasks/{}", task.id);
+    let location = format!("/api/tasks/{}", task.id.get());
     headers.insert(
         header::LOCATION,
         HeaderValue::try_from(location).map_err(ApiError::internal)?,
@@ -122,16 +122,17 @@ pub(crate) async fn create(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::values::{Description, TaskId, Title, UserId};
     use chrono::Utc;
     use serde_json::Value;
 
     fn task(id: i64, description_len: usize) -> Task {
         Task {
-            id,
-            user_id: "u".into(),
-            title: "t".into(),
+            id: TaskId::stored(id),
+            user_id: UserId::stored("u".into()),
+            title: Title::stored("t".into()),
             // Control characters take six bytes each in JSON.
-            description: Some("\u{1}".repeat(description_len)),
+            description: Some(Description::stored("\u{1}".repeat(description_len))),
             completed: false,
             created_at: Utc::now(),
             updated_at: Utc::now(),
@@ -150,7 +151,7 @@ mod tests {
     fn the_budget_counts_the_lambda_envelope() {
         // Quotes double inside the Lambda response: 10,000 of them per task.
         let quoted = |id| Task {
-            description: Some("\"".repeat(10_000)),
+            description: Some(Description::stored("\"".repeat(10_000))),
             ..task(id, 0)
         };
         let many: Vec<Task> = (1..=300).rev().map(quoted).collect();

@@ -5,13 +5,13 @@ use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, RequestExt, Response};
 
 use super::TasksState;
-use crate::auth::UserId;
 use crate::error::{ApiError, ErrorBody};
 use crate::http;
 use crate::routes::ItemOp;
 use crate::tasks::{self, Task};
 use crate::validate::{self, TaskUpdate};
 use crate::values::TaskId;
+use crate::values::UserId;
 
 type Reply = Result<Response<Body>, ApiError>;
 

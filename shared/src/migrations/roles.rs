@@ -17,7 +17,6 @@ use secrecy::{ExposeSecret, SecretString};
 use tokio_postgres::Transaction;
 
 use super::MigrationError;
-use super::target::parse_url;
 use crate::config::ConfigError;
 
 /// The longest statement of the API's role, set on its login by every run
@@ -59,6 +58,13 @@ const RESET: &str = "
     REVOKE ALL ON ALL FUNCTIONS IN SCHEMA public FROM {group};
     REVOKE ALL ON SCHEMA public FROM {group};
 ";
+
+/// A connection URL, and the user it names.
+pub(super) fn parse_url(url: &str) -> Result<(tokio_postgres::Config, String), String> {
+    let config: tokio_postgres::Config = url.parse().map_err(|e| format!("is not valid: {e}"))?;
+    let user = config.get_user().ok_or("names no user")?.to_owned();
+    Ok((config, user))
+}
 
 /// The login role of the API's `DATABASE_URL`.
 #[derive(Debug, Clone)]

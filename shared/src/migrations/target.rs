@@ -4,7 +4,7 @@
 
 use crate::config::{ConfigError, DbConfig};
 
-use super::roles::ApiLogin;
+use super::roles::{ApiLogin, parse_url};
 
 /// Where `migrate` connects, and the API's login role it sets up.
 #[derive(Debug)]
@@ -75,13 +75,6 @@ impl Target {
             api_endpoint,
         })
     }
-}
-
-/// A connection URL, and the user it names.
-pub(super) fn parse_url(url: &str) -> Result<(tokio_postgres::Config, String), String> {
-    let config: tokio_postgres::Config = url.parse().map_err(|e| format!("is not valid: {e}"))?;
-    let user = config.get_user().ok_or("names no user")?.to_owned();
-    Ok((config, user))
 }
 
 /// Neon's two endpoints of a compute, told apart by the host name: the

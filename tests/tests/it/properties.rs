@@ -10,10 +10,10 @@ use proptest::prelude::*;
 use serde_json::json;
 use todo_shared::auth::Verifier;
 use todo_shared::error::ApiError;
-use todo_shared::validate::{
-    self, DESCRIPTION_MAX_CHARS, IDEMPOTENCY_KEY_MAX, LIMIT_MAX, TITLE_MAX_CHARS,
+use todo_shared::validate::{self, LIMIT_MAX};
+use todo_shared::values::{
+    DESCRIPTION_MAX_CHARS, IDEMPOTENCY_KEY_MAX, TITLE_MAX_CHARS, TaskId, is_python_whitespace,
 };
-use todo_shared::values::{IdempotencyKey, TaskId, is_python_whitespace};
 use todo_tests::auth_config;
 
 const CASES: u32 = 2000;
@@ -95,7 +95,7 @@ proptest! {
 
     #[test]
     fn any_path_id_is_a_positive_id_a_404_or_a_422(raw in prop_oneof![any::<String>(), "[-+]?[0-9]{0,25}"]) {
-        match TaskId::parse(Some(&raw)) {
+        match TaskId::parse(Some(&raw)).map_err(ApiError::from) {
             Ok(id) => {
                 prop_assert!(id.get() > 0);
                 prop_assert_eq!(raw.parse::<i64>().ok(), Some(id.get()));
@@ -112,7 +112,7 @@ proptest! {
         };
         let mut headers = HeaderMap::new();
         headers.insert("idempotency-key", value);
-        match IdempotencyKey::from_headers(&headers) {
+        match validate::idempotency_key(&headers) {
             Ok(Some(kept)) => {
                 let kept = kept.as_str();
                 prop_assert_eq!(kept.as_bytes(), &key[..]);

@@ -962,7 +962,7 @@ async fn list_query_reads_the_index_in_order() {
         (Some(true), Some(StatusFilter::Completed)),
     ];
     for (completed, status) in filters {
-        for cursor in [None, Cursor::parse("999999999999999999")] {
+        for cursor in [None, Cursor::parse("999999999999999999").ok()] {
             let query = ListQuery {
                 completed,
                 status,
