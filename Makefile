@@ -15,9 +15,11 @@ test:
 test-full:
 	@ARM64_PREBUILD=1 $(MAKE) -s test deploy-check bench-smoke
 
-## make unit: the unit tests only (no services; seconds)
+## make unit: the unit tests only (no services, no Node; seconds)
+# Not the docs function (its build runs npm) nor the test kit (its tests
+# serve the docs page, and need services).
 unit:
-	@cargo test --workspace --lib --bins --quiet
+	@cargo test --workspace --exclude docs --exclude todo-tests --lib --bins --quiet
 
 ## make check: cargo fmt --check and clippy with warnings as errors
 check:

@@ -314,3 +314,45 @@ fn the_ci_workflow_runs_the_readmes_test_command() {
         ".ci/run does not run {command}"
     );
 }
+
+/// Only building the docs function (and what serves its page) needs Node:
+/// `cargo xtask` (its `token` among them) and `make bench` build the test
+/// kit without the docs function's crate, and `make unit` leaves it out.
+#[test]
+fn the_tools_and_the_unit_tests_build_without_node() {
+    let mut tree = std::process::Command::new(env!("CARGO"));
+    tree.current_dir(root()).args([
+        "tree",
+        "--offline",
+        "-e",
+        "normal",
+        "--prefix",
+        "none",
+        "-p",
+        "xtask",
+        "-p",
+        "todo-bench",
+    ]);
+    let tree = tree.output().expect("cargo tree");
+    assert!(
+        tree.status.success(),
+        "{}",
+        String::from_utf8_lossy(&tree.stderr)
+    );
+    let packages = String::from_utf8_lossy(&tree.stdout);
+    assert!(packages.contains("todo-tests v"), "{packages}");
+    assert!(
+        !packages.lines().any(|line| line.starts_with("docs v")),
+        "the tools depend on the docs function: {packages}"
+    );
+    let makefile = read("Makefile");
+    let unit = makefile
+        .lines()
+        .skip_while(|line| !line.starts_with("unit:"))
+        .nth(1)
+        .expect("make unit's command");
+    assert!(
+        unit.contains("--exclude docs") && unit.contains("--exclude todo-tests"),
+        "{unit}"
+    );
+}
