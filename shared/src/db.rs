@@ -10,7 +10,6 @@
 //! Unnamed statements are planned with the actual parameter values, so the
 //! optional filters of the list query still get the right index.
 
-use std::future::Future;
 use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -27,26 +26,10 @@ use tokio_postgres::config::{Host, SslMode, SslNegotiation};
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{NoTls, Row};
 
+use crate::cause::Cause;
 use crate::config::{ConfigError, DbConfig};
-use crate::error::Cause;
 use crate::observe::{self, Dependency};
 use tracing::Instrument;
-
-tokio::task_local! {
-    /// When the current request must be answered by (the Lambda invocation's
-    /// deadline less a margin), set by `crate::http::serve`.
-    static DEADLINE: Instant;
-}
-
-/// Runs `future` with every database wait inside it bounded by `deadline`
-/// as well as by its own budget: a slow database then yields the contract's
-/// 503, never a Lambda timeout (which API Gateway answers with a bare 503).
-pub async fn within_deadline<F: Future>(deadline: Option<Instant>, future: F) -> F::Output {
-    match deadline {
-        Some(deadline) => DEADLINE.scope(deadline, future).await,
-        None => future.await,
-    }
-}
 
 /// The pool plus the time budget every database call gets.
 #[derive(Clone)]
@@ -214,9 +197,9 @@ impl Db {
         params: &Params<'_>,
     ) -> Result<Vec<Row>, DbError> {
         let Statement { sql, kind } = *statement;
-        let budget = match DEADLINE.try_with(|deadline| *deadline) {
-            Ok(deadline) => budget.min(deadline.saturating_duration_since(Instant::now())),
-            Err(_) => budget,
+        let budget = match crate::deadline::current() {
+            Some(deadline) => budget.min(deadline.saturating_duration_since(Instant::now())),
+            None => budget,
         };
         let until = tokio::time::Instant::now() + budget;
         // A write's last parameter is the moment this request stops waiting

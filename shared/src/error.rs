@@ -7,10 +7,7 @@
 //! `crate::http::serve`, which writes it once, on the request's log line;
 //! it is never sent to the client.
 
-use std::collections::BTreeMap;
 use std::error::Error;
-use std::fmt;
-use std::sync::Arc;
 
 use lambda_http::http::StatusCode;
 use serde::{Deserialize, Serialize};
@@ -19,10 +16,11 @@ use utoipa::ToSchema;
 
 use crate::db::DbError;
 use crate::tasks::TaskError;
+use crate::validate::Invalid;
 use crate::values::ValueError;
 
-/// Field name → what is wrong with it, as sent in `details`.
-pub type FieldErrors = BTreeMap<&'static str, &'static str>;
+pub use crate::cause::Cause;
+pub use crate::validate::FieldErrors;
 
 /// Every error response's body: `{"error": {"code", "message", "details"?}}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -76,55 +74,6 @@ impl ErrorCode {
     }
 }
 
-/// Why a request failed on our side: the error behind a 500 or 503, with
-/// its chain of sources. It travels with the [`ApiError`] (or, for a
-/// handler that builds its own 503, in the response's extensions) to the
-/// edge, so that it is written once, on the line that has the request id,
-/// and never where it was made, which knows no request.
-#[derive(Clone)]
-pub struct Cause(Arc<dyn Error + Send + Sync>);
-
-impl Cause {
-    pub fn new(error: impl Into<Box<dyn Error + Send + Sync>>) -> Self {
-        Cause(Arc::from(error.into()))
-    }
-}
-
-/// The error, then each source not already in the text before it (some
-/// errors, tokio-postgres's among them, print their source themselves),
-/// joined by `: `.
-impl fmt::Display for Cause {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut text = self.0.to_string();
-        let mut source = self.0.source();
-        while let Some(error) = source {
-            let said = error.to_string();
-            if !text.contains(&said) {
-                text.push_str(": ");
-                text.push_str(&said);
-            }
-            source = error.source();
-        }
-        f.write_str(&text)
-    }
-}
-
-impl fmt::Debug for Cause {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Cause({self})")
-    }
-}
-
-/// Two causes are the same when they say the same (for tests' `assert_eq!`
-/// on results).
-impl PartialEq for Cause {
-    fn eq(&self, other: &Self) -> bool {
-        self.to_string() == other.to_string()
-    }
-}
-
-impl Eq for Cause {}
-
 /// A value that breaks its rule is the contract's 422 naming its field; a
 /// task id that names no task, its 404.
 impl From<ValueError> for ApiError {
@@ -133,6 +82,13 @@ impl From<ValueError> for ApiError {
             ValueError::Invalid { field, problem } => ApiError::field(field, problem),
             ValueError::NoSuchTask => ApiError::TaskNotFound,
         }
+    }
+}
+
+/// A request whose fields break their rules: the contract's 422 naming each.
+impl From<Invalid> for ApiError {
+    fn from(Invalid(fields): Invalid) -> Self {
+        ApiError::Validation(fields)
     }
 }
 
@@ -188,16 +144,6 @@ pub enum ApiError {
 }
 
 impl ApiError {
-    /// The fields a validation error names (tests' view of a 422); any
-    /// other error fails the test.
-    #[cfg(test)]
-    pub(crate) fn invalid_fields(self) -> Vec<&'static str> {
-        match self {
-            ApiError::Validation(fields) => fields.keys().copied().collect(),
-            other => panic!("expected a validation error, got {other:?}"),
-        }
-    }
-
     /// A validation error naming one field.
     pub fn field(name: &'static str, message: &'static str) -> Self {
         ApiError::Validation(FieldErrors::from([(name, message)]))
@@ -333,33 +279,5 @@ mod tests {
         assert_eq!(body["error"]["details"], json!({"request_id": "abc-123"}));
         assert_eq!(body["error"]["code"], "INTERNAL_ERROR");
         assert!(!body.to_string().contains("secret internals"), "{body}");
-    }
-
-    /// An error whose text already says its source, as tokio-postgres's does.
-    #[derive(Debug)]
-    struct Repeats(std::io::Error);
-
-    impl fmt::Display for Repeats {
-        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            write!(f, "db error: {}", self.0)
-        }
-    }
-
-    impl Error for Repeats {
-        fn source(&self) -> Option<&(dyn Error + 'static)> {
-            Some(&self.0)
-        }
-    }
-
-    #[test]
-    fn a_cause_says_its_chain_once() {
-        let refused = || std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
-        let https = crate::https::SendError::Connect(refused());
-        assert_eq!(Cause::new(https).to_string(), "could not connect: refused");
-        assert_eq!(
-            Cause::new(Repeats(refused())).to_string(),
-            "db error: refused"
-        );
-        assert_eq!(Cause::new("plain").to_string(), "plain");
     }
 }

@@ -308,7 +308,7 @@ impl Jwks {
             && !self.refresh(&mut cache, endpoint).await
             && let Some(error) = &cache.last_error
         {
-            let error = crate::error::Cause::new(error.clone());
+            let error = crate::cause::Cause::new(error.clone());
             tracing::warn!(%error, "Init could not fetch the JWKS; the first request will try again");
         }
     }

@@ -13,8 +13,10 @@
 
 pub mod auth;
 pub mod aws_http;
+pub mod cause;
 pub mod config;
 pub mod db;
+pub mod deadline;
 pub mod error;
 pub mod handlers;
 pub mod http;

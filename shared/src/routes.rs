@@ -44,9 +44,9 @@ impl std::fmt::Display for Function {
     }
 }
 
-/// What a request asks for: one method on one route. Each function's
-/// handler receives its own group's operations only (`http::serve` converts
-/// with `TryFrom`), and matches them exhaustively.
+/// What a request asks for: one method on one route, in any function. Each
+/// function's handler receives its own group's operations only (its
+/// routes' typed operations, [`Group::of`]), and matches them exhaustively.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Operation {
     Collection(CollectionOp),
@@ -109,26 +109,40 @@ impl Operation {
     }
 }
 
-/// One function's operations: what its handler matches. `TryFrom` gives
-/// the group's own operation, or the operation back (another function's).
-pub trait Group: TryFrom<Operation, Error = Operation> {
+/// A route's operations, each method with what it means: of one function's
+/// group, so a route cannot name another function's operation, and the
+/// function that serves the route is the group's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operations {
+    Collection(&'static [(Method, CollectionOp)]),
+    Item(&'static [(Method, ItemOp)]),
+    Health(&'static [(Method, HealthOp)]),
+    Docs(&'static [(Method, DocsOp)]),
+}
+
+/// One function's operations: what its handler matches.
+pub trait Group: Copy + Sized + 'static {
     const FUNCTION: Function;
+    /// A route's operations, when they are this group's.
+    fn of(operations: Operations) -> Option<&'static [(Method, Self)]>;
 }
 
 macro_rules! group {
     ($($group:ident => $variant:ident of $function:ident),* $(,)?) => {$(
-        impl TryFrom<Operation> for $group {
-            type Error = Operation;
-            fn try_from(operation: Operation) -> Result<Self, Operation> {
-                match operation {
-                    Operation::$variant(op) => Ok(op),
-                    other => Err(other),
+        impl Group for $group {
+            const FUNCTION: Function = Function::$function;
+            fn of(operations: Operations) -> Option<&'static [(Method, Self)]> {
+                match operations {
+                    Operations::$variant(own) => Some(own),
+                    _ => None,
                 }
             }
         }
 
-        impl Group for $group {
-            const FUNCTION: Function = Function::$function;
+        impl From<$group> for Operation {
+            fn from(operation: $group) -> Self {
+                Operation::$variant(operation)
+            }
         }
     )*};
 }
@@ -140,15 +154,27 @@ group!(
     DocsOp => Docs of Docs,
 );
 
-/// One path of the API, the function that serves it, and its operations.
+impl Operations {
+    /// The function that serves these operations.
+    pub const fn function(self) -> Function {
+        match self {
+            Operations::Collection(_) => Function::TasksCollection,
+            Operations::Item(_) => Function::TasksItem,
+            Operations::Health(_) => Function::Health,
+            Operations::Docs(_) => Function::Docs,
+        }
+    }
+}
+
+/// One path of the API and its operations (whose group is the function
+/// that serves it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Route {
-    pub function: Function,
     /// The path pattern, in the `{param}` syntax that API Gateway and matchit share.
     pub path: &'static str,
-    /// Each method the function serves on this path, and what it means;
-    /// other methods are answered 405.
-    pub operations: &'static [(Method, Operation)],
+    /// Each method served on this path, and what it means; other methods
+    /// are answered 405.
+    pub operations: Operations,
 }
 
 /// The function that answers every path no route serves (API Gateway's
@@ -167,70 +193,56 @@ pub const DOCS: &str = "/docs";
 pub const DOCS_SCRIPT: &str = "/docs/swagger-ui-bundle.js";
 pub const DOCS_STYLE: &str = "/docs/swagger-ui.css";
 
-/// Every route of the contract (`docs/api.md`, "Routes").
+/// Every route of the contract (`docs/api.md`, "Routes"), each with its
+/// function's operations.
 pub const ROUTES: &[Route] = &[
-    route(
-        Function::TasksCollection,
-        TASKS,
-        &[
-            (Method::GET, Operation::Collection(CollectionOp::List)),
-            (Method::POST, Operation::Collection(CollectionOp::Create)),
-        ],
-    ),
-    route(
-        Function::TasksItem,
-        TASK,
-        &[
-            (Method::GET, Operation::Item(ItemOp::Get)),
-            (Method::PUT, Operation::Item(ItemOp::Replace)),
-            (Method::DELETE, Operation::Item(ItemOp::Delete)),
-        ],
-    ),
-    route(
-        Function::TasksItem,
-        TASK_COMPLETE,
-        &[(Method::PATCH, Operation::Item(ItemOp::Toggle))],
-    ),
-    route(
-        Function::Health,
-        HEALTH,
-        &[(Method::GET, Operation::Health(HealthOp::Check))],
-    ),
-    route(
-        Function::Docs,
-        OPENAPI,
-        &[(Method::GET, Operation::Docs(DocsOp::Document))],
-    ),
-    route(
-        Function::Docs,
-        DOCS,
-        &[(Method::GET, Operation::Docs(DocsOp::Page))],
-    ),
-    route(
-        Function::Docs,
-        DOCS_SCRIPT,
-        &[(Method::GET, Operation::Docs(DocsOp::Script))],
-    ),
-    route(
-        Function::Docs,
-        DOCS_STYLE,
-        &[(Method::GET, Operation::Docs(DocsOp::Style))],
-    ),
+    Route {
+        path: TASKS,
+        operations: Operations::Collection(&[
+            (Method::GET, CollectionOp::List),
+            (Method::POST, CollectionOp::Create),
+        ]),
+    },
+    Route {
+        path: TASK,
+        operations: Operations::Item(&[
+            (Method::GET, ItemOp::Get),
+            (Method::PUT, ItemOp::Replace),
+            (Method::DELETE, ItemOp::Delete),
+        ]),
+    },
+    Route {
+        path: TASK_COMPLETE,
+        operations: Operations::Item(&[(Method::PATCH, ItemOp::Toggle)]),
+    },
+    Route {
+        path: HEALTH,
+        operations: Operations::Health(&[(Method::GET, HealthOp::Check)]),
+    },
+    Route {
+        path: OPENAPI,
+        operations: Operations::Docs(&[(Method::GET, DocsOp::Document)]),
+    },
+    Route {
+        path: DOCS,
+        operations: Operations::Docs(&[(Method::GET, DocsOp::Page)]),
+    },
+    Route {
+        path: DOCS_SCRIPT,
+        operations: Operations::Docs(&[(Method::GET, DocsOp::Script)]),
+    },
+    Route {
+        path: DOCS_STYLE,
+        operations: Operations::Docs(&[(Method::GET, DocsOp::Style)]),
+    },
 ];
 
-const fn route(
-    function: Function,
-    path: &'static str,
-    operations: &'static [(Method, Operation)],
-) -> Route {
-    Route {
-        function,
-        path,
-        operations,
-    }
-}
-
 impl Route {
+    /// The function that serves this route.
+    pub const fn function(&self) -> Function {
+        self.operations.function()
+    }
+
     /// Whether a concrete request path fits this route's pattern: literal
     /// segments must be equal, and a `{param}` segment takes any non-empty one.
     pub fn matches(&self, path: &str) -> bool {
@@ -250,17 +262,34 @@ impl Route {
         }
     }
 
+    /// Each method served on this route, with what it means.
+    pub fn operations(&self) -> Vec<(&'static Method, Operation)> {
+        fn all<Op: Group + Into<Operation>>(
+            own: &'static [(Method, Op)],
+        ) -> Vec<(&'static Method, Operation)> {
+            own.iter()
+                .map(|(method, op)| (method, (*op).into()))
+                .collect()
+        }
+        match self.operations {
+            Operations::Collection(own) => all(own),
+            Operations::Item(own) => all(own),
+            Operations::Health(own) => all(own),
+            Operations::Docs(own) => all(own),
+        }
+    }
+
     /// The methods served on this route.
     pub fn methods(&self) -> impl Iterator<Item = &'static Method> {
-        self.operations.iter().map(|(method, _)| method)
+        self.operations().into_iter().map(|(method, _)| method)
     }
 
     /// What `method` means on this route, if it is served.
     pub fn operation(&self, method: &Method) -> Option<Operation> {
-        self.operations
-            .iter()
-            .find(|(served, _)| served == method)
-            .map(|&(_, operation)| operation)
+        self.operations()
+            .into_iter()
+            .find(|(served, _)| *served == method)
+            .map(|(_, operation)| operation)
     }
 
     /// The `Allow` header value for a 405 on this route.
@@ -276,7 +305,16 @@ impl Route {
 pub fn find(function: Function, path: &str) -> Option<&'static Route> {
     ROUTES
         .iter()
-        .find(|route| route.function == function && route.matches(path))
+        .find(|route| route.function() == function && route.matches(path))
+}
+
+/// The route of `Op`'s function that a request path belongs to, if any,
+/// with its operations as that group's own.
+pub fn find_own<Op: Group>(path: &str) -> Option<(&'static Route, &'static [(Method, Op)])> {
+    ROUTES
+        .iter()
+        .filter(|route| route.matches(path))
+        .find_map(|route| Some((route, Op::of(route.operations)?)))
 }
 
 #[cfg(test)]
@@ -312,27 +350,28 @@ mod tests {
     #[test]
     fn every_function_has_a_route() {
         for f in Function::ALL {
-            assert!(ROUTES.iter().any(|r| r.function == f), "{f}");
+            assert!(ROUTES.iter().any(|r| r.function() == f), "{f}");
         }
     }
 
-    /// What lets `http::serve` hand each handler its own operations only:
-    /// every operation of a route is its function's, and each method is
-    /// served once per route.
+    /// Each method is served once per route (its operations' function is
+    /// the route's by construction).
     #[test]
-    fn a_routes_operations_are_its_functions() {
+    fn each_method_is_served_once_per_route() {
         for route in ROUTES {
-            for (method, operation) in route.operations {
-                assert_eq!(
-                    operation.function(),
-                    route.function,
-                    "{} {method}",
-                    route.path
-                );
-            }
             let mut methods: Vec<&Method> = route.methods().collect();
+            let all = methods.len();
+            methods.sort_by_key(|m| m.as_str());
             methods.dedup();
-            assert_eq!(methods.len(), route.operations.len(), "{}", route.path);
+            assert_eq!(methods.len(), all, "{}", route.path);
+            for (_, operation) in route.operations() {
+                assert_eq!(operation.function(), route.function(), "{}", route.path);
+            }
         }
+        assert_eq!(
+            find_own::<ItemOp>("/api/tasks/3/complete").map(|(route, own)| (route.path, own)),
+            Some((TASK_COMPLETE, &[(Method::PATCH, ItemOp::Toggle)][..]))
+        );
+        assert!(find_own::<CollectionOp>("/api/tasks/3").is_none());
     }
 }

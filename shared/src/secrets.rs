@@ -27,8 +27,8 @@ use aws_config::timeout::TimeoutConfig;
 use aws_sdk_secretsmanager::Client;
 use secrecy::{ExposeSecret, SecretString};
 
+use crate::cause::Cause;
 use crate::config::ConfigError;
-use crate::error::Cause;
 
 /// Why a secret could not be had. Its text completes a sentence that begins
 /// with the ARN's variable name; the SDK's error, when there is one, is its

@@ -3,6 +3,8 @@
 //! their Content-Type, unknown fields are ignored, and `id`, `user_id` and
 //! timestamps in a body are never read.
 
+use std::collections::BTreeMap;
+
 use lambda_http::aws_lambda_events::query_map::QueryMap;
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -11,13 +13,33 @@ use utoipa::{IntoParams, ToSchema};
 
 use lambda_http::http::HeaderMap;
 
-use crate::error::{ApiError, FieldErrors};
 use crate::values::{
     Cursor, DESCRIPTION_ERROR, DESCRIPTION_MAX_CHARS, Description, IdempotencyKey, TITLE_ERROR,
     Title, ValueError,
 };
 
 pub const LIMIT_MAX: u32 = 1000;
+
+/// Field name → what is wrong with it, as the contract sends it in a 422's
+/// `details`.
+pub type FieldErrors = BTreeMap<&'static str, &'static str>;
+
+/// A body or a query whose fields break their rules: every such field,
+/// named (the web edge's 422).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invalid(pub FieldErrors);
+
+impl Invalid {
+    fn field(name: &'static str, problem: &'static str) -> Self {
+        Invalid(FieldErrors::from([(name, problem)]))
+    }
+
+    /// The fields it names (tests' view).
+    #[cfg(test)]
+    fn invalid_fields(self) -> Vec<&'static str> {
+        self.0.keys().copied().collect()
+    }
+}
 
 const COMPLETED_ERROR: &str = "Completed is required and must be a boolean";
 
@@ -126,18 +148,18 @@ pub enum StatusFilter {
     Completed,
 }
 
-pub fn new_task(body: &[u8]) -> Result<NewTask, ApiError> {
+pub fn new_task(body: &[u8]) -> Result<NewTask, Invalid> {
     let object = json_object(body)?;
     let mut errors = FieldErrors::new();
     let title = title(&object, &mut errors);
     let description = description(&object, &mut errors);
     match (title, description) {
         (Some(title), Some(description)) if errors.is_empty() => Ok(NewTask { title, description }),
-        _ => Err(ApiError::Validation(errors)),
+        _ => Err(Invalid(errors)),
     }
 }
 
-pub fn task_update(body: &[u8]) -> Result<TaskUpdate, ApiError> {
+pub fn task_update(body: &[u8]) -> Result<TaskUpdate, Invalid> {
     let object = json_object(body)?;
     let mut errors = FieldErrors::new();
     let title = title(&object, &mut errors);
@@ -155,18 +177,18 @@ pub fn task_update(body: &[u8]) -> Result<TaskUpdate, ApiError> {
             description,
             completed,
         }),
-        _ => Err(ApiError::Validation(errors)),
+        _ => Err(Invalid(errors)),
     }
 }
 
-fn json_object(body: &[u8]) -> Result<Map<String, Value>, ApiError> {
+fn json_object(body: &[u8]) -> Result<Map<String, Value>, Invalid> {
     if body.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::field("body", "A JSON object body is required"));
+        return Err(Invalid::field("body", "A JSON object body is required"));
     }
     match serde_json::from_slice::<Value>(body) {
         Ok(Value::Object(object)) => Ok(object),
-        Ok(_) => Err(ApiError::field("body", "The body must be a JSON object")),
-        Err(_) => Err(ApiError::field("body", "The body is not valid JSON")),
+        Ok(_) => Err(Invalid::field("body", "The body must be a JSON object")),
+        Err(_) => Err(Invalid::field("body", "The body is not valid JSON")),
     }
 }
 
@@ -188,15 +210,15 @@ fn note(errors: &mut FieldErrors, error: ValueError) {
 
 /// The optional `Idempotency-Key` header: given more than once, or
 /// malformed, a 422.
-pub fn idempotency_key(headers: &HeaderMap) -> Result<Option<IdempotencyKey>, ApiError> {
+pub fn idempotency_key(headers: &HeaderMap) -> Result<Option<IdempotencyKey>, ValueError> {
     let mut values = headers.get_all("idempotency-key").iter();
     let Some(value) = values.next() else {
         return Ok(None);
     };
     if values.next().is_some() {
-        return Err(IdempotencyKey::repeated().into());
+        return Err(IdempotencyKey::repeated());
     }
-    Ok(Some(IdempotencyKey::parse(value.as_bytes())?))
+    IdempotencyKey::parse(value.as_bytes()).map(Some)
 }
 
 /// `Some(None)` for an absent or null description, `None` when it is invalid.
@@ -219,7 +241,7 @@ fn description(
 
 /// `completed=true|false`, `status=all|pending|completed`, `limit=1..1000`,
 /// `cursor=<next_cursor>`. Each may be given once.
-pub fn list_query(params: &QueryMap) -> Result<ListQuery, ApiError> {
+pub fn list_query(params: &QueryMap) -> Result<ListQuery, Invalid> {
     let mut errors = FieldErrors::new();
     let mut single = |name: &'static str| -> Option<String> {
         let values = params.all(name)?;
@@ -278,7 +300,7 @@ pub fn list_query(params: &QueryMap) -> Result<ListQuery, ApiError> {
             cursor,
         })
     } else {
-        Err(ApiError::Validation(errors))
+        Err(Invalid(errors))
     }
 }
 

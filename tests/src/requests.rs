@@ -186,7 +186,7 @@ pub async fn call(state: &TasksState, event: &Event) -> Reply {
     use todo_shared::handlers::{tasks_collection, tasks_item};
     use todo_shared::routes::Function;
     let request = event.request();
-    let function = server::route(todo_shared::http::path(&request)).map(|route| route.function);
+    let function = server::route(todo_shared::http::path(&request)).map(|route| route.function());
     let response = match function {
         Some(Function::TasksCollection) => tasks_collection::handle(state, request).await,
         // Its own paths, and any other: tasks-item answers those with a 404.

@@ -79,7 +79,7 @@ impl Functions {
         let Some(route) = route(http::path(&request)) else {
             return http::route_not_found(&request);
         };
-        match route.function {
+        match route.function() {
             Function::TasksCollection => tasks_collection::handle(&self.tasks, request).await,
             Function::TasksItem => tasks_item::handle(&self.tasks, request).await,
             Function::Health => health::handle(&self.health, request).await,

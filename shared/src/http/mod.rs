@@ -18,7 +18,6 @@ use lambda_http::http::{HeaderValue, Method, StatusCode, header};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
 
-use crate::db;
 use crate::error::{ApiError, Cause};
 use crate::logging::{self, RequestLog};
 use crate::observe;
@@ -84,7 +83,7 @@ where
     let cold_start = observe::cold_start();
     let init = cold_start.then(observe::init_time).flatten();
     let request_id = request_id(request);
-    let route = routes::find(function, path(request));
+    let route = routes::find_own::<Op>(path(request));
     let (outcome, facts) = observe::gather(async {
         if let Some(header) = request
             .lambda_context_ref()
@@ -92,7 +91,7 @@ where
         {
             observe::traced(header);
         }
-        let Some(route) = route else {
+        let Some((route, own)) = route else {
             return Err(ApiError::RouteNotFound);
         };
         // A CORS preflight that reaches us (API Gateway routes OPTIONS to an
@@ -101,15 +100,13 @@ where
         if request.method() == Method::OPTIONS {
             return Ok(options(route));
         }
-        let operation = route
-            .operation(request.method())
+        let operation = own
+            .iter()
+            .find(|(method, _)| method == request.method())
+            .map(|&(_, operation)| operation)
             .ok_or_else(|| unsupported(route))?;
-        // Every operation of `function`'s routes is its own (a unit test of
-        // the route table), so this always converts.
-        let operation = Op::try_from(operation)
-            .map_err(|other| ApiError::internal(format!("{function} was routed {other:?}")))?;
         let handled = AssertUnwindSafe(dispatch(operation)).catch_unwind();
-        db::within_deadline(deadline(request), handled)
+        crate::deadline::within(deadline(request), handled)
             .await
             .unwrap_or_else(|panic| Err(ApiError::internal(panic_message(&*panic))))
     })
@@ -126,7 +123,7 @@ where
     logging::request(RequestLog {
         method: request.method().clone(),
         function: function.name(),
-        route: route.map_or("-", |r| r.path),
+        route: route.map_or("-", |(route, _)| route.path),
         status: response.status().as_u16(),
         error: error_code.unwrap_or("-"),
         latency: started.elapsed(),

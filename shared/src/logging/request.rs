@@ -12,7 +12,7 @@ use serde::Serialize;
 use lambda_http::http::Method;
 
 use super::JSON;
-use crate::error::Cause;
+use crate::cause::Cause;
 use crate::metrics::{self, Measured};
 use crate::observe::Facts;
 

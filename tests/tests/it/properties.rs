@@ -47,10 +47,10 @@ proptest! {
         // A task's fields are `Title` and `Description`, which keep their
         // own rules (see the next property); here: no panic, no other error.
         if let Err(error) = validate::new_task(&body) {
-            prop_assert!(is_validation(&error), "{error:?}");
+            prop_assert!(is_validation(&error.into()), "a 422");
         }
         if let Err(error) = validate::task_update(&body) {
-            prop_assert!(is_validation(&error), "{error:?}");
+            prop_assert!(is_validation(&error.into()), "a 422");
         }
     }
 
@@ -84,7 +84,7 @@ proptest! {
         for (name, value) in &pairs {
             map.entry((*name).to_owned()).or_default().push(value.clone());
         }
-        match validate::list_query(&map.into()) {
+        match validate::list_query(&map.into()).map_err(ApiError::from) {
             Ok(query) => {
                 prop_assert!((1..=LIMIT_MAX).contains(&query.limit));
                 prop_assert!(query.cursor.is_none_or(|cursor| cursor.before_id() > 0));
@@ -112,7 +112,7 @@ proptest! {
         };
         let mut headers = HeaderMap::new();
         headers.insert("idempotency-key", value);
-        match validate::idempotency_key(&headers) {
+        match validate::idempotency_key(&headers).map_err(ApiError::from) {
             Ok(Some(kept)) => {
                 let kept = kept.as_str();
                 prop_assert_eq!(kept.as_bytes(), &key[..]);

@@ -27,7 +27,7 @@ fn watch_router_equals_the_route_table() {
         .collect();
     let mut table: BTreeMap<String, String> = ROUTES
         .iter()
-        .map(|r| (r.path.to_owned(), r.function.name().to_owned()))
+        .map(|r| (r.path.to_owned(), r.function().name().to_owned()))
         .collect();
     // Every other path: the fallback's 404 (matchit's catch-all needs a
     // segment, so `/` is named too).
@@ -41,7 +41,7 @@ fn every_route_function_is_a_workspace_binary() {
     for route in ROUTES {
         let manifest = root()
             .join("functions")
-            .join(route.function.name())
+            .join(route.function().name())
             .join("Cargo.toml");
         assert!(manifest.exists(), "{manifest:?}");
     }
@@ -99,7 +99,7 @@ fn template_routes_equal_the_route_table() {
     }
     let mut table: BTreeMap<String, String> = ROUTES
         .iter()
-        .map(|r| (r.path.to_owned(), r.function.name().to_owned()))
+        .map(|r| (r.path.to_owned(), r.function().name().to_owned()))
         .collect();
     table.insert("$default".into(), FALLBACK.name().into());
     assert_eq!(routes, table);
