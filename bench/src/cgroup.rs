@@ -12,7 +12,6 @@
 
 use std::fs;
 use std::io;
-use std::os::fd::{AsRawFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -46,9 +45,8 @@ pub struct Sandboxes {
 pub struct Sandbox {
     dir: PathBuf,
     version: Version,
-    /// `cgroup.procs`, opened before the process is spawned: its child
-    /// writes `0` to it between `fork` and `exec` ([`Sandbox::enter_fd`]).
-    procs: fs::File,
+    /// `cgroup.procs`, which a process enters by writing `0` to it.
+    procs: PathBuf,
 }
 
 impl Sandboxes {
@@ -95,9 +93,7 @@ impl Sandboxes {
         let n = self.made.fetch_add(1, Ordering::SeqCst);
         let dir = self.dir.join(format!("sandbox-{n}"));
         fs::create_dir(&dir)?;
-        let procs = fs::OpenOptions::new()
-            .write(true)
-            .open(dir.join("cgroup.procs"))?;
+        let procs = dir.join("cgroup.procs");
         Ok(Sandbox {
             dir,
             version: self.version,
@@ -128,10 +124,10 @@ impl Sandbox {
         }
     }
 
-    /// The descriptor a child writes `0` to, to enter the sandbox before
-    /// it runs anything (`Instance::start`'s `pre_exec`).
-    pub fn enter_fd(&self) -> RawFd {
-        self.procs.as_raw_fd()
+    /// The file a process writes `0` to, to enter the sandbox
+    /// ([`crate::reexec::in_sandbox`]).
+    pub fn procs(&self) -> &Path {
+        &self.procs
     }
 
     /// How many periods the sandbox was held back for want of quota, and

@@ -4,10 +4,10 @@
 use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
-use todo_shared::routes::{CollectionOp, ItemOp, Operation};
+use todo_shared::web::routes::{CollectionOp, ItemOp, Operation};
 
 use crate::runtime::Reply;
-use crate::settings::{Settings, Setup, var};
+use crate::settings::{Settings, Setup};
 
 /// Everything seeded in the database, and the tokens for it.
 pub struct Data {
@@ -125,8 +125,8 @@ pub fn env_of(
             "AWS_ENDPOINT_URL_SECRETS_MANAGER".into(),
             endpoint.expect("a Secrets Manager"),
         ));
-        for name in ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"] {
-            env.push((name.into(), var(name)));
+        for (name, value) in &settings.secrets_manager_credentials {
+            env.push((name.to_string(), value.clone()));
         }
     }
     env
@@ -277,7 +277,7 @@ impl Route {
             }
             Route::Update => {
                 let id = data.write_task;
-                let body = json!({"title": format!("renamed {n}"), "description": "changed by make bench", "completed": n % 2 == 0});
+                let body = json!({"title": format!("renamed {n}"), "description": "changed by make bench", "completed": n.is_multiple_of(2)});
                 event(
                     "PUT",
                     &format!("/api/tasks/{id}"),

@@ -8,17 +8,6 @@ use serde_json::{Value, json};
 use crate::events::{Data, GET_USER, Route};
 use crate::settings::Settings;
 
-/// A secret in the run's Secrets Manager, through the functions' own
-/// client (the test kit's helper); its ARN.
-pub fn create_secret(name: &str, value: &str) -> String {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("a runtime");
-    let name = format!("{name}-{}", std::process::id());
-    runtime.block_on(todo_tests::create_secret(&name, value))
-}
-
 /// An HS256 token for `user` (signed by the test kit), with `iss` and
 /// `aud` when the verifier holds tokens to an issuer (the functions the
 /// benchmark starts hold them to none, as `make dev` does).
@@ -35,8 +24,8 @@ pub fn hs256(secret: &str, user: &str, issuer: Option<&str>) -> String {
 /// the functions use, timed over many calls.
 pub fn token_cost(settings: &Settings, data: &Data, iterations: usize) -> Value {
     use lambda_http::http::{HeaderMap, HeaderValue};
-    use todo_shared::auth::Verifier;
     use todo_shared::config::AuthConfig;
+    use todo_shared::web::auth::Verifier;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -124,7 +113,7 @@ pub fn glue_cost(data: &Data, iterations: usize) -> Value {
 /// (4,096 rounds of PBKDF2, as PostgreSQL and Neon store a password), one
 /// TLS handshake's client side (CPU time of this thread, against Better
 /// Auth's HTTPS, whose certificate the run's CA signs), and the index of
-/// the CA bundle's roots (`todo_shared::tls::roots::certificates`).
+/// the CA bundle's roots (`trust_roots::certificates`).
 pub fn init_parts(settings: &Settings, iterations: usize) -> Value {
     use postgres_protocol::authentication::sasl::{ChannelBinding, ScramSha256};
     let iterations = iterations.clamp(10, 200);
@@ -173,8 +162,7 @@ pub fn init_parts(settings: &Settings, iterations: usize) -> Value {
     let mut index = Duration::ZERO;
     for _ in 0..iterations {
         let started = cpu();
-        let roots =
-            todo_shared::tls::roots::certificates(std::path::Path::new(&settings.ca_bundle));
+        let roots = trust_roots::certificates(std::path::Path::new(&settings.ca_bundle));
         index += cpu() - started;
         std::hint::black_box(roots.expect("the bundle").len());
     }

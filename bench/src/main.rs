@@ -17,19 +17,21 @@ mod events;
 mod in_process;
 mod lambda;
 mod phases;
+mod reexec;
 mod runtime;
 mod scale;
 mod settings;
 mod stats;
 
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde_json::{Value, json};
 
 use admin::Admin;
 use events::{CREATE_USER, DELETE_USER, Data, GET_USER, Route, WRITE_USER};
-use in_process::{create_secret, glue_cost, hs256, init_parts, token_cost};
+use in_process::{glue_cost, hs256, init_parts, token_cost};
 use lambda::MEMORY_SIZES;
 use phases::{LARGE_LIST_USER, warm_sequence};
 use settings::{ONE_WAY, Services, Settings, Setup};
@@ -67,7 +69,10 @@ impl Bench {
     }
 }
 
-fn main() {
+fn main() -> ExitCode {
+    if let Some(ended) = reexec::act_if_asked() {
+        return ended;
+    }
     let services = Services::start();
     let settings = Settings::new(&services);
     let log_dir = settings.out_dir.join("logs");
@@ -114,11 +119,10 @@ fn main() {
         database_url_arn: settings
             .secrets_manager
             .as_ref()
-            .map(|_| create_secret("bench/database-url", &settings.tls_database_url)),
-        network_database_url_arn: settings
-            .secrets_manager
-            .as_ref()
-            .map(|_| create_secret("bench/network-database-url", &settings.network.database_url)),
+            .map(|_| services.create_secret("bench/database-url", &settings.tls_database_url)),
+        network_database_url_arn: settings.secrets_manager.as_ref().map(|_| {
+            services.create_secret("bench/network-database-url", &settings.network.database_url)
+        }),
         list_user,
         production_user,
         eddsa,
@@ -230,6 +234,7 @@ fn main() {
             std::fs::write(&path, serde_json::to_string_pretty(&results).expect("JSON"))
                 .expect("write the results");
             eprintln!("bench: wrote {}", path.display());
+            ExitCode::SUCCESS
         }
         Err(problem) => {
             eprintln!("bench failed: {problem}");
@@ -237,7 +242,7 @@ fn main() {
                 "(the functions' output is in {})",
                 Path::new(&bench.log_dir).display()
             );
-            std::process::exit(1);
+            ExitCode::FAILURE
         }
     }
 }

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use todo_shared::routes::Function;
+use todo_shared::web::routes::Function;
 
 use crate::admin::Admin;
 use crate::cgroup::Sandbox;

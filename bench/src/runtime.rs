@@ -12,7 +12,6 @@
 use std::collections::HashMap;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -22,6 +21,7 @@ use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::cgroup::Sandbox;
+use crate::reexec;
 
 /// How a function answered one invocation.
 pub struct Reply {
@@ -64,6 +64,9 @@ pub struct Instance {
     /// after the process (fields drop after [`Instance`]'s own `drop`).
     pub sandbox: Option<Sandbox>,
     spawned: Instant,
+    /// CPU time the process had before it became the function (in a
+    /// sandbox, the bench's own binary entering it).
+    cpu_before: Duration,
     port: u16,
     shared: Arc<Shared>,
     events: Option<Sender<Vec<u8>>>,
@@ -119,36 +122,48 @@ impl Instance {
         let n = SANDBOXES.fetch_add(1, Ordering::SeqCst);
         let tmp = std::env::temp_dir().join(format!("todo-bench-sandbox-{port}-{n}"));
         std::fs::create_dir(&tmp)?;
-        let mut command = Command::new(binary);
+        let (mut command, started) = match &sandbox {
+            Some(sandbox) => {
+                let (command, started) = reexec::in_sandbox(binary, sandbox.procs())?;
+                (command, Some(started))
+            }
+            None => {
+                let mut command = Command::new(binary);
+                command.stdin(Stdio::null());
+                (command, None)
+            }
+        };
         command
             .env_clear()
             .envs(env.iter().map(|(k, v)| (k, v)))
             .env("TMPDIR", &tmp)
             .env("AWS_LAMBDA_RUNTIME_API", format!("127.0.0.1:{port}"))
-            .stdin(Stdio::null())
             .stdout(output.try_clone()?)
             .stderr(output);
-        if let Some(sandbox) = &sandbox {
-            let procs = sandbox.enter_fd();
-            // SAFETY: between fork and exec the child only makes one
-            // system call (write(2) is async-signal-safe) on a descriptor
-            // the parent opened; it allocates nothing.
-            unsafe {
-                command.pre_exec(move || {
-                    if libc::write(procs, b"0".as_ptr().cast(), 1) == 1 {
-                        Ok(())
-                    } else {
-                        Err(io::Error::last_os_error())
-                    }
-                });
-            }
+        let mut spawned = Instant::now();
+        let mut child = command.spawn()?;
+        drop(command);
+        let mut cpu_before = Duration::ZERO;
+        if let Some(mut started) = started {
+            let mut told = String::new();
+            let _ = started.read_to_string(&mut told);
+            let Ok(nanos) = told.parse() else {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(io::Error::other(format!(
+                    "{} did not start in its sandbox (see {})",
+                    binary.display(),
+                    log.display()
+                )));
+            };
+            spawned = Instant::now();
+            cpu_before = Duration::from_nanos(nanos);
         }
-        let spawned = Instant::now();
-        let child = command.spawn()?;
         Ok(Instance {
             child,
             sandbox,
             spawned,
+            cpu_before,
             port,
             shared,
             events: Some(events_tx),
@@ -190,7 +205,8 @@ impl Instance {
     }
 
     /// The CPU time all the process's threads have had so far (the
-    /// scheduler's nanosecond count, not the 10 ms ticks of `/proc/PID/stat`).
+    /// scheduler's nanosecond count, not the 10 ms ticks of `/proc/PID/stat`),
+    /// less what it had before it became the function.
     pub fn cpu_time(&self) -> Duration {
         let tasks = std::fs::read_dir(format!("/proc/{}/task", self.child.id()));
         tasks
@@ -198,7 +214,8 @@ impl Instance {
             .flatten()
             .flatten()
             .map(|task| on_cpu(&task.path()))
-            .sum()
+            .sum::<Duration>()
+            .saturating_sub(self.cpu_before)
     }
 
     /// The process's peak resident set (VmHWM), in bytes.

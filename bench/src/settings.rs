@@ -8,6 +8,7 @@ use serde_json::Value;
 use todo_tests::services::SecretsManager;
 
 use crate::delay;
+use crate::reexec;
 
 /// What the run was told, from the environment.
 pub struct Settings {
@@ -23,9 +24,10 @@ pub struct Settings {
     pub ca_bundle: String,
     pub secret: String,
     pub fixture: Value,
-    /// A local Secrets Manager over TLS (`AWS_ENDPOINT_URL_SECRETS_MANAGER`,
-    /// with the AWS test credentials beside it), when the run has one.
+    /// A local Secrets Manager over TLS (`AWS_ENDPOINT_URL_SECRETS_MANAGER`),
+    /// when the run has one, and its test credentials.
     pub secrets_manager: Option<String>,
+    pub secrets_manager_credentials: Vec<(&'static str, String)>,
     /// The production-like database and JWKS URLs through [`delay`] proxies.
     pub network: Network,
 }
@@ -86,7 +88,7 @@ pub fn number(name: &str, default: usize) -> usize {
 /// ends.
 pub struct Services {
     pub kit: todo_tests::services::Services,
-    pub _secrets_manager: SecretsManager,
+    secrets_manager: SecretsManager,
     /// The production-like setup's trust: the whole system bundle, with the
     /// test CA appended, as AWS trusts Neon's.
     pub ca_bundle: PathBuf,
@@ -107,21 +109,36 @@ impl Services {
         bundle.extend(std::fs::read(kit.ca.ca()).expect("the test CA"));
         std::fs::write(&ca_bundle, bundle).expect("the CA bundle");
         let secrets_manager = SecretsManager::start(&scratch.join("moto.log"), Some(&kit.ca));
-        // SAFETY: nothing else runs yet (no thread has started): this
-        // process's own calls to Secrets Manager trust the bundle too.
-        unsafe {
-            std::env::set_var("SSL_CERT_FILE", &ca_bundle);
-            for (name, value) in &secrets_manager.env {
-                std::env::set_var(name, value);
-            }
-            std::env::remove_var("AWS_PROFILE");
-            std::env::remove_var("AWS_SESSION_TOKEN");
-        }
         Services {
             kit,
-            _secrets_manager: secrets_manager,
+            secrets_manager,
             ca_bundle,
         }
+    }
+
+    /// The local Secrets Manager's endpoint.
+    pub fn secrets_manager_endpoint(&self) -> Option<String> {
+        self.secrets_manager
+            .env
+            .iter()
+            .find(|(name, _)| *name == "AWS_ENDPOINT_URL_SECRETS_MANAGER")
+            .map(|(_, url)| url.clone())
+    }
+
+    /// The local Secrets Manager's test credentials.
+    pub fn secrets_manager_credentials(&self) -> Vec<(&'static str, String)> {
+        let credentials = ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"];
+        let env = self.secrets_manager.env.iter();
+        env.filter(|(name, _)| credentials.contains(name))
+            .cloned()
+            .collect()
+    }
+
+    /// A secret holding `value` in the local Secrets Manager, named
+    /// `name` and this run; its ARN.
+    pub fn create_secret(&self, name: &str, value: &str) -> String {
+        let name = format!("{name}-{}", std::process::id());
+        reexec::create_secret(&name, value, &self.secrets_manager.env, &self.ca_bundle)
     }
 }
 
@@ -147,16 +164,15 @@ impl Settings {
                 fixture["https_base"]
                     .as_str()
                     .expect("Better Auth over HTTPS"),
-                std::env::var("AWS_ENDPOINT_URL_SECRETS_MANAGER")
-                    .ok()
-                    .as_deref(),
+                services.secrets_manager_endpoint().as_deref(),
             ),
             tls_database_url,
             admin_database_url: kit.owner_url.clone(),
             api_role: "todo_api".into(),
             ca_bundle: services.ca_bundle.display().to_string(),
             secret: kit.secret.clone(),
-            secrets_manager: std::env::var("AWS_ENDPOINT_URL_SECRETS_MANAGER").ok(),
+            secrets_manager: services.secrets_manager_endpoint(),
+            secrets_manager_credentials: services.secrets_manager_credentials(),
             fixture,
         }
     }

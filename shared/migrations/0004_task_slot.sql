@@ -1,5 +1,5 @@
 -- MAX_TASKS_PER_USER: whether `owner` may create one more task, called by the
--- create statements (shared/src/tasks.rs) inside their single statement.
+-- create statements (shared/src/domain/tasks.rs) inside their single statement.
 --
 -- A count in the create statement itself would race: under READ COMMITTED
 -- two concurrent creates both count from snapshots taken before either

@@ -1,13 +1,13 @@
 //! Why a request failed on our side, with the chain of errors behind it:
 //! what every layer hands up, and what the web edge writes once, on the
-//! request's log line (`crate::error`, `crate::http::serve`).
+//! request's log line (`crate::web::error`, `crate::web::http::serve`).
 
 use std::error::Error;
 use std::fmt;
 use std::sync::Arc;
 
 /// Why a request failed on our side: the error behind a 500 or 503, with
-/// its chain of sources. It travels with the `crate::error::ApiError` (or, for a
+/// its chain of sources. It travels with the `crate::web::error::ApiError` (or, for a
 /// handler that builds its own 503, in the response's extensions) to the
 /// edge, so that it is written once, on the line that has the request id,
 /// and never where it was made, which knows no request.
@@ -78,7 +78,7 @@ mod tests {
     #[test]
     fn a_cause_says_its_chain_once() {
         let refused = || std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
-        let https = crate::https::SendError::Connect(refused());
+        let https = crate::outside::https::SendError::Connect(refused());
         assert_eq!(Cause::new(https).to_string(), "could not connect: refused");
         assert_eq!(
             Cause::new(Repeats(refused())).to_string(),

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use secrecy::SecretString;
 
-use crate::jwks::{JwksSettings, JwksSource};
+use crate::outside::jwks::{JwksSettings, JwksSource};
 
 /// A variable that is missing or holds something unusable.
 #[derive(Clone, PartialEq, Eq)]
@@ -84,7 +84,7 @@ pub const MIN_SECRET_CHARS: usize = 32;
 
 impl DbConfig {
     /// Reads through `lookup`: the environment with its secrets resolved
-    /// ([`crate::secrets::Environment`]), or a test's own.
+    /// ([`crate::outside::secrets::Environment`]), or a test's own.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let url = required(&lookup, "DATABASE_URL")?;
         Ok(DbConfig {
@@ -202,7 +202,7 @@ impl AuthConfig {
 }
 
 /// What the task functions read at start-up, parsed: handed to
-/// [`crate::handlers::TasksState`], which reads nothing itself.
+/// [`crate::web::handlers::TasksState`], which reads nothing itself.
 #[derive(Debug)]
 pub struct TasksConfig {
     pub db: DbConfig,
@@ -221,14 +221,14 @@ impl TasksConfig {
     }
 }
 
-/// `METRICS_NAMESPACE` (default [`crate::metrics::DEFAULT_NAMESPACE`]; the
+/// `METRICS_NAMESPACE` (default [`crate::outside::metrics::DEFAULT_NAMESPACE`]; the
 /// template sets `TodoApi/<stack name>`): CloudWatch's rules, 1 to 255 of
 /// letters, digits, `.-_/#:` and spaces, not starting with `:` nor with
 /// `AWS/` (AWS's own). Checked at start-up: a namespace CloudWatch refuses
 /// would lose every metric silently.
 pub fn metrics_namespace(lookup: impl Fn(&str) -> Option<String>) -> Result<String, ConfigError> {
     let Some(namespace) = optional(&lookup, "METRICS_NAMESPACE") else {
-        return Ok(crate::metrics::DEFAULT_NAMESPACE.to_owned());
+        return Ok(crate::outside::metrics::DEFAULT_NAMESPACE.to_owned());
     };
     let allowed = |c: char| c.is_ascii_alphanumeric() || ".-_/#: ".contains(c);
     let problem = if namespace.chars().count() > 255 {
@@ -263,8 +263,11 @@ fn jwks_settings(lookup: &impl Fn(&str) -> Option<String>) -> Result<JwksSetting
         let default = default.as_secs() as usize;
         number(lookup, name, default, 1..=7 * 24 * 3600).map(|s| Duration::from_secs(s as u64))
     };
-    let ttl = seconds("JWKS_TTL_SECONDS", crate::jwks::DEFAULT_TTL)?;
-    let max_age = seconds("JWKS_MAX_AGE_SECONDS", crate::jwks::DEFAULT_MAX_AGE)?;
+    let ttl = seconds("JWKS_TTL_SECONDS", crate::outside::jwks::DEFAULT_TTL)?;
+    let max_age = seconds(
+        "JWKS_MAX_AGE_SECONDS",
+        crate::outside::jwks::DEFAULT_MAX_AGE,
+    )?;
     if max_age < ttl {
         return Err(ConfigError {
             variable: "JWKS_MAX_AGE_SECONDS",

@@ -1,6 +1,6 @@
 //! The request's deadline: when it must be answered by (the Lambda
-//! invocation's deadline less a margin), set by `crate::http::serve` around
-//! a handler and read by every database wait inside it (`crate::db`), so
+//! invocation's deadline less a margin), set by `crate::web::http::serve` around
+//! a handler and read by every database wait inside it (`crate::outside::db`), so
 //! that a slow database yields the contract's 503, never a Lambda timeout
 //! (which API Gateway answers with a bare 503). A module of its own, so the
 //! web edge and the database meet here, not in each other.

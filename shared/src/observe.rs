@@ -2,7 +2,7 @@
 //! (database time, the caller, a dependency that failed), whether it was
 //! its container's first, and a one-way name for the caller.
 //!
-//! The facts live in a task-local scope that [`crate::http::serve`] opens
+//! The facts live in a task-local scope that [`crate::web::http::serve`] opens
 //! around each request; the database and authentication code add to it
 //! without knowing about logs or metrics. Outside a scope (tests calling
 //! `tasks::` directly, `migrate`) the calls do nothing.
@@ -15,7 +15,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use sha2::{Digest, Sha256};
 
-use crate::xray::{self, Trace};
+use crate::outside::xray::{self, Trace};
 
 /// A dependency whose failure made the request a 503.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,7 +97,7 @@ pub fn cold_start() -> bool {
     FIRST.swap(false, Ordering::Relaxed)
 }
 
-/// When the process began its Init (`crate::logging::init`, the first
+/// When the process began its Init (`crate::web::logging::init`, the first
 /// thing `main` does after the trust roots).
 static STARTED: OnceLock<Instant> = OnceLock::new();
 

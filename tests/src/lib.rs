@@ -77,12 +77,12 @@ pub async fn within<F: std::future::Future>(
 /// Creates a secret in the environment's Secrets Manager (the local
 /// emulator) through the functions' own client, and returns its ARN.
 pub async fn create_secret(name: &str, value: &str) -> String {
-    todo_shared::secrets::create(name, value)
+    todo_shared::outside::secrets::create(name, value)
         .await
         .unwrap_or_else(|e| {
             panic!(
                 "create a secret (is AWS_ENDPOINT_URL_SECRETS_MANAGER set?): {}",
-                todo_shared::error::Cause::new(e)
+                todo_shared::web::error::Cause::new(e)
             )
         })
 }

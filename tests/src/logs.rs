@@ -10,7 +10,7 @@ use serde_json::Value;
 
 /// Runs `future` with a log subscriber of its own (this thread only, so
 /// tests running in parallel do not see each other's lines); its output,
-/// and the lines it logged. `todo_shared::logging` writes request lines
+/// and the lines it logged. `todo_shared::web::logging` writes request lines
 /// through `tracing` when `init` has not switched it to Lambda's JSON.
 pub async fn logged<F: Future>(future: F) -> (F::Output, Vec<Value>) {
     let captured = Captured::default();

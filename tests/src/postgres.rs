@@ -279,7 +279,7 @@ impl ScratchServer {
 /// Applies the migrations as the owner at `owner_url` and sets up the API's
 /// role of `api_url`, as `migrate` does.
 pub async fn migrate(owner_url: &str, api_url: &str) {
-    let owner = todo_shared::db::Db::new(&db_config_for(owner_url)).unwrap();
+    let owner = todo_shared::outside::db::Db::new(&db_config_for(owner_url)).unwrap();
     let login = todo_shared::migrations::ApiLogin::from_url(api_url).unwrap();
     todo_shared::migrations::run_on(&owner, Some(&login))
         .await

@@ -4,7 +4,7 @@
 use lambda_http::{Body, Request, Response};
 use serde_json::{Value, json};
 use todo_shared::config::AuthConfig;
-use todo_shared::handlers::TasksState;
+use todo_shared::web::handlers::TasksState;
 
 use crate::{SECRET, db_config, root, server, token};
 
@@ -183,10 +183,11 @@ impl Reply {
 /// Sends `event` to the task function whose route (in the shared route table)
 /// matches its path, in process, as Lambda would.
 pub async fn call(state: &TasksState, event: &Event) -> Reply {
-    use todo_shared::handlers::{tasks_collection, tasks_item};
-    use todo_shared::routes::Function;
+    use todo_shared::web::handlers::{tasks_collection, tasks_item};
+    use todo_shared::web::routes::Function;
     let request = event.request();
-    let function = server::route(todo_shared::http::path(&request)).map(|route| route.function());
+    let function =
+        server::route(todo_shared::web::http::path(&request)).map(|route| route.function());
     let response = match function {
         Some(Function::TasksCollection) => tasks_collection::handle(state, request).await,
         // Its own paths, and any other: tasks-item answers those with a 404.

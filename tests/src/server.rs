@@ -28,12 +28,12 @@ use lambda_http::{Body, Request, Response};
 use percent_encoding::percent_decode_str;
 use serde_json::{Map, Value, json};
 use todo_shared::config::ConfigError;
-use todo_shared::db::Db;
-use todo_shared::error::ApiError;
-use todo_shared::handlers::docs::{self, Docs};
-use todo_shared::handlers::{TasksState, health, tasks_collection, tasks_item};
-use todo_shared::routes::{self, Function, Route};
-use todo_shared::{http, openapi};
+use todo_shared::outside::db::Db;
+use todo_shared::web::error::ApiError;
+use todo_shared::web::handlers::docs::{self, Docs};
+use todo_shared::web::handlers::{TasksState, health, tasks_collection, tasks_item};
+use todo_shared::web::routes::{self, Function, Route};
+use todo_shared::web::{http, openapi};
 
 use crate::cors::Cors;
 use tokio::net::TcpListener;

@@ -1,8 +1,8 @@
-//! The trust roots looked up by subject (`todo_shared::tls::roots`) trust
+//! The trust roots looked up by subject (the `trust-roots` crate) trust
 //! exactly what OpenSSL loading the whole bundle trusts.
 //!
 //! A test binary of its own (`harness = false`): `defer_loading` sets
-//! `SSL_CERT_FILE` and must run before the process has a second thread,
+//! `SSL_CERT_FILE`, so it acts only while the process has one thread,
 //! which the test harness cannot promise. Each way of
 //! building the connector runs in a child process of this binary, against
 //! TLS servers whose certificates chain to a root placed *last* in a copy of
@@ -21,8 +21,9 @@ use todo_tests::certs::{certificate, pem, write};
 /// the bundle indexed and roots parsed as handshakes ask for them;
 /// `fallback`, `defer_loading` with a bundle the index cannot read (its last
 /// root in BER, which OpenSSL accepts: the roots are handed over one by
-/// one); `ordinary`, native-tls as it comes.
-const MODES: [&str; 3] = ["lazy", "fallback", "ordinary"];
+/// one); `threaded`, `defer_loading` called once a second thread runs, so
+/// that it must do nothing; `ordinary`, native-tls as it comes.
+const MODES: [&str; 4] = ["lazy", "fallback", "threaded", "ordinary"];
 
 /// Servers' certificates and whether a client must accept them.
 const SERVERS: [(&str, bool); 5] = [
@@ -67,11 +68,20 @@ fn main() {
 }
 
 fn as_child(mode: &str, dir: &Path) {
-    if mode != "ordinary" {
-        // SAFETY: the first thing this process does; it has one thread.
-        unsafe { todo_shared::tls::roots::defer_loading() };
+    // Kept alive (blocked on the channel) until the handshakes are done.
+    let (_done, wait) = std::sync::mpsc::channel::<()>();
+    if mode == "threaded" {
+        let (started, running) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            started.send(()).unwrap();
+            let _ = wait.recv();
+        });
+        running.recv().unwrap();
     }
-    let connector = todo_shared::tls::connector().expect("a connector");
+    if mode != "ordinary" {
+        trust_roots::defer_loading();
+    }
+    let connector = todo_shared::outside::tls::connector().expect("a connector");
     for (server, accept) in SERVERS {
         let outcome = handshake(&connector, dir, server);
         assert_eq!(
@@ -81,8 +91,8 @@ fn as_child(mode: &str, dir: &Path) {
             if accept { "accepted" } else { "refused" }
         );
     }
-    let deferred = todo_shared::tls::roots::deferred();
-    let parsed = todo_shared::tls::roots::parsed();
+    let deferred = trust_roots::deferred();
+    let parsed = trust_roots::parsed();
     match mode {
         // Of the 140-odd roots, the handshakes parsed the test CA and the
         // rejected one alone (the untrusted CA's subject is not in the index).

@@ -14,8 +14,8 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use todo_shared::config::{AuthConfig, DbConfig};
-use todo_shared::handlers::TasksState;
-use todo_shared::secrets::Environment;
+use todo_shared::outside::secrets::Environment;
+use todo_shared::web::handlers::TasksState;
 use todo_tests::create_secret;
 use todo_tests::services::SecretsManager;
 

@@ -15,7 +15,7 @@ pub fn run(args: &[String]) -> ExitCode {
         eprintln!("usage: cargo xtask local-api HOST:PORT");
         return ExitCode::FAILURE;
     };
-    if let Err(error) = todo_shared::logging::init() {
+    if let Err(error) = todo_shared::web::logging::init() {
         eprintln!("local_api: {error}");
         return ExitCode::FAILURE;
     }

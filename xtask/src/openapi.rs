@@ -5,8 +5,8 @@
 
 use std::process::ExitCode;
 
-use todo_shared::handlers::docs::served_json;
-use todo_shared::openapi::document_json;
+use todo_shared::web::handlers::docs::served_json;
+use todo_shared::web::openapi::document_json;
 
 pub fn run(args: &[String]) -> ExitCode {
     let path = todo_tests::root().join(todo_tests::OPENAPI_FILE);

@@ -2,7 +2,7 @@
 //! task route. A bare `lambda_runtime` function on one `tokio-postgres`
 //! connection opened at init (over TLS when the URL says `sslmode=require`),
 //! with no auth, validation, pool, logging or error contract: it runs the
-//! API's own statement for the route (`todo_shared::tasks`), with the user id
+//! API's own statement for the route (`todo_shared::domain::tasks`), with the user id
 //! from the `x-bench-user` header, and writes the rows as JSON.
 //!
 //! `make bench` compares every function against it: whatever the API costs
@@ -12,7 +12,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use serde::Serialize;
 use serde_json::{Value, json};
-use todo_shared::tasks;
+use todo_shared::domain::tasks;
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{Client, Row};
 
@@ -28,7 +28,7 @@ struct Task {
 }
 
 fn task(row: &Row) -> Task {
-    // As the API writes them (todo_shared::tasks::rfc3339_utc).
+    // As the API writes them (todo_shared::domain::tasks::rfc3339_utc).
     let at = |column| {
         row.get::<_, DateTime<Utc>>(column)
             .to_rfc3339_opts(SecondsFormat::Micros, true)

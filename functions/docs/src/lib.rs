@@ -3,7 +3,7 @@
 //! `swagger-ui/package-lock.json` pins). The docs function serves them,
 //! and so does the tests' local server.
 
-use todo_shared::handlers::docs::SwaggerUi;
+use todo_shared::web::handlers::docs::SwaggerUi;
 
 macro_rules! swagger_ui_file {
     ($name:literal) => {

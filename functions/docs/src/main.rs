@@ -2,12 +2,12 @@
 //! configuration.
 
 use lambda_http::{Error, run, service_fn};
-use todo_shared::handlers::docs::{self, Docs};
-use todo_shared::openapi;
+use todo_shared::web::handlers::docs::{self, Docs};
+use todo_shared::web::openapi;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
-    todo_shared::logging::init()?;
+    todo_shared::web::logging::init()?;
     let docs = Docs::new(&openapi::document_json(), swagger_ui::SWAGGER_UI);
     let docs = &docs;
     run(service_fn(move |request| async move {

@@ -1,15 +1,15 @@
 //! Lambda function `health`: `GET /health`. Needs only the database.
 
 use lambda_http::{Error, run, service_fn};
-use todo_shared::db::Db;
-use todo_shared::handlers::health;
+use todo_shared::outside::db::Db;
+use todo_shared::web::handlers::health;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
-    // SAFETY: the first statement; the current-thread runtime has started
-    // no other thread.
-    unsafe { todo_shared::tls::roots::defer_loading() };
-    todo_shared::logging::init()?;
+    // First, while the process has one thread: the CA bundle's roots are
+    // then parsed when a handshake needs one, not all at start-up.
+    trust_roots::defer_loading();
+    todo_shared::web::logging::init()?;
     let db = Db::from_env().await?;
     let db = &db;
     run(service_fn(move |request| async move {

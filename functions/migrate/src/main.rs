@@ -10,15 +10,15 @@ use std::process::ExitCode;
 
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use serde_json::{Value, json};
-use todo_shared::db::Db;
 use todo_shared::migrations::{self, NeonEndpoint, Target};
-use todo_shared::secrets::Environment;
+use todo_shared::outside::db::Db;
+use todo_shared::outside::secrets::Environment;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
-    // SAFETY: the first statement; the current-thread runtime has started
-    // no other thread.
-    unsafe { todo_shared::tls::roots::defer_loading() };
+    // First, while the process has one thread: the CA bundle's roots are
+    // then parsed when a handshake needs one, not all at start-up.
+    trust_roots::defer_loading();
     let in_lambda = std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some();
     let result = if in_lambda {
         serve().await
@@ -68,7 +68,7 @@ async fn run_once() -> Result<(), Error> {
 }
 
 async fn serve() -> Result<(), Error> {
-    todo_shared::logging::init()?;
+    todo_shared::web::logging::init()?;
     let (db, target) = target().await?;
     let endpoint = say_endpoint(&target);
     let (db, login) = (&db, target.api_login.as_ref());

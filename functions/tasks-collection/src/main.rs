@@ -1,14 +1,14 @@
 //! Lambda function `tasks-collection`: `GET /api/tasks`, `POST /api/tasks`.
 
 use lambda_http::{Error, run, service_fn};
-use todo_shared::handlers::{TasksState, tasks_collection};
+use todo_shared::web::handlers::{TasksState, tasks_collection};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
-    // SAFETY: the first statement; the current-thread runtime has started
-    // no other thread.
-    unsafe { todo_shared::tls::roots::defer_loading() };
-    todo_shared::logging::init()?;
+    // First, while the process has one thread: the CA bundle's roots are
+    // then parsed when a handshake needs one, not all at start-up.
+    trust_roots::defer_loading();
+    todo_shared::web::logging::init()?;
     // Built once per container and shared by every invocation it serves.
     let state = TasksState::from_env().await?;
     let state = &state;

@@ -23,7 +23,7 @@ pub use target::{NeonEndpoint, Target};
 
 use tokio_postgres::Client;
 
-use crate::db::Db;
+use crate::outside::db::Db;
 
 /// A migration: its version, name, and SQL (compiled into the binary).
 pub struct Migration {
@@ -61,7 +61,8 @@ pub const MIGRATIONS: &[Migration] = &[
         version: 4,
         name: "task_slot",
         sql: include_str!("../../migrations/0004_task_slot.sql"),
-        earlier: &[],
+        // Its comment named shared/src/tasks.rs before the layers' folders.
+        earlier: &["666662cdd2707d7bc27be4558f3cae51"],
     },
     Migration {
         version: 5,

@@ -4,7 +4,7 @@
 use base64::Engine as _;
 use serde_json::{Value, json};
 use todo_shared::config::AuthConfig;
-use todo_shared::handlers::TasksState;
+use todo_shared::web::handlers::TasksState;
 use todo_tests::*;
 
 fn b64(value: &Value) -> String {

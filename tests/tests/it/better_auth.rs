@@ -9,8 +9,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
 use serde_json::{Value, json};
 use todo_shared::config::AuthConfig;
-use todo_shared::handlers::{PREFETCH_BUDGET, TasksState};
-use todo_shared::jwks::{Clock, JwksSettings, JwksSource};
+use todo_shared::outside::jwks::{Clock, JwksSettings, JwksSource};
+use todo_shared::web::handlers::{PREFETCH_BUDGET, TasksState};
 use todo_tests::*;
 
 const ALGORITHMS: [&str; 3] = ["EdDSA", "ES256", "RS256"];

@@ -7,8 +7,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use lambda_http::RequestExt;
 use todo_shared::config::DbConfig;
-use todo_shared::db::{Db, Statement};
-use todo_shared::handlers::{TasksState, health, tasks_collection};
+use todo_shared::outside::db::{Db, Statement};
+use todo_shared::web::handlers::{TasksState, health, tasks_collection};
 use todo_tests::*;
 
 /// One connection, so that the connection under test is the one reused.

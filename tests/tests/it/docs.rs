@@ -2,8 +2,8 @@
 
 use base64::Engine as _;
 use lambda_http::Body;
-use todo_shared::handlers::docs::{self, Docs};
-use todo_shared::{http, openapi};
+use todo_shared::web::handlers::docs::{self, Docs};
+use todo_shared::web::{http, openapi};
 use todo_tests::server::Functions;
 use todo_tests::*;
 

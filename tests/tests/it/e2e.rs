@@ -467,7 +467,7 @@ fn await_log_line(log: &str, wanted: impl Fn(&Value) -> bool) -> Option<(Value, 
 
 /// The watch server's functions log at TRACE (test.sh), where
 /// lambda_runtime would log each raw event, Authorization header and body
-/// included, were its level not held to INFO (`todo_shared::logging`).
+/// included, were its level not held to INFO (`todo_shared::web::logging`).
 #[test]
 #[ignore = "needs `cargo lambda watch`; run by `make test`"]
 fn one_json_log_line_per_request_without_tokens_or_bodies() {

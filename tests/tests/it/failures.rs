@@ -4,8 +4,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use todo_shared::config::DbConfig;
-use todo_shared::db::Db;
-use todo_shared::handlers::{TasksState, health};
+use todo_shared::outside::db::Db;
+use todo_shared::web::handlers::{TasksState, health};
 use todo_tests::*;
 
 fn db_at(url: String) -> DbConfig {

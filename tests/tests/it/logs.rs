@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use lambda_http::http::StatusCode;
 use serde_json::{Value, json};
-use todo_shared::error::ApiError;
-use todo_shared::http::{self, serve};
 use todo_shared::observe;
-use todo_shared::routes::HealthOp;
+use todo_shared::web::error::ApiError;
+use todo_shared::web::http::{self, serve};
+use todo_shared::web::routes::HealthOp;
 use todo_tests::Event;
 use todo_tests::logs::{logged, request_line};
 
@@ -33,7 +33,7 @@ async fn the_request_line_has_every_field() {
         observe::add_db_time(Duration::from_millis(3));
         let refused = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
         Err(ApiError::unavailable(
-            todo_shared::https::SendError::Connect(refused),
+            todo_shared::outside::https::SendError::Connect(refused),
         ))
     }))
     .await;
@@ -131,7 +131,7 @@ async fn a_warm_requests_log_bytes_are_at_most_half_of_before() {
         observe::add_db_time(Duration::from_micros(1_234));
     })
     .await;
-    let log = todo_shared::logging::RequestLog {
+    let log = todo_shared::web::logging::RequestLog {
         method: lambda_http::http::Method::GET,
         function: "tasks-item",
         route: "/api/tasks/{id}",
@@ -148,7 +148,7 @@ async fn a_warm_requests_log_bytes_are_at_most_half_of_before() {
         now: std::time::SystemTime::now(),
     };
     let mut out = Vec::new();
-    todo_shared::logging::write_json(&log, true, &mut out);
+    todo_shared::web::logging::write_json(&log, true, &mut out);
     let text = String::from_utf8(out).unwrap();
     assert_eq!(text.matches('\n').count(), 1, "one line: {text}");
     let line: Value = serde_json::from_str(&text).unwrap();

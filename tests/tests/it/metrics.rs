@@ -1,12 +1,12 @@
-//! The EMF document each request writes (`todo_shared::metrics`), checked
+//! The EMF document each request writes (`todo_shared::outside::metrics`), checked
 //! against the Embedded Metric Format specification and for its values.
 //! (End to end, `e2e::one_json_log_line_per_request_without_tokens_or_bodies`
 //! checks the lines the functions really print.)
 
 use std::time::{Duration, SystemTime};
 
-use todo_shared::metrics::{Measured, document_in};
 use todo_shared::observe::{self, Dependency};
+use todo_shared::outside::metrics::{Measured, document_in};
 use todo_tests::check_emf;
 
 #[tokio::test]

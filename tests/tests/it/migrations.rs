@@ -1,9 +1,9 @@
 //! Migrations against a fresh database: they build the contract's schema, a
 //! second run is a no-op, concurrent runs are safe, edited files are caught.
 
-use todo_shared::db::Db;
-use todo_shared::handlers::TasksState;
 use todo_shared::migrations::{self, MIGRATIONS};
+use todo_shared::outside::db::Db;
+use todo_shared::web::handlers::TasksState;
 use todo_tests::*;
 
 async fn fresh_database(label: &str) -> (tokio_postgres::Client, String, String) {

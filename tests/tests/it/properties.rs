@@ -8,12 +8,12 @@ use std::collections::HashMap;
 use lambda_http::http::{HeaderMap, HeaderValue};
 use proptest::prelude::*;
 use serde_json::json;
-use todo_shared::auth::Verifier;
-use todo_shared::error::ApiError;
-use todo_shared::validate::{self, LIMIT_MAX};
-use todo_shared::values::{
+use todo_shared::domain::validate::{self, LIMIT_MAX};
+use todo_shared::domain::values::{
     DESCRIPTION_MAX_CHARS, IDEMPOTENCY_KEY_MAX, TITLE_MAX_CHARS, TaskId, is_python_whitespace,
 };
+use todo_shared::web::auth::Verifier;
+use todo_shared::web::error::ApiError;
 use todo_tests::auth_config;
 
 const CASES: u32 = 2000;

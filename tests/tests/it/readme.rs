@@ -9,7 +9,7 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use todo_shared::routes::ROUTES;
+use todo_shared::web::routes::ROUTES;
 use todo_tests::root;
 
 /// Read by `lambda_runtime`'s log setup, not by our code.
@@ -156,7 +156,7 @@ fn every_variable_the_readme_names_is_used_and_documented() {
     }
     // What the functions' configuration reads, the README documents.
     let mut config = read("shared/src/config.rs");
-    config.push_str(&read("shared/src/secrets.rs"));
+    config.push_str(&read("shared/src/outside/secrets.rs"));
     let read_by_config: BTreeSet<&str> = config
         .split('"')
         .skip(1)

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use serde_json::json;
-use todo_shared::handlers::TasksState;
+use todo_shared::web::handlers::TasksState;
 use todo_tests::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -255,7 +255,7 @@ async fn a_page_of_large_tasks_reads_about_what_it_returns() {
         .await;
         let received = wire.received.load(Ordering::SeqCst) - before;
         assert_eq!(reply.status, 200, "{}", reply.json);
-        assert!(reply.raw.len() <= todo_shared::tasks::MAX_LIST_BYTES);
+        assert!(reply.raw.len() <= todo_shared::domain::tasks::MAX_LIST_BYTES);
         // The page's tasks, plus the one that told the function to stop,
         // plus the protocol's framing: well under 6 MiB, where the whole
         // limit would be 40 MB.

@@ -1,9 +1,9 @@
-//! The route table is stated once in code (`todo_shared::routes::ROUTES`);
+//! The route table is stated once in code (`todo_shared::web::routes::ROUTES`);
 //! the `cargo lambda watch` router in Cargo.toml must say the same.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use todo_shared::routes::{FALLBACK, ROUTES};
+use todo_shared::web::routes::{FALLBACK, ROUTES};
 use todo_tests::root;
 
 #[test]
@@ -128,7 +128,7 @@ fn template_routes_equal_the_route_table() {
 /// `Content-Type` for bodies); the response headers it may need to read
 /// (every documented one that CORS does not already expose).
 fn cors_needs() -> [BTreeSet<String>; 3] {
-    let doc = todo_shared::openapi::document_json();
+    let doc = todo_shared::web::openapi::document_json();
     let [mut methods, mut send, mut read] = <[BTreeSet<String>; 3]>::default();
     for item in doc["paths"].as_object().unwrap().values() {
         for (method, op) in item.as_object().unwrap() {

@@ -5,8 +5,8 @@
 
 use serde_json::json;
 use todo_shared::config::{AuthConfig, DbConfig};
-use todo_shared::handlers::TasksState;
-use todo_shared::secrets::Environment;
+use todo_shared::outside::secrets::Environment;
+use todo_shared::web::handlers::TasksState;
 use todo_tests::services;
 use todo_tests::*;
 

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use serde_json::{Value, json};
-use todo_shared::handlers::TasksState;
+use todo_shared::web::handlers::TasksState;
 use todo_tests::*;
 
 fn id_of(task: &Value) -> i64 {
@@ -933,9 +933,9 @@ async fn concurrent_retries_with_one_key_create_one_task() {
 /// filtered or where it starts.
 #[tokio::test]
 async fn list_query_reads_the_index_in_order() {
-    use todo_shared::tasks::{LIST, ListParameters};
-    use todo_shared::validate::{LIMIT_MAX, ListQuery, StatusFilter};
-    use todo_shared::values::Cursor;
+    use todo_shared::domain::tasks::{LIST, ListParameters};
+    use todo_shared::domain::validate::{LIMIT_MAX, ListQuery, StatusFilter};
+    use todo_shared::domain::values::Cursor;
     use tokio_postgres::types::{ToSql, Type};
     let pg = pg().await;
     let user = unique_user("plan");

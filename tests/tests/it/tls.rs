@@ -6,10 +6,10 @@
 
 use todo_shared::config::AuthConfig;
 use todo_shared::config::DbConfig;
-use todo_shared::db::{Db, Statement};
-use todo_shared::handlers::TasksState;
-use todo_shared::handlers::health;
-use todo_shared::jwks::JwksSource;
+use todo_shared::outside::db::{Db, Statement};
+use todo_shared::outside::jwks::JwksSource;
+use todo_shared::web::handlers::TasksState;
+use todo_shared::web::handlers::health;
 use todo_tests::{BetterAuth, Event, Reply, SECRET, call, db_config, run_in_own_process};
 
 /// The test command makes a throwaway CA and server certificate, and so
