@@ -1,16 +1,29 @@
 //! Configuration from the environment, read once per container at cold start.
 //!
+//! Each function has one tree of settings, read and checked in one place,
+//! then handed down: [`TasksConfig`] (the task functions), [`HealthConfig`],
+//! [`Reporting`] (the docs function's whole tree, and a branch of every
+//! other), and `migrate`'s [`crate::migrations::Target`]. Nothing below
+//! reads the environment. The settings' types belong to the parts that use
+//! them ([`DbConfig`] to the database, [`JwksSettings`] to the JWKS); this
+//! module reads them, which is why it stands above those parts.
+//!
 //! A missing or invalid variable stops the function before it serves anything,
 //! with a message that names the variable: a misconfigured deployment should
 //! fail its first invocation loudly, not answer 500s one request at a time.
 //! Every variable is documented in `README.md` and `.env.example`.
 
 use std::fmt;
+use std::net::SocketAddr;
+use std::str::FromStr;
 use std::time::Duration;
 
 use secrecy::SecretString;
+use tracing::level_filters::LevelFilter;
 
+pub use crate::outside::db::DbConfig;
 use crate::outside::jwks::{JwksSettings, JwksSource};
+use crate::outside::secrets::{Environment, Unresolved};
 
 /// A variable that is missing or holds something unusable.
 #[derive(Clone, PartialEq, Eq)]
@@ -34,25 +47,26 @@ impl fmt::Debug for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
-/// How to reach PostgreSQL.
-#[derive(Debug, Clone)]
-pub struct DbConfig {
-    /// `DATABASE_URL`: a libpq-style URL; `sslmode=require` (as in Neon's
-    /// strings) switches TLS on. Secret: it holds the password.
-    pub url: SecretString,
-    /// `DB_POOL_SIZE` (default 1): a Lambda instance serves one request at a
-    /// time, so one connection per container is enough and keeps Neon's
-    /// connection count equal to the number of warm containers.
-    pub pool_size: usize,
-    /// `DB_CONNECT_TIMEOUT_MS` (default 3000): TCP + TLS + auth handshake.
-    pub connect_timeout: Duration,
-    /// `DB_TIMEOUT_MS` (default 5000): the whole database part of a request
-    /// (checkout, connect if needed, query); past it the answer is a 503.
-    pub timeout: Duration,
-    /// `DB_MAX_IDLE_MS` (default 120000): a pooled connection idle longer is
-    /// replaced before use, well before a NAT's idle timeout (350 s on AWS)
-    /// can have dropped it silently.
-    pub max_idle: Duration,
+/// The API's database URL: `DATABASE_URL` (`migrate` names its own).
+impl From<crate::outside::db::UnusableUrl> for ConfigError {
+    fn from(unusable: crate::outside::db::UnusableUrl) -> Self {
+        ConfigError {
+            variable: "DATABASE_URL",
+            problem: unusable.0,
+        }
+    }
+}
+
+/// Named as the ARN's variable, with the whole chain: the SDK's error says
+/// little, its sources (the service's answer, the connection's failure)
+/// the rest.
+impl From<Unresolved> for ConfigError {
+    fn from(unresolved: Unresolved) -> Self {
+        ConfigError {
+            variable: unresolved.variable,
+            problem: crate::cause::Cause::new(unresolved.error).to_string(),
+        }
+    }
 }
 
 /// How to verify bearer tokens: HS256 with a shared secret, Better Auth's
@@ -84,7 +98,7 @@ pub const MIN_SECRET_CHARS: usize = 32;
 
 impl DbConfig {
     /// Reads through `lookup`: the environment with its secrets resolved
-    /// ([`crate::outside::secrets::Environment`]), or a test's own.
+    /// ([`Environment`]), or a test's own.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let url = required(&lookup, "DATABASE_URL")?;
         Ok(DbConfig {
@@ -103,10 +117,6 @@ impl DbConfig {
 }
 
 impl AuthConfig {
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|name| std::env::var(name).ok())
-    }
-
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let secret = optional(&lookup, "BETTER_AUTH_SECRET");
         if let Some(secret) = &secret
@@ -201,10 +211,79 @@ impl AuthConfig {
     }
 }
 
+/// How a function reports on itself: its log lines, its metrics, its
+/// traces. Every function's tree holds it; the docs function's is nothing
+/// else.
+#[derive(Debug, Clone)]
+pub struct Reporting {
+    /// `AWS_LAMBDA_LOG_LEVEL` (Lambda's, from the template's
+    /// `LoggingConfig`), else `RUST_LOG`, else `INFO`: one level, `TRACE`,
+    /// `DEBUG`, `INFO`, `WARN`, `ERROR` or `OFF` in any case (Lambda's
+    /// `FATAL` is `ERROR`), for this project's crates only
+    /// ([`crate::web::logging`]). Per-target directives are refused: none
+    /// may open a dependency's `TRACE`.
+    pub log_level: LevelFilter,
+    /// `AWS_LAMBDA_LOG_FORMAT`: `JSON` (Lambda's JSON logging) or `Text`
+    /// (the default).
+    pub json_logs: bool,
+    /// `METRICS_NAMESPACE` ([`metrics_namespace`]).
+    pub metrics_namespace: String,
+    /// `AWS_XRAY_DAEMON_ADDRESS` (Lambda sets it with active tracing):
+    /// `host:port`, or `udp:host:port tcp:host:port`; the UDP address is
+    /// where subsegments go ([`crate::outside::xray`]). Unset: none are sent.
+    pub xray_daemon: Option<SocketAddr>,
+}
+
+impl Reporting {
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let level_variable = if optional(&lookup, "AWS_LAMBDA_LOG_LEVEL").is_some() {
+            "AWS_LAMBDA_LOG_LEVEL"
+        } else {
+            "RUST_LOG"
+        };
+        let log_level = match optional(&lookup, level_variable) {
+            None => LevelFilter::INFO,
+            Some(raw) if raw.trim().eq_ignore_ascii_case("fatal") => LevelFilter::ERROR,
+            Some(raw) => LevelFilter::from_str(raw.trim()).map_err(|_| ConfigError {
+                variable: level_variable,
+                problem: format!(
+                    "must be one level (TRACE, DEBUG, INFO, WARN, ERROR, FATAL or OFF), \
+                     got {raw:?}"
+                ),
+            })?,
+        };
+        let json_logs = match optional(&lookup, "AWS_LAMBDA_LOG_FORMAT") {
+            None => false,
+            Some(raw) if raw.trim().eq_ignore_ascii_case("json") => true,
+            Some(raw) if raw.trim().eq_ignore_ascii_case("text") => false,
+            Some(raw) => {
+                return Err(ConfigError {
+                    variable: "AWS_LAMBDA_LOG_FORMAT",
+                    problem: format!("must be JSON or Text, got {raw:?}"),
+                });
+            }
+        };
+        Ok(Reporting {
+            log_level,
+            json_logs,
+            metrics_namespace: metrics_namespace(&lookup)?,
+            xray_daemon: xray_daemon(&lookup)?,
+        })
+    }
+
+    /// The docs function's whole tree, from the process environment (it
+    /// has no secrets). Init starts here ([`crate::observe::init_started`]).
+    pub fn load() -> Result<Self, ConfigError> {
+        crate::observe::init_started();
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+}
+
 /// What the task functions read at start-up, parsed: handed to
 /// [`crate::web::handlers::TasksState`], which reads nothing itself.
 #[derive(Debug)]
 pub struct TasksConfig {
+    pub reporting: Reporting,
     pub db: DbConfig,
     pub auth: AuthConfig,
     /// `MAX_TASKS_PER_USER`: a create beyond it is a 409.
@@ -214,11 +293,63 @@ pub struct TasksConfig {
 impl TasksConfig {
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         Ok(TasksConfig {
+            reporting: Reporting::from_lookup(&lookup)?,
             db: DbConfig::from_lookup(&lookup)?,
             auth: AuthConfig::from_lookup(&lookup)?,
             max_tasks_per_user: max_tasks_per_user(&lookup)?,
         })
     }
+
+    /// From the process environment, its secrets resolved from Secrets
+    /// Manager; fails naming the first bad variable. Init starts here
+    /// ([`crate::observe::init_started`]).
+    pub async fn load() -> Result<Self, ConfigError> {
+        crate::observe::init_started();
+        let env = Environment::load().await?;
+        Self::from_lookup(env.lookup())
+    }
+}
+
+/// What the health function reads at start-up.
+#[derive(Debug)]
+pub struct HealthConfig {
+    pub reporting: Reporting,
+    pub db: DbConfig,
+}
+
+impl HealthConfig {
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        Ok(HealthConfig {
+            reporting: Reporting::from_lookup(&lookup)?,
+            db: DbConfig::from_lookup(&lookup)?,
+        })
+    }
+
+    /// As [`TasksConfig::load`].
+    pub async fn load() -> Result<Self, ConfigError> {
+        crate::observe::init_started();
+        let env = Environment::load().await?;
+        Self::from_lookup(env.lookup())
+    }
+}
+
+/// `AWS_XRAY_DAEMON_ADDRESS`'s UDP address ([`Reporting::xray_daemon`]).
+fn xray_daemon(
+    lookup: &impl Fn(&str) -> Option<String>,
+) -> Result<Option<SocketAddr>, ConfigError> {
+    let Some(raw) = optional(lookup, "AWS_XRAY_DAEMON_ADDRESS") else {
+        return Ok(None);
+    };
+    let udp = raw
+        .split_whitespace()
+        .find_map(|part| part.strip_prefix("udp:"))
+        .unwrap_or(raw.trim());
+    udp.parse().map(Some).map_err(|_| ConfigError {
+        variable: "AWS_XRAY_DAEMON_ADDRESS",
+        problem: format!(
+            "must be an IP address and port (or udp:ADDRESS tcp:ADDRESS), got {raw:?}"
+        ),
+    })
 }
 
 /// `METRICS_NAMESPACE` (default [`crate::outside::metrics::DEFAULT_NAMESPACE`]; the
@@ -226,8 +357,8 @@ impl TasksConfig {
 /// letters, digits, `.-_/#:` and spaces, not starting with `:` nor with
 /// `AWS/` (AWS's own). Checked at start-up: a namespace CloudWatch refuses
 /// would lose every metric silently.
-pub fn metrics_namespace(lookup: impl Fn(&str) -> Option<String>) -> Result<String, ConfigError> {
-    let Some(namespace) = optional(&lookup, "METRICS_NAMESPACE") else {
+fn metrics_namespace(lookup: &impl Fn(&str) -> Option<String>) -> Result<String, ConfigError> {
+    let Some(namespace) = optional(lookup, "METRICS_NAMESPACE") else {
         return Ok(crate::outside::metrics::DEFAULT_NAMESPACE.to_owned());
     };
     let allowed = |c: char| c.is_ascii_alphanumeric() || ".-_/#: ".contains(c);
@@ -343,6 +474,39 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         move |name| map.get(name).cloned()
+    }
+
+    #[test]
+    fn how_a_function_reports_is_read_and_every_bad_value_named() {
+        let r = Reporting::from_lookup(env(&[])).unwrap();
+        assert_eq!(r.log_level, LevelFilter::INFO);
+        assert!(!r.json_logs && r.xray_daemon.is_none());
+        let r = Reporting::from_lookup(env(&[
+            ("AWS_LAMBDA_LOG_LEVEL", "FATAL"),
+            ("RUST_LOG", "not even read"),
+            ("AWS_LAMBDA_LOG_FORMAT", "JSON"),
+            (
+                "AWS_XRAY_DAEMON_ADDRESS",
+                "udp:169.254.79.129:2000 tcp:169.254.79.129:2000",
+            ),
+        ]))
+        .unwrap();
+        assert_eq!(r.log_level, LevelFilter::ERROR);
+        assert!(r.json_logs);
+        assert_eq!(r.xray_daemon, Some("169.254.79.129:2000".parse().unwrap()));
+        let r = Reporting::from_lookup(env(&[("RUST_LOG", " debug ")])).unwrap();
+        assert_eq!(r.log_level, LevelFilter::DEBUG);
+        for (variable, value) in [
+            ("RUST_LOG", "info,hyper=trace"),
+            ("AWS_LAMBDA_LOG_LEVEL", "verbose"),
+            ("AWS_LAMBDA_LOG_FORMAT", "yaml"),
+            ("AWS_XRAY_DAEMON_ADDRESS", "xray.local:2000"),
+            ("AWS_XRAY_DAEMON_ADDRESS", "udp:169.254.79.129"),
+            ("METRICS_NAMESPACE", "AWS/Lambda"),
+        ] {
+            let err = Reporting::from_lookup(env(&[(variable, value)])).unwrap_err();
+            assert_eq!(err.variable, variable, "{value}");
+        }
     }
 
     #[test]
@@ -565,8 +729,8 @@ mod tests {
 
     #[test]
     fn metrics_namespaces_follow_cloudwatch() {
-        let namespace = |value: &str| metrics_namespace(env(&[("METRICS_NAMESPACE", value)]));
-        assert_eq!(metrics_namespace(env(&[])).unwrap(), "TodoApi");
+        let namespace = |value: &str| metrics_namespace(&env(&[("METRICS_NAMESPACE", value)]));
+        assert_eq!(metrics_namespace(&env(&[])).unwrap(), "TodoApi");
         assert_eq!(namespace("  ").unwrap(), "TodoApi", "blank is unset");
         assert_eq!(namespace("TodoApi/prod-1").unwrap(), "TodoApi/prod-1");
         for bad in ["AWS/Lambda", ":x", "Todo\u{e9}", "a,b", &"n".repeat(256)] {

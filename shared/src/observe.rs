@@ -11,11 +11,36 @@ use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
-use crate::outside::xray::{self, Trace};
+/// Where a sampled invocation's subsegments go: its trace and the segment
+/// Lambda made for the function.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Trace {
+    pub root: String,
+    pub parent: String,
+}
+
+impl Trace {
+    /// From the invocation's trace header; `None` unless it is sampled and
+    /// names its root and parent.
+    pub fn from_header(header: &str) -> Option<Self> {
+        let field = |name: &str| {
+            header
+                .split(';')
+                .find_map(|part| part.trim().strip_prefix(name)?.strip_prefix('='))
+        };
+        if field("Sampled") != Some("1") {
+            return None;
+        }
+        Some(Trace {
+            root: field("Root")?.to_owned(),
+            parent: field("Parent")?.to_owned(),
+        })
+    }
+}
 
 /// A dependency whose failure made the request a 503.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,12 +102,11 @@ pub fn traced(header: &str) {
     let _ = FACTS.try_with(|facts| *facts.trace.borrow_mut() = Trace::from_header(header));
 }
 
-/// A call to `name` that began at `started` and ends now: an X-Ray
-/// subsegment of the request's trace, when it has one.
-pub fn called(name: &str, started: SystemTime, failed: bool) {
+/// Runs `record` with the request's trace, when it has one.
+pub fn with_trace(record: impl FnOnce(&Trace)) {
     let _ = FACTS.try_with(|facts| {
         if let Some(trace) = facts.trace.borrow().as_ref() {
-            xray::record(trace, name, started, SystemTime::now(), failed);
+            record(trace);
         }
     });
 }
@@ -149,6 +173,18 @@ mod tests {
         assert_eq!(facts.unavailable(), Some(Dependency::Jwks));
         let ((), fresh) = gather(async {}).await;
         assert_eq!((fresh.db_time(), fresh.user()), (Duration::ZERO, None));
+    }
+
+    #[test]
+    fn only_sampled_invocations_are_traced() {
+        const HEADER: &str =
+            "Root=1-6b099459-5a01960328e5fc589f8af651;Parent=0e94e3ee19cc3307;Sampled=1";
+        let trace = Trace::from_header(HEADER).unwrap();
+        assert_eq!(trace.root, "1-6b099459-5a01960328e5fc589f8af651");
+        assert_eq!(trace.parent, "0e94e3ee19cc3307");
+        assert!(Trace::from_header(&HEADER.replace("Sampled=1", "Sampled=0")).is_none());
+        assert!(Trace::from_header("Root=1-6b099459-5a01960328e5fc589f8af651;Sampled=1").is_none());
+        assert!(Trace::from_header("").is_none());
     }
 
     #[test]

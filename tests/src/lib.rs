@@ -48,6 +48,23 @@ pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
+/// The workspace's binary `name` (a function, `xtask`), built first, once
+/// per test process, as `make test` builds them (`cargo build --workspace
+/// --bins`: nothing to do after `make test`'s own build), so that a plain
+/// `cargo test` runs the binaries of its own source.
+pub fn binary(name: &str) -> PathBuf {
+    static BUILT: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    BUILT.get_or_init(|| {
+        let status = std::process::Command::new(env!("CARGO"))
+            .args(["build", "--workspace", "--bins", "--quiet"])
+            .current_dir(root())
+            .status()
+            .expect("cargo build");
+        assert!(status.success(), "cargo build --workspace --bins failed");
+    });
+    root().join("target/debug").join(name)
+}
+
 /// A TCP port on 127.0.0.1 that nothing listens on now.
 pub fn free_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

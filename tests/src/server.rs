@@ -27,7 +27,7 @@ use lambda_http::http::{self as h, header};
 use lambda_http::{Body, Request, Response};
 use percent_encoding::percent_decode_str;
 use serde_json::{Map, Value, json};
-use todo_shared::config::ConfigError;
+use todo_shared::config::{ConfigError, TasksConfig};
 use todo_shared::outside::db::Db;
 use todo_shared::web::error::ApiError;
 use todo_shared::web::handlers::docs::{self, Docs};
@@ -68,9 +68,9 @@ impl Functions {
         }
     }
 
-    /// From the environment, as the functions read it.
-    pub async fn from_env() -> Result<Self, ConfigError> {
-        Ok(Self::new(TasksState::from_env().await?))
+    /// As the task functions start from their settings.
+    pub async fn start(config: &TasksConfig) -> Result<Self, ConfigError> {
+        Ok(Self::new(TasksState::start(config).await?))
     }
 
     /// The response of the function whose route matches the request's path;

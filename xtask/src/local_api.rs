@@ -7,6 +7,7 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use todo_shared::config::TasksConfig;
 use todo_tests::cors::Cors;
 use todo_tests::server::{Functions, serve};
 
@@ -15,10 +16,6 @@ pub fn run(args: &[String]) -> ExitCode {
         eprintln!("usage: cargo xtask local-api HOST:PORT");
         return ExitCode::FAILURE;
     };
-    if let Err(error) = todo_shared::web::logging::init() {
-        eprintln!("local_api: {error}");
-        return ExitCode::FAILURE;
-    }
     match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime.block_on(serve_on(address)),
         Err(error) => {
@@ -29,7 +26,14 @@ pub fn run(args: &[String]) -> ExitCode {
 }
 
 async fn serve_on(address: &str) -> ExitCode {
-    let functions = match Functions::from_env().await {
+    let started = match TasksConfig::load().await {
+        Ok(config) => {
+            todo_shared::web::logging::init(&config.reporting);
+            Functions::start(&config).await
+        }
+        Err(error) => Err(error),
+    };
+    let functions = match started {
         Ok(functions) => Arc::new(functions),
         Err(error) => {
             eprintln!("local_api: {error}");

@@ -144,9 +144,6 @@ fn phases_of_the_run(phases: &mut Phases, full: bool) {
             "the client's type check",
         );
         passed("the client is current, and it and its Next.js example type-check");
-
-        phases.step("functions refuse to start on a bad configuration, naming the variable");
-        refusals(&target);
     }
 
     phases.step("schemathesis: the OpenAPI document against the handlers (local server)");
@@ -228,96 +225,6 @@ fn phases_of_the_run(phases: &mut Phases, full: bool) {
     );
     drop((watch, outage, moto, services));
     let _ = std::fs::remove_dir_all(&scratch);
-}
-
-/// A refusal case: what the function must say, the function, its settings.
-type Refusal = (
-    &'static str,
-    &'static str,
-    &'static [(&'static str, &'static str)],
-);
-
-/// The functions refuse a bad configuration at start-up, naming the
-/// variable: each case runs a function's binary with only these settings.
-fn refusals(target: &Path) {
-    let cases: [Refusal; 11] = [
-        ("DATABASE_URL is not set", "tasks-collection", &[]),
-        ("DATABASE_URL is not set", "health", &[]),
-        (
-            "BETTER_AUTH_SECRET is not set",
-            "tasks-item",
-            &[("DATABASE_URL", "postgres://db/x")],
-        ),
-        (
-            "BETTER_AUTH_SECRET must be at least 32 characters",
-            "tasks-collection",
-            &[
-                ("DATABASE_URL", "postgres://db/x"),
-                ("BETTER_AUTH_SECRET", "too-short"),
-            ],
-        ),
-        (
-            "DB_POOL_SIZE must be a whole number",
-            "health",
-            &[("DATABASE_URL", "postgres://db/x"), ("DB_POOL_SIZE", "0")],
-        ),
-        ("DATABASE_URL is not set", "migrate", &[]),
-        (
-            "the API's role must be lower-case",
-            "migrate",
-            &[
-                ("MIGRATE_DATABASE_URL", "postgres://owner@db/x"),
-                ("DATABASE_URL", "postgres://Api-Role@db/x"),
-            ],
-        ),
-        (
-            "DATABASE_URL names owner, MIGRATE_DATABASE_URL's role",
-            "migrate",
-            &[
-                ("MIGRATE_DATABASE_URL", "postgres://owner@db/x"),
-                ("DATABASE_URL", "postgres://owner@db-pooler/x"),
-            ],
-        ),
-        (
-            "without sslmode=require",
-            "health",
-            &[("DATABASE_URL", "postgres://user:pw@db.example.com/app")],
-        ),
-        (
-            "METRICS_NAMESPACE must not start with ':' or 'AWS/'",
-            "docs",
-            &[("METRICS_NAMESPACE", "AWS/Lambda")],
-        ),
-        (
-            "JWT_ISSUER is not set, and neither is BETTER_AUTH_URL",
-            "tasks-item",
-            &[
-                ("DATABASE_URL", "postgres://db/x"),
-                ("BETTER_AUTH_JWKS_URL", "https://keys.example.com/jwks"),
-            ],
-        ),
-    ];
-    for (expected, function, settings) in cases {
-        let mut command = Command::new(target.join("debug").join(function));
-        command
-            .env_remove("DATABASE_URL")
-            .env_remove("BETTER_AUTH_SECRET")
-            .envs(settings.iter().copied());
-        let ran = command
-            .output()
-            .unwrap_or_else(|e| panic!("{function}: {e}"));
-        let said = format!(
-            "{}{}",
-            String::from_utf8_lossy(&ran.stdout),
-            String::from_utf8_lossy(&ran.stderr)
-        );
-        assert!(
-            !ran.status.success(),
-            "{function} started without a valid configuration"
-        );
-        assert!(said.contains(expected), "{function} said: {said}");
-        passed(&format!("{function} refuses: {expected}"));
-    }
 }
 
 /// schemathesis against the handlers behind the local server: every check

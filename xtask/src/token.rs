@@ -22,7 +22,7 @@ pub fn run(args: &[String]) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let config = match AuthConfig::from_env() {
+    let config = match AuthConfig::from_lookup(|name| std::env::var(name).ok()) {
         Ok(config) => config,
         Err(e) => {
             eprintln!("{e}");

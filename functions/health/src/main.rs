@@ -1,6 +1,7 @@
 //! Lambda function `health`: `GET /health`. Needs only the database.
 
 use lambda_http::{Error, run, service_fn};
+use todo_shared::config::{ConfigError, HealthConfig};
 use todo_shared::outside::db::Db;
 use todo_shared::web::handlers::health;
 
@@ -9,8 +10,9 @@ async fn main() -> Result<(), Error> {
     // First, while the process has one thread: the CA bundle's roots are
     // then parsed when a handshake needs one, not all at start-up.
     trust_roots::defer_loading();
-    todo_shared::web::logging::init()?;
-    let db = Db::from_env().await?;
+    let config = HealthConfig::load().await?;
+    todo_shared::web::logging::init(&config.reporting);
+    let db = Db::new(&config.db).map_err(ConfigError::from)?;
     let db = &db;
     run(service_fn(move |request| async move {
         Ok::<_, Error>(health::handle(db, request).await)

@@ -10,6 +10,7 @@ use std::process::ExitCode;
 
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use serde_json::{Value, json};
+use todo_shared::config::{ConfigError, Reporting};
 use todo_shared::migrations::{self, NeonEndpoint, Target};
 use todo_shared::outside::db::Db;
 use todo_shared::outside::secrets::Environment;
@@ -34,11 +35,16 @@ async fn main() -> ExitCode {
     }
 }
 
-/// The pool (as the owner) and the API's login role, from the environment.
-async fn target() -> Result<(Db, Target), Error> {
-    let env = Environment::load().await?;
+/// `migrate`'s settings, read once from the environment with its secrets
+/// resolved: how it reports (as a Lambda, [`serve`]), then where it
+/// migrates (the pool, as the owner, and the API's login role).
+async fn settings(in_lambda: bool) -> Result<(Db, Target), Error> {
+    let env = Environment::load().await.map_err(ConfigError::from)?;
+    if in_lambda {
+        todo_shared::web::logging::init(&Reporting::from_lookup(env.lookup())?);
+    }
     let target = Target::from_lookup(env.lookup())?;
-    Ok((Db::new(&target.db)?, target))
+    Ok((target.pool()?, target))
 }
 
 /// Says which of Neon's endpoints the API's DATABASE_URL names (a warning
@@ -56,7 +62,7 @@ fn say_endpoint(target: &Target) -> Option<&'static str> {
 }
 
 async fn run_once() -> Result<(), Error> {
-    let (db, target) = target().await?;
+    let (db, target) = settings(false).await?;
     say_endpoint(&target);
     let applied = migrations::run_on(&db, target.api_login.as_ref()).await?;
     if applied.is_empty() {
@@ -68,8 +74,7 @@ async fn run_once() -> Result<(), Error> {
 }
 
 async fn serve() -> Result<(), Error> {
-    todo_shared::web::logging::init()?;
-    let (db, target) = target().await?;
+    let (db, target) = settings(true).await?;
     let endpoint = say_endpoint(&target);
     let (db, login) = (&db, target.api_login.as_ref());
     lambda_runtime::run(service_fn(move |_: LambdaEvent<Value>| async move {

@@ -2,6 +2,7 @@
 //! `PATCH /api/tasks/{id}/complete`.
 
 use lambda_http::{Error, run, service_fn};
+use todo_shared::config::TasksConfig;
 use todo_shared::web::handlers::{TasksState, tasks_item};
 
 #[tokio::main(flavor = "current_thread")]
@@ -9,9 +10,11 @@ async fn main() -> Result<(), Error> {
     // First, while the process has one thread: the CA bundle's roots are
     // then parsed when a handshake needs one, not all at start-up.
     trust_roots::defer_loading();
-    todo_shared::web::logging::init()?;
+    // Every setting read and checked once (secrets from Secrets Manager).
+    let config = TasksConfig::load().await?;
+    todo_shared::web::logging::init(&config.reporting);
     // Built once per container and shared by every invocation it serves.
-    let state = TasksState::from_env().await?;
+    let state = TasksState::start(&config).await?;
     let state = &state;
     run(service_fn(move |request| async move {
         Ok::<_, Error>(tasks_item::handle(state, request).await)

@@ -61,7 +61,7 @@ pub const MIGRATIONS: &[Migration] = &[
         version: 4,
         name: "task_slot",
         sql: include_str!("../../migrations/0004_task_slot.sql"),
-        // Its comment named shared/src/tasks.rs before the layers' folders.
+        // Its comment named the tasks module at its path before the layers' folders.
         earlier: &["666662cdd2707d7bc27be4558f3cae51"],
     },
     Migration {

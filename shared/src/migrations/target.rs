@@ -3,6 +3,7 @@
 //! anything connects.
 
 use crate::config::{ConfigError, DbConfig};
+use crate::outside::db::Db;
 
 use super::roles::{ApiLogin, parse_url};
 
@@ -15,6 +16,8 @@ pub struct Target {
     pub api_login: Option<ApiLogin>,
     /// Which of Neon's endpoints the API's `DATABASE_URL` names, if Neon's.
     pub api_endpoint: Option<NeonEndpoint>,
+    /// The variable [`Target::db`]'s URL came from.
+    url_variable: &'static str,
 }
 
 impl Target {
@@ -33,6 +36,7 @@ impl Target {
                 db: DbConfig::from_lookup(lookup)?,
                 api_login: None,
                 api_endpoint,
+                url_variable: "DATABASE_URL",
             });
         };
         let db = DbConfig::from_lookup(|name| match name {
@@ -73,6 +77,16 @@ impl Target {
             db,
             api_login,
             api_endpoint,
+            url_variable: "MIGRATE_DATABASE_URL",
+        })
+    }
+
+    /// The pool `migrate` works through; a URL it cannot use is named as
+    /// the variable it came from.
+    pub fn pool(&self) -> Result<Db, ConfigError> {
+        Db::new(&self.db).map_err(|unusable| ConfigError {
+            variable: self.url_variable,
+            problem: unusable.0,
         })
     }
 }

@@ -20,16 +20,49 @@ use deadpool_postgres::{
     Hook, HookError, Manager, ManagerConfig, Object, Pool, PoolError, RecyclingMethod, Runtime,
 };
 use postgres_native_tls::MakeTlsConnector;
-use secrecy::ExposeSecret;
+use secrecy::{ExposeSecret, SecretString};
 use tokio::time::Sleep;
 use tokio_postgres::config::{Host, SslMode, SslNegotiation};
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{NoTls, Row};
 
 use crate::cause::Cause;
-use crate::config::{ConfigError, DbConfig};
 use crate::observe::{self, Dependency};
 use tracing::Instrument;
+
+/// How to reach PostgreSQL: read by [`crate::config`].
+#[derive(Debug, Clone)]
+pub struct DbConfig {
+    /// `DATABASE_URL`: a libpq-style URL; `sslmode=require` (as in Neon's
+    /// strings) switches TLS on. Secret: it holds the password.
+    pub url: SecretString,
+    /// `DB_POOL_SIZE` (default 1): a Lambda instance serves one request at a
+    /// time, so one connection per container is enough and keeps Neon's
+    /// connection count equal to the number of warm containers.
+    pub pool_size: usize,
+    /// `DB_CONNECT_TIMEOUT_MS` (default 3000): TCP + TLS + auth handshake.
+    pub connect_timeout: Duration,
+    /// `DB_TIMEOUT_MS` (default 5000): the whole database part of a request
+    /// (checkout, connect if needed, query); past it the answer is a 503.
+    pub timeout: Duration,
+    /// `DB_MAX_IDLE_MS` (default 120000): a pooled connection idle longer is
+    /// replaced before use, well before a NAT's idle timeout (350 s on AWS)
+    /// can have dropped it silently.
+    pub max_idle: Duration,
+}
+
+/// Why [`Db::new`] cannot use `DATABASE_URL`: the rest of a sentence
+/// that begins with the variable's name (the caller knows which one it is).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnusableUrl(pub String);
+
+impl std::fmt::Display for UnusableUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UnusableUrl {}
 
 /// The pool plus the time budget every database call gets.
 #[derive(Clone)]
@@ -40,19 +73,10 @@ pub struct Db {
 }
 
 impl Db {
-    /// From the environment, its secrets resolved (see [`crate::outside::secrets`]).
-    pub async fn from_env() -> Result<Self, ConfigError> {
-        let env = crate::outside::secrets::Environment::load().await?;
-        Db::new(&DbConfig::from_lookup(env.lookup())?)
-    }
-
     /// Builds the pool without connecting: the first request connects, so a
     /// cold start does not wait on the database and `/health` can report it.
-    pub fn new(config: &DbConfig) -> Result<Self, ConfigError> {
-        let invalid = |problem: String| ConfigError {
-            variable: "DATABASE_URL",
-            problem,
-        };
+    pub fn new(config: &DbConfig) -> Result<Self, UnusableUrl> {
+        let invalid = UnusableUrl;
         let url = config.url.expose_secret();
         let mut pg: tokio_postgres::Config = url
             .parse()
@@ -223,7 +247,7 @@ impl Db {
             .instrument(span)
             .await;
         observe::add_db_time(started.elapsed());
-        observe::called("PostgreSQL", started_at, result.is_err());
+        crate::outside::xray::called("PostgreSQL", started_at, result.is_err());
         if result.as_ref().is_err_and(DbError::is_unavailable) {
             observe::unavailable(Dependency::Database);
         }
@@ -532,8 +556,8 @@ mod tests {
     }
 
     /// Direct TLS needs `sslmode=require`, as libpq says: a weaker mode
-    /// (or none, whose default is `prefer`) is refused at start-up, naming
-    /// `DATABASE_URL`.
+    /// (or none, whose default is `prefer`) is refused at start-up (the
+    /// caller names the variable).
     #[test]
     fn direct_tls_with_a_weaker_sslmode_is_refused() {
         for url in [
@@ -543,7 +567,7 @@ mod tests {
         ] {
             let refusal = refusal(url).unwrap_or_else(|| panic!("{url} was accepted"));
             assert!(
-                refusal.contains("DATABASE_URL sets sslnegotiation=direct without sslmode=require"),
+                refusal.starts_with("sets sslnegotiation=direct without sslmode=require"),
                 "{url}: {refusal}"
             );
         }
@@ -565,8 +589,7 @@ mod tests {
         ] {
             let refusal = refusal(url).unwrap_or_else(|| panic!("{url} was accepted"));
             assert!(
-                refusal.contains("DATABASE_URL reaches")
-                    && refusal.contains("without sslmode=require"),
+                refusal.starts_with("reaches") && refusal.contains("without sslmode=require"),
                 "{url}: {refusal}"
             );
         }

@@ -318,7 +318,7 @@ impl Jwks {
         let span = tracing::info_span!("jwks.fetch", host = %endpoint.host());
         let started_at = std::time::SystemTime::now();
         let fetched = fetch(endpoint).instrument(span).await;
-        crate::observe::called("Better Auth JWKS", started_at, fetched.is_err());
+        crate::outside::xray::called("Better Auth JWKS", started_at, fetched.is_err());
         let now = self.settings.clock.now();
         cache.last_fetch = Some((now, fetched.is_ok()));
         match fetched {

@@ -27,9 +27,6 @@ use aws_config::timeout::TimeoutConfig;
 use aws_sdk_secretsmanager::Client;
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::cause::Cause;
-use crate::config::ConfigError;
-
 /// Why a secret could not be had. Its text completes a sentence that begins
 /// with the ARN's variable name; the SDK's error, when there is one, is its
 /// source.
@@ -63,6 +60,14 @@ impl std::error::Error for SecretsError {
     }
 }
 
+/// A secret whose ARN a variable names, and why it could not be had.
+#[derive(Debug)]
+pub struct Unresolved {
+    /// The ARN's variable (`DATABASE_URL_SECRET_ARN`...).
+    pub variable: &'static str,
+    pub error: SecretsError,
+}
+
 /// `(ARN variable, the variable its secret's value stands for)`.
 pub const SECRET_VARIABLES: [(&str, &str); 3] = [
     ("DATABASE_URL_SECRET_ARN", "DATABASE_URL"),
@@ -84,7 +89,7 @@ pub struct Environment<L> {
 
 impl Environment<fn(&str) -> Option<String>> {
     /// The process environment, secrets resolved.
-    pub async fn load() -> Result<Self, ConfigError> {
+    pub async fn load() -> Result<Self, Unresolved> {
         fn process(name: &str) -> Option<String> {
             std::env::var(name).ok()
         }
@@ -96,18 +101,16 @@ impl<L: Fn(&str) -> Option<String>> Environment<L> {
     /// Resolves the secrets whose ARN `lookup` names. The AWS settings
     /// themselves (region, credentials, endpoint) come from the process
     /// environment, as Lambda provides them.
-    pub async fn load_with(lookup: L) -> Result<Self, ConfigError> {
+    pub async fn load_with(lookup: L) -> Result<Self, Unresolved> {
         let mut resolved = HashMap::new();
         let mut client = None;
         for (arn_variable, variable) in SECRET_VARIABLES {
             let Some(arn) = lookup(arn_variable).filter(|arn| !arn.trim().is_empty()) else {
                 continue;
             };
-            // The whole chain: the SDK's error says little, its sources
-            // (the service's answer, the connection's failure) the rest.
-            let problem = |error: SecretsError| ConfigError {
+            let problem = |error| Unresolved {
                 variable: arn_variable,
-                problem: Cause::new(error).to_string(),
+                error,
             };
             let client = match &client {
                 Some(client) => client,

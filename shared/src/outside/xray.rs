@@ -18,49 +18,18 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::json;
 
-/// Where a sampled invocation's subsegments go: its trace and the segment
-/// Lambda made for the function.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Trace {
-    root: String,
-    parent: String,
-}
-
-impl Trace {
-    /// From the invocation's trace header; `None` unless it is sampled and
-    /// names its root and parent.
-    pub fn from_header(header: &str) -> Option<Self> {
-        let field = |name: &str| {
-            header
-                .split(';')
-                .find_map(|part| part.trim().strip_prefix(name)?.strip_prefix('='))
-        };
-        if field("Sampled") != Some("1") {
-            return None;
-        }
-        Some(Trace {
-            root: field("Root")?.to_owned(),
-            parent: field("Parent")?.to_owned(),
-        })
-    }
-}
+use crate::observe::{self, Trace};
 
 /// The daemon's UDP address and a socket to reach it, set once by [`init`].
 static DAEMON: OnceLock<Option<(UdpSocket, SocketAddr)>> = OnceLock::new();
 
-/// Reads the daemon's address (`AWS_XRAY_DAEMON_ADDRESS`: `host:port`, or
-/// `udp:host:port tcp:host:port`, which Lambda sets when active tracing is
-/// on) and opens the socket to it: at start-up, with the rest of the
-/// configuration ([`crate::web::logging::init`] calls it), so no request reads
-/// the environment.
-pub fn init() {
+/// Opens the socket to the daemon at `address` (the checked
+/// `AWS_XRAY_DAEMON_ADDRESS`, [`crate::config::Reporting`]), once, at
+/// start-up; without one, nothing is ever sent. A socket that cannot be
+/// opened loses the spans, never a request.
+pub fn init(address: Option<SocketAddr>) {
     DAEMON.get_or_init(|| {
-        let setting = std::env::var("AWS_XRAY_DAEMON_ADDRESS").ok()?;
-        let udp = setting
-            .split_whitespace()
-            .find_map(|part| part.strip_prefix("udp:"))
-            .unwrap_or(&setting);
-        let address: SocketAddr = udp.parse().ok()?;
+        let address = address?;
         let socket = UdpSocket::bind(("0.0.0.0", 0)).ok()?;
         socket.set_nonblocking(true).ok()?;
         Some((socket, address))
@@ -72,8 +41,14 @@ fn daemon() -> Option<&'static (UdpSocket, SocketAddr)> {
     DAEMON.get()?.as_ref()
 }
 
+/// A call to `name` that began at `started` and ends now: a subsegment of
+/// the request's trace, when it has one ([`observe::with_trace`]).
+pub fn called(name: &str, started: SystemTime, failed: bool) {
+    observe::with_trace(|trace| record(trace, name, started, SystemTime::now(), failed));
+}
+
 /// Records a finished call of `name` as a subsegment of `trace`.
-pub fn record(trace: &Trace, name: &str, started: SystemTime, ended: SystemTime, failed: bool) {
+fn record(trace: &Trace, name: &str, started: SystemTime, ended: SystemTime, failed: bool) {
     if let Some((socket, address)) = daemon() {
         let _ = socket.send_to(
             datagram(trace, name, started, ended, failed).as_bytes(),
@@ -128,16 +103,6 @@ mod tests {
 
     const HEADER: &str =
         "Root=1-6b099459-5a01960328e5fc589f8af651;Parent=0e94e3ee19cc3307;Sampled=1";
-
-    #[test]
-    fn only_sampled_invocations_are_traced() {
-        let trace = Trace::from_header(HEADER).unwrap();
-        assert_eq!(trace.root, "1-6b099459-5a01960328e5fc589f8af651");
-        assert_eq!(trace.parent, "0e94e3ee19cc3307");
-        assert!(Trace::from_header(&HEADER.replace("Sampled=1", "Sampled=0")).is_none());
-        assert!(Trace::from_header("Root=1-6b099459-5a01960328e5fc589f8af651;Sampled=1").is_none());
-        assert!(Trace::from_header("").is_none());
-    }
 
     /// What the daemon receives: the header line, and a subsegment of the
     /// function's segment with its times.

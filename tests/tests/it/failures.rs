@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use todo_shared::config::DbConfig;
+use todo_shared::config::{ConfigError, DbConfig};
 use todo_shared::outside::db::Db;
 use todo_shared::web::handlers::{TasksState, health};
 use todo_tests::*;
@@ -156,9 +156,11 @@ async fn unexpected_failures_are_500_with_the_request_id_and_no_internals() {
 
 #[test]
 fn a_bad_database_url_names_the_variable() {
-    let err = Db::new(&db_at("postgres://host:notaport/db".into()))
-        .err()
-        .unwrap();
+    let err = ConfigError::from(
+        Db::new(&db_at("postgres://host:notaport/db".into()))
+            .err()
+            .unwrap(),
+    );
     assert_eq!(err.variable, "DATABASE_URL");
 }
 
@@ -174,7 +176,7 @@ fn a_remote_database_without_tls_is_refused() {
         "postgres://user@10.0.0.5:5432/app",
         "postgres://user@localhost,db.example.com/app",
     ] {
-        let err = Db::new(&db_at(url.into())).err().expect(url);
+        let err = ConfigError::from(Db::new(&db_at(url.into())).err().expect(url));
         assert_eq!(err.variable, "DATABASE_URL", "{url}");
         assert!(err.to_string().contains("sslmode=require"), "{url}: {err}");
         assert!(

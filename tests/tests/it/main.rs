@@ -21,5 +21,6 @@ mod readme;
 mod round_trips;
 mod routes;
 mod secrets;
+mod start_up;
 mod tasks;
 mod tls;

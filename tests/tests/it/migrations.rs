@@ -543,7 +543,7 @@ async fn the_tests_run_as_the_api_role() {
 /// password from it, which stay the same.
 #[tokio::test]
 async fn migrate_names_the_neon_endpoint_of_the_apis_url_and_warns_on_the_direct_one() {
-    let migrate = root().join("target/debug/migrate");
+    let migrate = binary("migrate");
     for (host, expected) in [
         (
             "ep-cool-darkness-a1b2c3d4.us-east-2.aws.neon.tech",

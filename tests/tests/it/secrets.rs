@@ -4,7 +4,7 @@
 //! the same client). No mocks: real HTTP, real secrets.
 
 use serde_json::json;
-use todo_shared::config::{AuthConfig, DbConfig};
+use todo_shared::config::{AuthConfig, ConfigError, DbConfig};
 use todo_shared::outside::secrets::Environment;
 use todo_shared::web::handlers::TasksState;
 use todo_tests::services;
@@ -74,10 +74,12 @@ async fn an_unreadable_secret_stops_start_up_naming_its_variable() {
     }
     let missing = "arn:aws:secretsmanager:us-east-1:123456789012:secret:does-not-exist-AbCdEf";
     let lookup = |name: &str| (name == "BETTER_AUTH_SECRET_ARN").then(|| missing.to_owned());
-    let err = Environment::load_with(lookup)
-        .await
-        .err()
-        .expect("an error");
+    let err = ConfigError::from(
+        Environment::load_with(lookup)
+            .await
+            .err()
+            .expect("an error"),
+    );
     assert_eq!(err.variable, "BETTER_AUTH_SECRET_ARN");
     assert!(
         err.to_string()
@@ -176,7 +178,7 @@ async fn credentials_come_from_aws_configs_provider_chain() {
 
     let home = std::env::temp_dir().join(format!("{label}-home"));
     std::fs::create_dir_all(&home).unwrap();
-    let migrate = root().join("target/debug/migrate");
+    let migrate = binary("migrate");
     let output = tokio::process::Command::new(&migrate)
         .env_clear()
         .env("PATH", "/usr/bin:/bin")

@@ -11,7 +11,6 @@ use std::time::Duration;
 
 use crate::config::{self, AuthConfig, ConfigError, DbConfig, TasksConfig};
 use crate::outside::db::Db;
-use crate::outside::secrets::Environment;
 use crate::web::auth::Verifier;
 
 /// What the task route groups build once per container.
@@ -32,12 +31,10 @@ impl TasksState {
         })
     }
 
-    /// From the environment, secrets resolved (read once, here); fails
-    /// naming the first bad variable. Then [`TasksState::prefetch`] and
+    /// [`TasksState::from_config`], then [`TasksState::prefetch`] and
     /// [`Verifier::rehearse`]: this is the Init path.
-    pub async fn from_env() -> Result<Self, ConfigError> {
-        let env = Environment::load().await?;
-        let state = Self::from_config(&TasksConfig::from_lookup(env.lookup())?)?;
+    pub async fn start(config: &TasksConfig) -> Result<Self, ConfigError> {
+        let state = Self::from_config(config)?;
         state.prefetch(PREFETCH_BUDGET).await;
         state.verifier.rehearse().await;
         Ok(state)

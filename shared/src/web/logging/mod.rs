@@ -3,9 +3,9 @@
 //!
 //! `lambda_runtime` logs each raw invocation event at `TRACE`, headers,
 //! tokens and request bodies included, and hyper its traffic; so whatever
-//! level `AWS_LAMBDA_LOG_LEVEL` or `RUST_LOG` asks for applies to this
-//! project's own crates only, and no level makes a token or a body reach
-//! the logs.
+//! level `AWS_LAMBDA_LOG_LEVEL` or `RUST_LOG` asks for
+//! ([`crate::config::Reporting`]) applies to this project's own crates
+//! only, and no level makes a token or a body reach the logs.
 //!
 //! Each request's own line (and its metrics) is written by `request.rs`,
 //! re-exported here.
@@ -14,7 +14,6 @@ mod request;
 
 pub use request::{RequestLog, request, write_json};
 
-use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use lambda_http::tracing::subscriber::filter::{FilterExt, LevelFilter, Targets, filter_fn};
@@ -22,7 +21,7 @@ use lambda_http::tracing::subscriber::layer::SubscriberExt;
 use lambda_http::tracing::subscriber::util::SubscriberInitExt;
 use lambda_http::tracing::subscriber::{Layer, fmt, registry};
 
-use crate::config::ConfigError;
+use crate::config::Reporting;
 use crate::web::routes::Function;
 
 /// The crates whose logs follow the configured level: this library, the
@@ -38,39 +37,27 @@ fn own_crates() -> impl Iterator<Item = String> {
         .chain(binaries.map(|name| name.replace('-', "_")))
 }
 
-/// The filter for a configured level (`AWS_LAMBDA_LOG_LEVEL`, else
-/// `RUST_LOG`, else `INFO`): that level for this project's crates, at most `INFO`
-/// for everything else. Only a level is read, never per-target directives,
-/// so no setting can open a dependency's `TRACE`.
-pub fn directives(configured: Option<&str>) -> String {
-    let level = configured
-        .and_then(|raw| LevelFilter::from_str(raw.trim()).ok())
-        .unwrap_or(LevelFilter::INFO);
+/// The filter for the configured level: that level for this project's
+/// crates, at most `INFO` for everything else.
+pub fn directives(level: LevelFilter) -> String {
     let others = level.min(LevelFilter::INFO);
     let own: Vec<String> = own_crates().map(|name| format!("{name}={level}")).collect();
     format!("{others},{}", own.join(","))
 }
 
-/// Installs the subscriber: JSON lines when `AWS_LAMBDA_LOG_FORMAT` is
-/// `JSON` (Lambda's JSON logging), text otherwise; no timestamps (Lambda
-/// adds its own). Also sets the metrics' namespace (`METRICS_NAMESPACE`,
-/// checked: the one variable of a function's output that is not Lambda's)
-/// and finds the X-Ray daemon ([`crate::outside::xray::init`]).
-pub fn init() -> Result<(), ConfigError> {
-    crate::observe::init_started();
-    crate::outside::xray::init();
-    crate::outside::metrics::set_namespace(crate::config::metrics_namespace(|name| {
-        std::env::var(name).ok()
-    })?);
-    let configured = std::env::var("AWS_LAMBDA_LOG_LEVEL")
-        .or_else(|_| std::env::var("RUST_LOG"))
-        .ok();
+/// Installs the subscriber: JSON lines (Lambda's JSON logging) or text, as
+/// `reporting` says; no timestamps (Lambda adds its own). Also sets the
+/// metrics' namespace and opens the socket to the X-Ray daemon
+/// ([`crate::outside::xray::init`]).
+pub fn init(reporting: &Reporting) {
+    crate::outside::xray::init(reporting.xray_daemon);
+    crate::outside::metrics::set_namespace(reporting.metrics_namespace.clone());
     // `Targets` rather than `EnvFilter`: the directives are plain levels,
     // and EnvFilter's regex engine was a quarter MiB of every binary.
-    let filter: Targets = directives(configured.as_deref())
+    let filter: Targets = directives(reporting.log_level)
         .parse()
         .unwrap_or_else(|_| Targets::new().with_default(LevelFilter::INFO));
-    let json = std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
+    let json = reporting.json_logs;
     JSON.store(json, Ordering::Relaxed);
     if json {
         // Each line carries its own request id and trace id (see
@@ -93,7 +80,6 @@ pub fn init() -> Result<(), ConfigError> {
             .with_filter(filter);
         registry().with(lines).init();
     }
-    Ok(())
 }
 
 /// Whether [`init`] set up JSON lines.
@@ -106,29 +92,26 @@ mod tests {
     #[test]
     fn the_directives_are_a_target_filter() {
         use tracing::Level;
-        for configured in [Some("trace"), Some("warn"), Some("nonsense"), None] {
-            let directives = directives(configured);
+        for level in [LevelFilter::TRACE, LevelFilter::WARN, LevelFilter::OFF] {
+            let directives = directives(level);
             assert!(directives.parse::<Targets>().is_ok(), "{directives}");
         }
-        let filter: Targets = directives(Some("trace")).parse().unwrap();
+        let filter: Targets = directives(LevelFilter::TRACE).parse().unwrap();
         assert!(filter.would_enable("todo_shared::outside::db", &Level::TRACE));
         assert!(filter.would_enable("tasks_item", &Level::TRACE));
         assert!(!filter.would_enable("lambda_runtime", &Level::DEBUG));
         assert!(filter.would_enable("lambda_runtime", &Level::INFO));
-        let filter: Targets = directives(Some("error")).parse().unwrap();
+        let filter: Targets = directives(LevelFilter::ERROR).parse().unwrap();
         assert!(!filter.would_enable("todo_shared", &Level::WARN));
         assert!(!filter.would_enable("hyper", &Level::WARN));
     }
 
     #[test]
     fn dependencies_never_go_below_info() {
-        assert!(directives(Some("trace")).starts_with("info,todo_shared=trace,"));
-        assert!(directives(Some("TRACE")).contains("tasks_item=trace"));
-        assert!(directives(Some("debug")).starts_with("info,"));
-        assert!(directives(Some("warn")).starts_with("warn,todo_shared=warn"));
-        // Per-target directives are not honoured: a level or the default.
-        assert!(directives(Some("lambda_runtime=trace")).starts_with("info,todo_shared=info"));
-        assert!(directives(None).starts_with("info,todo_shared=info"));
+        assert!(directives(LevelFilter::TRACE).starts_with("info,todo_shared=trace,"));
+        assert!(directives(LevelFilter::TRACE).contains("tasks_item=trace"));
+        assert!(directives(LevelFilter::DEBUG).starts_with("info,"));
+        assert!(directives(LevelFilter::WARN).starts_with("warn,todo_shared=warn"));
         for crate_name in [
             "todo_shared",
             "tasks_collection",
@@ -137,7 +120,7 @@ mod tests {
             "docs",
             "migrate",
         ] {
-            assert!(directives(Some("trace")).contains(&format!("{crate_name}=trace")));
+            assert!(directives(LevelFilter::TRACE).contains(&format!("{crate_name}=trace")));
         }
     }
 }
