@@ -55,4 +55,4 @@ openapi:
 
 ## make token USER=alice: print a local HS256 token for that user id
 token:
-	@scripts/token.sh "$(USER)"
+	@cargo xtask token "$(USER)"

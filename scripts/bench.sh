@@ -27,7 +27,6 @@
 # its secrets beside this tree's (a before/after in the same run).
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
-source "$(dirname "$0")/postgres.sh"
 source "$(dirname "$0")/arm64.sh"
 cd "$ROOT"
 
@@ -145,7 +144,7 @@ step "what the driver starts: PostgreSQL's programs, the Better Auth fixture, Pg
 # The driver starts its services with the test kit's code (bench/src/main.rs:
 # Services): a PostgreSQL with TLS and pg_stat_statements, the Better Auth
 # fixture over HTTPS, a Secrets Manager over TLS; the scale setup's pooler.
-find_postgres
+# (The kit finds PostgreSQL 17 or newer, or installs the pinned one.)
 npm_ci_once tests/better-auth >/dev/null
 ensure_pgbouncer
 ensure_tools moto_server

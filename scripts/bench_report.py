@@ -68,13 +68,7 @@ def command(*args):
         return "?"
 
 
-def postgres_version():
-    # The server bench.sh started (find_postgres exports its PG_BIN).
-    found = re.findall(r"\d+\.\d+", command(os.path.join(os.environ.get("PG_BIN", ""), "postgres"), "--version"))
-    return found[0] if found else "?"
-
-
-def machine():
+def machine(settings):
     cpu = "?"
     try:
         with open("/proc/cpuinfo") as f:
@@ -95,7 +89,7 @@ def machine():
         f"- CPU: {cpu}, {os.cpu_count()} cores, {memory} memory",
         f"- OS: {platform.system()} {platform.release()}",
         f"- {command('rustc', '--version')}; "
-        f"PostgreSQL {postgres_version()} on loopback",
+        f"PostgreSQL {settings.get('postgres', '?')} on loopback",
         f"- commit {command('git', 'rev-parse', '--short', 'HEAD')}, "
         f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC",
     ]
@@ -301,13 +295,13 @@ def main():
         "",
         "## Machine",
         "",
-        *machine(),
+        *machine(settings),
         "",
         "## How",
         "",
         "Release builds of the real `bootstrap` binaries run under a minimal Lambda Runtime API "
         "written for the benchmark (bench/src/runtime.rs: blocking threads, `TCP_NODELAY`, each "
-        f"answer in one write), one runtime API per instance, against a throwaway PostgreSQL {postgres_version()} "
+        f"answer in one write), one runtime API per instance, against a throwaway PostgreSQL {settings.get('postgres', '?')} "
         "on loopback with pg_stat_statements and a real Better Auth (its JWKS over HTTPS). "
         "Latency is from writing the event to having read the whole response. Functions log as "
         "in AWS (JSON, INFO) to a file. Every binary links OpenSSL as the deployed ones do: "

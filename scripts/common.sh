@@ -37,17 +37,6 @@ load_env() {
     return 0
 }
 
-# A local secret for development, made once and kept in the ignored .local/.
-dev_secret() {
-    local file="$ROOT/.local/dev-secret"
-    if [ ! -s "$file" ]; then
-        mkdir -p "$ROOT/.local"
-        python3 -c 'import secrets; print(secrets.token_urlsafe(36))' > "$file"
-        chmod 600 "$file"
-    fi
-    cat "$file"
-}
-
 # step NAME: starts a phase of a script (its name printed as a heading);
 # print_phases (from the script's EXIT trap) lists each phase's duration.
 phase_names=()

@@ -7,7 +7,6 @@
 # in Cargo.toml. Ctrl-C stops everything it started.
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
-source "$(dirname "$0")/postgres.sh"
 cd "$ROOT"
 load_env
 
@@ -15,8 +14,8 @@ port=${PORT:-9000}
 if [ -z "${DATABASE_URL:-}" ]; then
     pg_port=${LOCAL_PG_PORT:-54329}
     pgdata=${LOCAL_PG_DATA:-$ROOT/.local/pgdata}
-    find_postgres
-    # The test kit's code starts it (xtask/src/postgres.rs), made on first use.
+    # The test kit's code starts it (xtask/src/postgres.rs), made on first
+    # use, with the machine's PostgreSQL 17+ or the pinned one it installs.
     cargo xtask postgres start "$pgdata" "$pg_port"
     trap 'cargo xtask postgres stop "$pgdata"; echo "Stopped the local PostgreSQL."' EXIT
     # As in AWS: migrate as the owner, serve as the restricted role it makes.
@@ -26,7 +25,7 @@ if [ -z "${DATABASE_URL:-}" ]; then
 fi
 # A local secret, so `make token` works even next to a configured Better Auth.
 if [ -z "${BETTER_AUTH_SECRET:-}" ]; then
-    BETTER_AUTH_SECRET=$(dev_secret)
+    BETTER_AUTH_SECRET=$(cargo xtask dev-secret)
     export BETTER_AUTH_SECRET
 fi
 

@@ -299,15 +299,6 @@ impl TasksConfig {
             max_tasks_per_user: max_tasks_per_user(&lookup)?,
         })
     }
-
-    /// From the process environment, its secrets resolved from Secrets
-    /// Manager; fails naming the first bad variable. Init starts here
-    /// ([`crate::observe::init_started`]).
-    pub async fn load() -> Result<Self, ConfigError> {
-        crate::observe::init_started();
-        let env = Environment::load().await?;
-        Self::from_lookup(env.lookup())
-    }
 }
 
 /// What the health function reads at start-up.
@@ -324,13 +315,32 @@ impl HealthConfig {
             db: DbConfig::from_lookup(&lookup)?,
         })
     }
+}
 
-    /// As [`TasksConfig::load`].
-    pub async fn load() -> Result<Self, ConfigError> {
-        crate::observe::init_started();
-        let env = Environment::load().await?;
-        Self::from_lookup(env.lookup())
+/// A function's whole tree of settings.
+pub trait Tree: Sized {
+    fn read(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError>;
+}
+
+impl Tree for TasksConfig {
+    fn read(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        Self::from_lookup(lookup)
     }
+}
+
+impl Tree for HealthConfig {
+    fn read(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        Self::from_lookup(lookup)
+    }
+}
+
+/// A function's tree, read from the process environment with its secrets
+/// resolved from Secrets Manager; fails naming the first bad variable.
+/// Init starts here ([`crate::observe::init_started`]).
+pub async fn load<T: Tree>() -> Result<T, ConfigError> {
+    crate::observe::init_started();
+    let env = Environment::load().await?;
+    T::read(&env.lookup())
 }
 
 /// `AWS_XRAY_DAEMON_ADDRESS`'s UDP address ([`Reporting::xray_daemon`]).

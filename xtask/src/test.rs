@@ -6,11 +6,15 @@
 //! this ends, passing or not. `--conformance-only` (`make conformance`)
 //! stops after schemathesis.
 //!
-//! Packages `scripts/test.sh` installs in the background are waited for
-//! where a phase needs them: each writes `target/install/<name>.status`
-//! (its exit status) when done, and its output to `<name>.log`.
+//! The checks themselves live in the test suites, so a plain `cargo test`
+//! runs them too; this runner gives them shared services, runs the suites
+//! that need a server in front (`cargo lambda watch`, PgBouncer, a browser)
+//! and the tools that are not Rust's (schemathesis, the browser tests).
+//! Every child gets the services' settings through `Command::envs`
+//! ([`Run::command`]); this process's own environment is never changed.
 
-use std::path::Path;
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
 
@@ -36,209 +40,223 @@ pub fn run(args: &[String]) -> ExitCode {
 }
 
 fn phases_of_the_run(phases: &mut Phases, full: bool) {
-    let target = root().join("target");
-    let scratch = std::env::temp_dir().join(todo_tests::unique_user("todo-api-test"));
-
     phases
         .step("PostgreSQL (with TLS, for the Neon-style connection test), Better Auth, migrations");
-    println!(
-        "PostgreSQL: {}",
-        output(Command::new(pg_bin().join("postgres")).arg("--version")).trim()
-    );
-    let services = Services::start(&scratch);
-    // SAFETY: the runner has one thread (its runtimes are current-thread
-    // ones, ended before this): nothing reads the environment meanwhile.
-    // The tests and the servers below inherit it.
-    for (name, value) in services.env() {
-        unsafe { std::env::set_var(name, value) };
-    }
-    // The tests mint tokens without iss/aud: a developer's own settings must not apply.
-    unsafe {
-        std::env::remove_var("JWT_ISSUER");
-        std::env::remove_var("JWT_AUDIENCE");
-    }
-    // As in AWS: migrate as the owner; the schema is current, so it applies nothing.
-    let migrate = target.join("debug/migrate");
-    check(
-        Command::new(&migrate)
-            .env("MIGRATE_DATABASE_URL", &services.owner_url)
-            .env("DATABASE_URL", &services.api_url),
-        "migrate",
-    );
-    println!("{}", redacted(&services.api_url, &services.api_password));
-    let better_auth = services.better_auth.base.clone();
-    let mint = |user: &str| {
-        let config = AuthConfig::from_lookup(|name| match name {
-            "BETTER_AUTH_SECRET" => Some(services.secret.clone()),
-            "BETTER_AUTH_URL" => Some(better_auth.clone()),
-            _ => None,
-        })
-        .expect("auth config");
-        local_token(&config, user, 3600).expect("a token")
-    };
-
-    let mut moto = None;
+    let mut run = Run::start();
     if full {
         phases.step("a local Secrets Manager (moto)");
-        installed("tools");
-        let secrets = SecretsManager::start(&target.join("moto.log"), None);
-        for (name, value) in &secrets.env {
-            unsafe { std::env::set_var(name, value) };
-        }
-        unsafe {
-            std::env::remove_var("AWS_PROFILE");
-            std::env::remove_var("AWS_SESSION_TOKEN");
-        }
-        moto = Some(secrets);
-
+        run.secrets_manager = Some(SecretsManager::start(&run.target.join("moto.log"), None));
         phases.step("unit and integration tests");
-        installed("debian"); // PgBouncer, for the tests through a pooler
-        // The throwaway CA is the test process's trust store, as the system
-        // store trusts Neon's (tests/tests/it/tls.rs).
-        cargo_test(
-            &["--workspace"],
-            &[("SSL_CERT_FILE", services.ca.ca().display().to_string())],
-        );
-        // The same suites as a plain `cargo test` runs them: none of the
-        // variables above, so the kit starts its own services, and each of
-        // these tests runs in a process of its own with the settings it
-        // must have from the start (tests/src/own_process.rs).
-        let mut plain = Command::new("cargo");
-        plain
-            .args(["test", "--quiet", "-p", "todo-tests", "--test", "it", "--"])
-            .args(["tls::", "secrets::"])
-            .current_dir(root());
-        let moto_env = moto.iter().flat_map(|moto| &moto.env);
-        for (name, _) in services.env().iter().chain(moto_env) {
-            plain.env_remove(name);
-        }
-        check(
-            plain.env_remove("SSL_CERT_FILE"),
-            "plain cargo test tls:: secrets::",
-        );
-
-        phases.step(
-            "the TypeScript client: generated from clients/openapi.json, current, type-checks",
-        );
-        check(
-            Command::new(target.join("debug/xtask")).args(["openapi", "--check"]),
-            "openapi",
-        );
-        installed("client");
-        let client = root().join("clients/typescript");
-        let schema = target.join("schema.d.ts");
-        check(
-            Command::new(client.join("node_modules/.bin/openapi-typescript"))
-                .arg(root().join("clients/openapi.json"))
-                .arg("--output")
-                .arg(&schema)
-                .current_dir(&client),
-            "openapi-typescript",
-        );
-        assert!(
-            std::fs::read(&schema).ok() == std::fs::read(client.join("src/schema.d.ts")).ok(),
-            "clients/typescript/src/schema.d.ts is stale: run make openapi and commit it"
-        );
-        check(
-            npm(&client).args(["run", "--silent", "check"]),
-            "the client's type check",
-        );
-        passed("the client is current, and it and its Next.js example type-check");
+        suites(&run);
     }
 
     phases.step("schemathesis: the OpenAPI document against the handlers (local server)");
-    installed("tools");
-    conformance(&target, &services, &mint);
+    conformance(&run);
     if !full {
         return;
     }
 
     phases.step("cargo lambda watch with the router from Cargo.toml");
-    // The functions get both secrets as in AWS: only ARNs, read from Secrets
-    // Manager (moto) at cold start; migrate its owner's URL from a secret too.
-    let (watch, xray_port) = secret_watch(
-        &target.join("e2e-watch.log"),
-        (&services.api_url, &services.owner_url),
-        &services.secret,
-        &better_auth,
-    );
-    let outage = outage_watch(
-        &target.join("e2e-outage-watch.log"),
-        &services.api_url,
-        &better_auth,
-    );
-    healthy(&watch);
-    healthy(&outage);
+    let watches = Watches::start(&run);
 
-    phases.step("the events/ fixtures, and migrate as a Lambda, through cargo lambda invoke");
-    for (fixture, function) in [("health", "health"), ("tasks-list", "tasks-collection")] {
-        let event = std::fs::read_to_string(root().join(format!("events/{fixture}.json")))
-            .unwrap()
-            .replace("REPLACE_WITH_TOKEN", &mint("invoke-user"));
-        let file = target.join(format!("{fixture}.event.json"));
-        std::fs::write(&file, event).unwrap();
-        let said = output(invoke(function, watch.port).arg("--data-file").arg(&file));
-        assert!(
-            compact(&said).contains(r#""statusCode":200"#),
-            "expected a 200 from {function}: {said}"
-        );
-        passed(&format!(
-            "cargo lambda invoke {function}, events/{fixture}.json: 200"
-        ));
-    }
-    let said = output(invoke("migrate", watch.port).args(["--data-ascii", "{}"]));
-    assert!(
-        compact(&said).contains(r#""applied":[]"#),
-        "expected migrate to apply nothing: {said}"
+    phases
+        .step("end-to-end tests over HTTP (and the events/ fixtures through cargo lambda invoke)");
+    it_tests_or_log(
+        &run,
+        &["--ignored", "e2e::"],
+        &watches.e2e_env(&run),
+        &watches.watch.log,
     );
-    passed("cargo lambda invoke migrate: nothing to apply");
-
-    phases.step("end-to-end tests over HTTP");
-    let e2e = E2eServers::of(&watch, xray_port, &outage, &services.secret).env();
-    it_tests_or_log(&["--ignored", "e2e::"], &e2e, &watch.log);
 
     phases.step(
         "PgBouncer in transaction mode in front of it (Neon's pooled endpoint); migrate through it",
     );
-    pooled_pass(phases, &target, &services, &outage);
+    pooled_pass(phases, &run, &watches.outage);
 
     phases.step("the /docs page in headless Chromium, through cargo lambda watch, no other origin");
-    installed("chromium");
-    installed("browser");
     check(
-        Command::new("node")
+        run.command("node")
             .arg(root().join("tests/browser/docs.mjs"))
-            .arg(watch.base())
-            .arg(mint("docs-browser")),
+            .arg(watches.watch.base())
+            .arg(run.mint("docs-browser")),
         "the /docs browser test",
     );
 
     phases.step("the TypeScript client in headless Chromium, from another origin, CORS as the template says");
-    browser_client(&target, &services);
+    browser_client(&run);
 
     phases.step("end to end under faults, straight and through the pooler: a frozen function, a soak with a model check, a pooler restart");
     // Each on a stack of its own (tests/src/stack.rs), one after the other:
     // the soak's fault windows must not overlap another test's load.
     it_tests(
+        &run,
         &["--ignored", "--test-threads=1", "--nocapture", "faults::"],
         &[],
     );
-    drop((watch, outage, moto, services));
-    let _ = std::fs::remove_dir_all(&scratch);
+}
+
+/// What the phases share: the services, a Secrets Manager for the full
+/// run, and where they write.
+struct Run {
+    target: PathBuf,
+    scratch: PathBuf,
+    services: Services,
+    secrets_manager: Option<SecretsManager>,
+}
+
+impl Run {
+    /// Starts the services, and migrates as in AWS: as the owner; the
+    /// schema is current, so it applies nothing.
+    fn start() -> Run {
+        let target = root().join("target");
+        let scratch = std::env::temp_dir().join(todo_tests::unique_user("todo-api-test"));
+        println!(
+            "PostgreSQL: {}",
+            output(Command::new(pg_bin().join("postgres")).arg("--version")).trim()
+        );
+        let services = Services::start(&scratch);
+        let run = Run {
+            target,
+            scratch,
+            services,
+            secrets_manager: None,
+        };
+        check(
+            run.command(run.target.join("debug/migrate"))
+                .env("MIGRATE_DATABASE_URL", &run.services.owner_url)
+                .env("DATABASE_URL", &run.services.api_url),
+            "migrate",
+        );
+        println!(
+            "{}",
+            redacted(&run.services.api_url, &run.services.api_password)
+        );
+        run
+    }
+
+    /// The settings every child gets: the services' (and the Secrets
+    /// Manager's, once it runs).
+    fn env(&self) -> Vec<(&'static str, String)> {
+        let mut env = self.services.env();
+        if let Some(secrets_manager) = &self.secrets_manager {
+            env.extend_from_slice(&secrets_manager.env);
+        }
+        env
+    }
+
+    /// `program` with [`Run::env`], and without a developer's own settings
+    /// that would change what the tests expect: the tests mint tokens
+    /// without `iss`/`aud`, and use the test credentials alone.
+    fn command(&self, program: impl AsRef<OsStr>) -> Command {
+        let mut command = Command::new(program);
+        command
+            .envs(self.env())
+            .env_remove("JWT_ISSUER")
+            .env_remove("JWT_AUDIENCE")
+            .env_remove("AWS_PROFILE")
+            .env_remove("AWS_SESSION_TOKEN");
+        command
+    }
+
+    /// A local HS256 token for `user`, as `make token` mints one.
+    fn mint(&self, user: &str) -> String {
+        let config = AuthConfig::from_lookup(|name| match name {
+            "BETTER_AUTH_SECRET" => Some(self.services.secret.clone()),
+            "BETTER_AUTH_URL" => Some(self.services.better_auth.base.clone()),
+            _ => None,
+        })
+        .expect("auth config");
+        local_token(&config, user, 3600).expect("a token")
+    }
+}
+
+impl Drop for Run {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.scratch);
+    }
+}
+
+/// The whole workspace's tests on the shared services, the throwaway CA as
+/// the test process's trust store (as the system store trusts Neon's:
+/// tests/tests/it/tls.rs); then the suites whose settings must be in the
+/// environment from the start as a plain `cargo test` runs them: none of
+/// the services' variables, so the kit starts its own, and each of these
+/// tests runs in a process of its own (tests/src/own_process.rs).
+fn suites(run: &Run) {
+    let ca = run.services.ca.ca().display().to_string();
+    cargo_test(run, &["--workspace"], &[("SSL_CERT_FILE", ca)]);
+    let mut plain = Command::new("cargo");
+    plain
+        .args(["test", "--quiet", "-p", "todo-tests", "--test", "it", "--"])
+        .args(["tls::", "secrets::"])
+        .current_dir(root());
+    for (name, _) in run.env() {
+        plain.env_remove(name);
+    }
+    check(
+        plain.env_remove("SSL_CERT_FILE"),
+        "plain cargo test tls:: secrets::",
+    );
+}
+
+/// The end-to-end suite's servers: the functions configured as in AWS (only
+/// secret ARNs, read from Secrets Manager at cold start; migrate its
+/// owner's URL from a secret too), and the JWKS outage test's.
+struct Watches {
+    watch: Watch,
+    xray_port: u16,
+    outage: Watch,
+}
+
+impl Watches {
+    fn start(run: &Run) -> Watches {
+        let services = &run.services;
+        let secrets_manager = run.secrets_manager.as_ref().expect("a Secrets Manager");
+        let (watch, xray_port) = secret_watch(
+            &run.target.join("e2e-watch.log"),
+            (&services.api_url, &services.owner_url),
+            &services.secret,
+            &services.better_auth.base,
+            &secrets_manager.env,
+        );
+        let outage = outage_watch(
+            &run.target.join("e2e-outage-watch.log"),
+            &services.api_url,
+            &services.better_auth.base,
+        );
+        healthy(&watch);
+        healthy(&outage);
+        Watches {
+            watch,
+            xray_port,
+            outage,
+        }
+    }
+
+    /// What names them to the suite.
+    fn e2e_env(&self, run: &Run) -> Vec<(&'static str, String)> {
+        E2eServers::of(
+            &self.watch,
+            self.xray_port,
+            &self.outage,
+            &run.services.secret,
+        )
+        .env()
+    }
 }
 
 /// schemathesis against the handlers behind the local server: every check
 /// and phase, 100 examples per operation, a fixed seed; once with a valid
 /// token (where a run of 401s fails it: tests/schemathesis.toml) and once
 /// with an invalid one, the two at once (one per core).
-fn conformance(target: &Path, services: &Services, mint: &dyn Fn(&str) -> String) {
-    let dir = target.join("schemathesis");
+fn conformance(run: &Run) {
+    let dir = run.target.join("schemathesis");
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    let (api, base) = local_api(target, services, &dir.join("local-api.log"), None);
+    let (api, base) = local_api(run, &dir.join("local-api.log"), None);
     // The token first, on its own: a token that does not work would turn
     // the valid-token pass into a run of 401s.
-    let token = mint(&todo_tests::unique_user("conformance"));
+    let token = run.mint(&todo_tests::unique_user("conformance"));
     let status = ureq::get(&format!("{base}/api/tasks"))
         .header("Authorization", &format!("Bearer {token}"))
         .config()
@@ -253,7 +271,7 @@ fn conformance(target: &Path, services: &Services, mint: &dyn Fn(&str) -> String
     );
     let pass = |label: &str, token: &str, config: &[&str]| {
         let log = dir.join(format!("{label}.log"));
-        let mut command = Command::new("schemathesis");
+        let mut command = run.command("schemathesis");
         command
             .args(config)
             .arg("run")
@@ -301,19 +319,14 @@ fn conformance(target: &Path, services: &Services, mint: &dyn Fn(&str) -> String
 
 /// `cargo xtask local-api` on a free port, with the functions' settings
 /// for the services (and `cors_origins` as `LOCAL_API_CORS_ORIGINS`).
-fn local_api(
-    target: &Path,
-    services: &Services,
-    log: &Path,
-    cors_origins: Option<&str>,
-) -> (Background, String) {
+fn local_api(run: &Run, log: &Path, cors_origins: Option<&str>) -> (Background, String) {
     let port = free_port();
-    let mut command = Command::new(target.join("debug/xtask"));
+    let mut command = run.command(run.target.join("debug/xtask"));
     command
         .args(["local-api", &format!("127.0.0.1:{port}")])
-        .env("DATABASE_URL", &services.api_url)
+        .env("DATABASE_URL", &run.services.api_url)
         .env("DB_POOL_SIZE", "4")
-        .env("BETTER_AUTH_URL", &services.better_auth.base);
+        .env("BETTER_AUTH_URL", &run.services.better_auth.base);
     if let Some(origins) = cors_origins {
         command.env("LOCAL_API_CORS_ORIGINS", origins);
     }
@@ -332,8 +345,9 @@ fn local_api(
 /// migrated through the pooler as a user with only the pooled URLs would,
 /// with an API role of its own (migrate refuses one role for two
 /// databases: it would reach both databases' rows).
-fn pooled_pass(phases: &mut Phases, target: &Path, services: &Services, outage: &Watch) {
+fn pooled_pass(phases: &mut Phases, run: &Run, outage: &Watch) {
     const API_ROLE: &str = "todo_api_pooled";
+    let services = &run.services;
     let owner_password = todo_tests::services::random_secret(18);
     let pooler = Pooler::start(
         services.server.port,
@@ -355,7 +369,7 @@ fn pooled_pass(phases: &mut Phases, target: &Path, services: &Services, outage: 
     let pooled_admin_url = pooler.url("postgres", &owner_password, "pooled");
     let pooled_url = pooler.url(API_ROLE, &services.api_password, "pooled");
     check(
-        Command::new(target.join("debug/migrate"))
+        run.command(run.target.join("debug/migrate"))
             .env("MIGRATE_DATABASE_URL", &pooled_admin_url)
             .env("DATABASE_URL", &pooled_url),
         "migrate through the pooler",
@@ -376,14 +390,15 @@ fn pooled_pass(phases: &mut Phases, target: &Path, services: &Services, outage: 
     ];
 
     phases.step("the concurrency suite in process, through the pooler");
-    it_tests(&["tasks::concurrent"], &pooled);
+    it_tests(run, &["tasks::concurrent"], &pooled);
 
     phases.step("end-to-end tests over HTTP, through the pooler");
     let (watch, xray_port) = secret_watch(
-        &target.join("e2e-pooled-watch.log"),
+        &run.target.join("e2e-pooled-watch.log"),
         (&pooled_url, &pooled_admin_url),
         &services.secret,
         &services.better_auth.base,
+        &run.secrets_manager.as_ref().expect("a Secrets Manager").env,
     );
     healthy(&watch);
     // All but the JWKS outage test (its fixture's outage is single-use, and
@@ -393,6 +408,7 @@ fn pooled_pass(phases: &mut Phases, target: &Path, services: &Services, outage: 
     env.push(pooled[0].clone());
     env.push(pooled[2].clone());
     it_tests_or_log(
+        run,
         &[
             "--ignored",
             "e2e::",
@@ -410,8 +426,8 @@ fn pooled_pass(phases: &mut Phases, target: &Path, services: &Services, outage: 
 /// origin: the API on http://localhost:<port> answers CORS as API Gateway
 /// would with the template's CorsConfiguration and FrontendUrl = the page's
 /// origin (cargo lambda watch would allow anything).
-fn browser_client(target: &Path, services: &Services) {
-    let client_js = target.join("browser-client");
+fn browser_client(run: &Run) {
+    let client_js = run.target.join("browser-client");
     let _ = std::fs::remove_dir_all(&client_js);
     let client = root().join("clients/typescript");
     check(
@@ -432,14 +448,9 @@ fn browser_client(target: &Path, services: &Services) {
     );
     let page_port = free_port();
     let origin = format!("http://127.0.0.1:{page_port}");
-    let (api, base) = local_api(
-        target,
-        services,
-        &target.join("cors-local-api.log"),
-        Some(&origin),
-    );
+    let (api, base) = local_api(run, &run.target.join("cors-local-api.log"), Some(&origin));
     check(
-        Command::new("node")
+        run.command("node")
             .arg(root().join("tests/browser/client.mjs"))
             .arg(base.replace("127.0.0.1", "localhost"))
             .arg(&client_js)
@@ -450,46 +461,10 @@ fn browser_client(target: &Path, services: &Services) {
     drop(api);
 }
 
-/// Waits for a package `scripts/test.sh` installs in the background.
-fn installed(name: &str) {
-    let dir = root().join("target/install");
-    let status = dir.join(format!("{name}.status"));
-    let deadline = Instant::now() + Duration::from_secs(1800);
-    loop {
-        if let Ok(code) = std::fs::read_to_string(&status) {
-            let log = std::fs::read_to_string(dir.join(format!("{name}.log"))).unwrap_or_default();
-            assert_eq!(code.trim(), "0", "installing {name} failed:\n{log}");
-            return;
-        }
-        assert!(Instant::now() < deadline, "installing {name} did not end");
-        std::thread::sleep(Duration::from_millis(500));
-    }
-}
-
-fn invoke(function: &str, port: u16) -> Command {
-    let mut command = Command::new("cargo");
-    command
-        .args([
-            "lambda",
-            "invoke",
-            function,
-            "--invoke-address",
-            "127.0.0.1",
-        ])
-        .args(["--invoke-port", &port.to_string()])
-        .current_dir(root());
-    command
-}
-
-fn npm(dir: &Path) -> Command {
-    let mut command = Command::new("npm");
-    command.arg("--prefix").arg(dir);
-    command
-}
-
-/// `cargo test --quiet ARGS` with `env`; a failure fails the run.
-fn cargo_test(args: &[&str], env: &[(&str, String)]) {
-    let mut command = Command::new("cargo");
+/// `cargo test --quiet ARGS` with the run's settings and `env`; a failure
+/// fails the run.
+fn cargo_test(run: &Run, args: &[&str], env: &[(&str, String)]) {
+    let mut command = run.command("cargo");
     command
         .args(["test", "--quiet"])
         .args(args)
@@ -500,18 +475,19 @@ fn cargo_test(args: &[&str], env: &[(&str, String)]) {
 
 /// The integration tests' binary (`tests/tests/it`) with these test
 /// arguments (filters, `--ignored`...).
-fn it_tests(args: &[&str], env: &[(&str, String)]) {
+fn it_tests(run: &Run, args: &[&str], env: &[(&str, String)]) {
     let all: Vec<&str> = ["-p", "todo-tests", "--test", "it", "--"]
         .iter()
         .chain(args)
         .copied()
         .collect();
-    cargo_test(&all, env);
+    cargo_test(run, &all, env);
 }
 
 /// [`it_tests`], and the tail of a watch server's log when it fails.
-fn it_tests_or_log(args: &[&str], env: &[(&str, String)], log: &Path) {
-    let outcome = std::panic::catch_unwind(|| it_tests(args, env));
+fn it_tests_or_log(run: &Run, args: &[&str], env: &[(&str, String)], log: &Path) {
+    let outcome =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| it_tests(run, args, env)));
     if let Err(panic) = outcome {
         let text = std::fs::read_to_string(log).unwrap_or_default();
         let tail: Vec<&str> = text.lines().rev().take(60).collect();
@@ -539,11 +515,6 @@ fn output(command: &mut Command) -> String {
         String::from_utf8_lossy(&ran.stderr)
     );
     String::from_utf8_lossy(&ran.stdout).into_owned()
-}
-
-/// `text` without whitespace, to find JSON fragments however printed.
-fn compact(text: &str) -> String {
-    text.split_whitespace().collect()
 }
 
 /// A URL with its password hidden.

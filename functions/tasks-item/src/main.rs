@@ -2,7 +2,7 @@
 //! `PATCH /api/tasks/{id}/complete`.
 
 use lambda_http::{Error, run, service_fn};
-use todo_shared::config::TasksConfig;
+use todo_shared::config::{self, TasksConfig};
 use todo_shared::web::handlers::{TasksState, tasks_item};
 
 #[tokio::main(flavor = "current_thread")]
@@ -11,7 +11,7 @@ async fn main() -> Result<(), Error> {
     // then parsed when a handshake needs one, not all at start-up.
     trust_roots::defer_loading();
     // Every setting read and checked once (secrets from Secrets Manager).
-    let config = TasksConfig::load().await?;
+    let config = config::load::<TasksConfig>().await?;
     todo_shared::web::logging::init(&config.reporting);
     // Built once per container and shared by every invocation it serves.
     let state = TasksState::start(&config).await?;

@@ -35,8 +35,6 @@ pub enum SecretsError {
     NoRegion,
     Read(Box<dyn std::error::Error + Send + Sync>),
     NoString,
-    Create(Box<dyn std::error::Error + Send + Sync>),
-    NoArn,
 }
 
 impl std::fmt::Display for SecretsError {
@@ -45,8 +43,6 @@ impl std::fmt::Display for SecretsError {
             SecretsError::NoRegion => "needs AWS_REGION (Lambda sets it) to reach Secrets Manager",
             SecretsError::Read(_) => "could not be read from Secrets Manager",
             SecretsError::NoString => "names a secret without a string value",
-            SecretsError::Create(_) => "could not be created in Secrets Manager",
-            SecretsError::NoArn => "was created, but Secrets Manager gave no ARN",
         })
     }
 }
@@ -54,7 +50,7 @@ impl std::fmt::Display for SecretsError {
 impl std::error::Error for SecretsError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            SecretsError::Read(e) | SecretsError::Create(e) => Some(e.as_ref()),
+            SecretsError::Read(e) => Some(e.as_ref()),
             _ => None,
         }
     }
@@ -138,9 +134,8 @@ impl<L: Fn(&str) -> Option<String>> Environment<L> {
 
 /// A Secrets Manager client as aws-config configures it from the process
 /// environment (and the AWS config files, for a developer's laptop), over
-/// the project's HTTP client. Also how the tests put secrets into the local
-/// emulator.
-pub async fn client_from_env() -> Result<Client, SecretsError> {
+/// the project's HTTP client.
+async fn client_from_env() -> Result<Client, SecretsError> {
     let config = aws_config::defaults(BehaviorVersion::latest())
         .http_client(crate::outside::aws_http::client())
         .timeout_config(
@@ -154,20 +149,6 @@ pub async fn client_from_env() -> Result<Client, SecretsError> {
         return Err(SecretsError::NoRegion);
     }
     Ok(Client::new(&config))
-}
-
-/// `CreateSecret` with the environment's client: how the tests and the
-/// benchmark put a secret into their local emulator. Its ARN.
-pub async fn create(name: &str, value: &str) -> Result<String, SecretsError> {
-    let created = client_from_env()
-        .await?
-        .create_secret()
-        .name(name)
-        .secret_string(value)
-        .send()
-        .await
-        .map_err(|e| SecretsError::Create(e.into()))?;
-    created.arn().map(str::to_owned).ok_or(SecretsError::NoArn)
 }
 
 /// `GetSecretValue`: the secret's string, trimmed.

@@ -806,3 +806,59 @@ fn the_database_call_is_an_xray_subsegment() {
         "{subsegment}"
     );
 }
+
+/// The `events/` fixtures, sent as a developer sends them (`cargo lambda
+/// invoke --data-file`, a token put in), and `migrate` invoked as a Lambda
+/// (`sam remote invoke`'s event, `{}`): each function answers through the
+/// same watch server, 200, and migrate has nothing to apply.
+#[test]
+#[ignore = "needs `cargo lambda watch`; run by `make test`"]
+fn the_events_fixtures_and_migrate_through_cargo_lambda_invoke() {
+    let Some(servers) = e2e_servers("the_events_fixtures_and_migrate_through_cargo_lambda_invoke")
+    else {
+        return;
+    };
+    let api = Api::new(&servers);
+    let port = servers.base.rsplit(':').next().expect("a port");
+    let invoke = |function: &str, data: &[&str]| {
+        let ran = std::process::Command::new("cargo")
+            .args([
+                "lambda",
+                "invoke",
+                function,
+                "--invoke-address",
+                "127.0.0.1",
+            ])
+            .args(["--invoke-port", port])
+            .args(data)
+            .env("PATH", todo_tests::services::tools_path())
+            .current_dir(todo_tests::root())
+            .output()
+            .expect("cargo lambda invoke");
+        let said = String::from_utf8_lossy(&ran.stdout).into_owned();
+        assert!(
+            ran.status.success(),
+            "cargo lambda invoke {function}: {said}{}",
+            String::from_utf8_lossy(&ran.stderr)
+        );
+        serde_json::from_str::<Value>(&said).unwrap_or_else(|_| panic!("{function}: {said}"))
+    };
+    let dir = std::env::temp_dir().join(unique_user("invoke"));
+    std::fs::create_dir_all(&dir).unwrap();
+    for (fixture, function) in [("health", "health"), ("tasks-list", "tasks-collection")] {
+        let event =
+            std::fs::read_to_string(todo_tests::root().join(format!("events/{fixture}.json")))
+                .unwrap()
+                .replace("REPLACE_WITH_TOKEN", &api.token(&unique_user("invoke")));
+        let file = dir.join(format!("{fixture}.json"));
+        std::fs::write(&file, event).unwrap();
+        let answer = invoke(function, &["--data-file", file.to_str().unwrap()]);
+        assert_eq!(
+            answer["statusCode"], 200,
+            "{function}, events/{fixture}.json: {answer}"
+        );
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+    let answer = invoke("migrate", &["--data-ascii", "{}"]);
+    assert_eq!(answer["applied"], json!([]), "{answer}");
+}

@@ -5,6 +5,7 @@
 
 mod auth;
 mod better_auth;
+mod client;
 mod connections;
 mod contract;
 mod docs;
