@@ -279,6 +279,49 @@ fn the_scripts_leave_the_services_to_the_test_kit() {
     assert!(total < 300, "scripts/test.sh and common.sh: {total} lines");
 }
 
+/// A newcomer reads the README whole: what it is, the two commands, a
+/// token, the architecture, deploying; everything else is a page it links.
+#[test]
+fn the_readme_stays_short() {
+    let lines = read("README.md").lines().count();
+    assert!(lines <= 90, "README.md has {lines} lines, 90 at most");
+}
+
+/// The workspace's one foreign-function code is the trust-roots crate:
+/// no `unsafe` block, function, trait or extern anywhere else.
+#[test]
+fn no_unsafe_outside_the_trust_roots_crate() {
+    let mut found = Vec::new();
+    let mut stack = vec![root()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+            let path = entry.path();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if path.is_dir() {
+                if !["target", "node_modules", "trust-roots"].contains(&name.as_str())
+                    && !name.starts_with('.')
+                {
+                    stack.push(path);
+                }
+            } else if name.ends_with(".rs") {
+                let text = std::fs::read_to_string(&path).unwrap_or_default();
+                for (n, line) in text.lines().enumerate() {
+                    let code = line.split("//").next().unwrap_or_default();
+                    let words: Vec<&str> = code.split_whitespace().collect();
+                    if words.windows(2).any(|pair| {
+                        pair[0] == "unsafe"
+                            && (pair[1].starts_with('{')
+                                || ["fn", "extern", "impl", "trait"].contains(&pair[1]))
+                    }) {
+                        found.push(format!("{}:{}", path.display(), n + 1));
+                    }
+                }
+            }
+        }
+    }
+    assert!(found.is_empty(), "unsafe outside trust-roots/: {found:?}");
+}
+
 /// CI on GitHub runs the README's test command, as `.ci/run` does: the
 /// workflow's one `make` step is that command, word for word.
 #[test]
