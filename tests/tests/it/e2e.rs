@@ -807,58 +807,78 @@ fn the_database_call_is_an_xray_subsegment() {
     );
 }
 
-/// The `events/` fixtures, sent as a developer sends them (`cargo lambda
-/// invoke --data-file`, a token put in), and `migrate` invoked as a Lambda
-/// (`sam remote invoke`'s event, `{}`): each function answers through the
-/// same watch server, 200, and migrate has nothing to apply.
+/// `cargo lambda invoke FUNCTION ARGS...` against the suite's watch
+/// server; its answer, as JSON.
+fn invoke(servers: &E2eServers, function: &str, data: &[&str]) -> Value {
+    let port = servers.base.rsplit(':').next().expect("a port");
+    let ran = std::process::Command::new("cargo")
+        .args([
+            "lambda",
+            "invoke",
+            function,
+            "--invoke-address",
+            "127.0.0.1",
+        ])
+        .args(["--invoke-port", port])
+        .args(data)
+        .env("PATH", todo_tests::services::tools_path())
+        .current_dir(todo_tests::root())
+        .output()
+        .expect("cargo lambda invoke");
+    let said = String::from_utf8_lossy(&ran.stdout).into_owned();
+    assert!(
+        ran.status.success(),
+        "cargo lambda invoke {function}: {said}{}",
+        String::from_utf8_lossy(&ran.stderr)
+    );
+    serde_json::from_str(&said).unwrap_or_else(|_| panic!("{function}: {said}"))
+}
+
+/// An `events/` fixture, sent as a developer sends it (`cargo lambda
+/// invoke --data-file`, a token put in): its function answers 200.
+fn invoke_fixture(servers: &E2eServers, fixture: &str, function: &str) {
+    let event = std::fs::read_to_string(todo_tests::root().join(format!("events/{fixture}.json")))
+        .unwrap()
+        .replace(
+            "REPLACE_WITH_TOKEN",
+            &Api::new(servers).token(&unique_user("invoke")),
+        );
+    let file = std::env::temp_dir().join(format!("{}.json", unique_user(fixture)));
+    std::fs::write(&file, event).unwrap();
+    let answer = invoke(servers, function, &["--data-file", file.to_str().unwrap()]);
+    std::fs::remove_file(&file).unwrap();
+    assert_eq!(
+        answer["statusCode"], 200,
+        "{function}, events/{fixture}.json: {answer}"
+    );
+}
+
 #[test]
 #[ignore = "needs `cargo lambda watch`; run by `make test`"]
-fn the_events_fixtures_and_migrate_through_cargo_lambda_invoke() {
-    let Some(servers) = e2e_servers("the_events_fixtures_and_migrate_through_cargo_lambda_invoke")
-    else {
+fn the_health_fixture_through_cargo_lambda_invoke() {
+    let Some(servers) = e2e_servers("the_health_fixture_through_cargo_lambda_invoke") else {
         return;
     };
-    let api = Api::new(&servers);
-    let port = servers.base.rsplit(':').next().expect("a port");
-    let invoke = |function: &str, data: &[&str]| {
-        let ran = std::process::Command::new("cargo")
-            .args([
-                "lambda",
-                "invoke",
-                function,
-                "--invoke-address",
-                "127.0.0.1",
-            ])
-            .args(["--invoke-port", port])
-            .args(data)
-            .env("PATH", todo_tests::services::tools_path())
-            .current_dir(todo_tests::root())
-            .output()
-            .expect("cargo lambda invoke");
-        let said = String::from_utf8_lossy(&ran.stdout).into_owned();
-        assert!(
-            ran.status.success(),
-            "cargo lambda invoke {function}: {said}{}",
-            String::from_utf8_lossy(&ran.stderr)
-        );
-        serde_json::from_str::<Value>(&said).unwrap_or_else(|_| panic!("{function}: {said}"))
+    invoke_fixture(&servers, "health", "health");
+}
+
+#[test]
+#[ignore = "needs `cargo lambda watch`; run by `make test`"]
+fn the_tasks_list_fixture_through_cargo_lambda_invoke() {
+    let Some(servers) = e2e_servers("the_tasks_list_fixture_through_cargo_lambda_invoke") else {
+        return;
     };
-    let dir = std::env::temp_dir().join(unique_user("invoke"));
-    std::fs::create_dir_all(&dir).unwrap();
-    for (fixture, function) in [("health", "health"), ("tasks-list", "tasks-collection")] {
-        let event =
-            std::fs::read_to_string(todo_tests::root().join(format!("events/{fixture}.json")))
-                .unwrap()
-                .replace("REPLACE_WITH_TOKEN", &api.token(&unique_user("invoke")));
-        let file = dir.join(format!("{fixture}.json"));
-        std::fs::write(&file, event).unwrap();
-        let answer = invoke(function, &["--data-file", file.to_str().unwrap()]);
-        assert_eq!(
-            answer["statusCode"], 200,
-            "{function}, events/{fixture}.json: {answer}"
-        );
-    }
-    std::fs::remove_dir_all(&dir).unwrap();
-    let answer = invoke("migrate", &["--data-ascii", "{}"]);
+    invoke_fixture(&servers, "tasks-list", "tasks-collection");
+}
+
+/// `migrate` invoked as a Lambda (`sam remote invoke`'s event, `{}`):
+/// nothing to apply.
+#[test]
+#[ignore = "needs `cargo lambda watch`; run by `make test`"]
+fn migrate_through_cargo_lambda_invoke() {
+    let Some(servers) = e2e_servers("migrate_through_cargo_lambda_invoke") else {
+        return;
+    };
+    let answer = invoke(&servers, "migrate", &["--data-ascii", "{}"]);
     assert_eq!(answer["applied"], json!([]), "{answer}");
 }

@@ -7,123 +7,9 @@ use std::process::Command;
 
 use todo_tests::binary;
 
-/// What the function must say, the function, its settings.
-type Refusal = (
-    &'static str,
-    &'static str,
-    &'static [(&'static str, &'static str)],
-);
-
 /// Enough for the task functions to get past the database and tokens.
-const TASKS: [(&str, &str); 2] = [
-    ("DATABASE_URL", "postgres://db/x"),
-    ("BETTER_AUTH_SECRET", "a-secret-of-at-least-32-characters"),
-];
-
-const CASES: [Refusal; 17] = [
-    ("DATABASE_URL is not set", "tasks-collection", &[]),
-    ("DATABASE_URL is not set", "health", &[]),
-    (
-        "BETTER_AUTH_SECRET is not set",
-        "tasks-item",
-        &[("DATABASE_URL", "postgres://db/x")],
-    ),
-    (
-        "BETTER_AUTH_SECRET must be at least 32 characters",
-        "tasks-collection",
-        &[
-            ("DATABASE_URL", "postgres://db/x"),
-            ("BETTER_AUTH_SECRET", "too-short"),
-        ],
-    ),
-    (
-        "DB_POOL_SIZE must be a whole number",
-        "health",
-        &[("DATABASE_URL", "postgres://db/x"), ("DB_POOL_SIZE", "0")],
-    ),
-    ("DATABASE_URL is not set", "migrate", &[]),
-    (
-        "the API's role must be lower-case",
-        "migrate",
-        &[
-            ("MIGRATE_DATABASE_URL", "postgres://owner@db/x"),
-            ("DATABASE_URL", "postgres://Api-Role@db/x"),
-        ],
-    ),
-    (
-        "DATABASE_URL names owner, MIGRATE_DATABASE_URL's role",
-        "migrate",
-        &[
-            ("MIGRATE_DATABASE_URL", "postgres://owner@db/x"),
-            ("DATABASE_URL", "postgres://owner@db-pooler/x"),
-        ],
-    ),
-    (
-        "MIGRATE_DATABASE_URL reaches db.example.com without sslmode=require",
-        "migrate",
-        &[
-            ("MIGRATE_DATABASE_URL", "postgres://owner@db.example.com/x"),
-            ("DATABASE_URL", "postgres://api@db.example.com/x"),
-        ],
-    ),
-    (
-        "DATABASE_URL reaches db.example.com without sslmode=require",
-        "health",
-        &[("DATABASE_URL", "postgres://user:pw@db.example.com/app")],
-    ),
-    (
-        "METRICS_NAMESPACE must not start with ':' or 'AWS/'",
-        "docs",
-        &[("METRICS_NAMESPACE", "AWS/Lambda")],
-    ),
-    (
-        "JWT_ISSUER is not set, and neither is BETTER_AUTH_URL",
-        "tasks-item",
-        &[
-            ("DATABASE_URL", "postgres://db/x"),
-            ("BETTER_AUTH_JWKS_URL", "https://keys.example.com/jwks"),
-        ],
-    ),
-    // How a function reports: a bad value lost logs or traces silently.
-    (
-        "AWS_LAMBDA_LOG_LEVEL must be one level",
-        "docs",
-        &[("AWS_LAMBDA_LOG_LEVEL", "verbose")],
-    ),
-    (
-        "RUST_LOG must be one level",
-        "health",
-        &[
-            ("DATABASE_URL", "postgres://db/x"),
-            ("RUST_LOG", "info,hyper=trace"),
-        ],
-    ),
-    (
-        "AWS_LAMBDA_LOG_FORMAT must be JSON or Text",
-        "tasks-collection",
-        &[TASKS[0], TASKS[1], ("AWS_LAMBDA_LOG_FORMAT", "yaml")],
-    ),
-    (
-        "AWS_XRAY_DAEMON_ADDRESS must be an IP address and port",
-        "tasks-item",
-        &[
-            TASKS[0],
-            TASKS[1],
-            ("AWS_XRAY_DAEMON_ADDRESS", "xray.local:2000"),
-        ],
-    ),
-    // migrate reads how it reports only as a Lambda (the Runtime API's
-    // address set; it stops before it would call it).
-    (
-        "AWS_LAMBDA_LOG_FORMAT must be JSON or Text",
-        "migrate",
-        &[
-            ("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9"),
-            ("DATABASE_URL", "postgres://db/x"),
-            ("AWS_LAMBDA_LOG_FORMAT", "yaml"),
-        ],
-    ),
-];
+const DB: (&str, &str) = ("DATABASE_URL", "postgres://db/x");
+const SECRET: (&str, &str) = ("BETTER_AUTH_SECRET", "a-secret-of-at-least-32-characters");
 
 /// The settings a developer's shell or the test command may hold, which
 /// would otherwise satisfy or spoil a case.
@@ -142,28 +28,74 @@ const CLEARED: [&str; 12] = [
     "AWS_XRAY_DAEMON_ADDRESS",
 ];
 
-#[test]
-fn functions_refuse_a_bad_configuration_naming_the_variable() {
-    for (expected, function, settings) in CASES {
-        let mut command = Command::new(binary(function));
-        for name in CLEARED {
-            command.env_remove(name);
-        }
-        let ran = command
-            .envs(settings.iter().copied())
-            .output()
-            .unwrap_or_else(|e| panic!("{function}: {e}"));
-        let said = format!(
-            "{}{}",
-            String::from_utf8_lossy(&ran.stdout),
-            String::from_utf8_lossy(&ran.stderr)
-        );
-        assert!(
-            !ran.status.success(),
-            "{function} started without a valid configuration ({settings:?})"
-        );
-        assert!(said.contains(expected), "{function} said: {said}");
+/// `function`, started with only `settings`, must fail saying `expected`.
+fn refuses(function: &str, expected: &str, settings: &[(&str, &str)]) {
+    let mut command = Command::new(binary(function));
+    for name in CLEARED {
+        command.env_remove(name);
     }
+    let ran = command
+        .envs(settings.iter().copied())
+        .output()
+        .unwrap_or_else(|e| panic!("{function}: {e}"));
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&ran.stdout),
+        String::from_utf8_lossy(&ran.stderr)
+    );
+    assert!(
+        !ran.status.success(),
+        "{function} started without a valid configuration ({settings:?})"
+    );
+    assert!(said.contains(expected), "{function} said: {said}");
+}
+
+/// One test per case: the function, what it must say, its settings.
+macro_rules! refusals {
+    ($($name:ident: $function:literal, $expected:literal, [$($setting:expr),*];)*) => {
+        $(
+            #[test]
+            fn $name() {
+                refuses($function, $expected, &[$($setting),*]);
+            }
+        )*
+    };
+}
+
+refusals! {
+    tasks_collection_without_a_database: "tasks-collection", "DATABASE_URL is not set", [];
+    health_without_a_database: "health", "DATABASE_URL is not set", [];
+    tasks_item_without_a_way_to_verify_tokens: "tasks-item", "BETTER_AUTH_SECRET is not set", [DB];
+    a_short_secret: "tasks-collection", "BETTER_AUTH_SECRET must be at least 32 characters",
+        [DB, ("BETTER_AUTH_SECRET", "too-short")];
+    a_pool_of_none: "health", "DB_POOL_SIZE must be a whole number", [DB, ("DB_POOL_SIZE", "0")];
+    migrate_without_a_database: "migrate", "DATABASE_URL is not set", [];
+    migrate_with_an_upper_case_api_role: "migrate", "the API's role must be lower-case",
+        [("MIGRATE_DATABASE_URL", "postgres://owner@db/x"), ("DATABASE_URL", "postgres://Api-Role@db/x")];
+    migrate_with_the_owner_as_the_api: "migrate", "DATABASE_URL names owner, MIGRATE_DATABASE_URL's role",
+        [("MIGRATE_DATABASE_URL", "postgres://owner@db/x"), ("DATABASE_URL", "postgres://owner@db-pooler/x")];
+    migrate_to_a_remote_owner_without_tls: "migrate",
+        "MIGRATE_DATABASE_URL reaches db.example.com without sslmode=require",
+        [("MIGRATE_DATABASE_URL", "postgres://owner@db.example.com/x"), ("DATABASE_URL", "postgres://api@db.example.com/x")];
+    a_remote_database_without_tls: "health", "DATABASE_URL reaches db.example.com without sslmode=require",
+        [("DATABASE_URL", "postgres://user:pw@db.example.com/app")];
+    an_aws_metrics_namespace: "docs", "METRICS_NAMESPACE must not start with ':' or 'AWS/'",
+        [("METRICS_NAMESPACE", "AWS/Lambda")];
+    a_jwks_without_an_issuer: "tasks-item", "JWT_ISSUER is not set, and neither is BETTER_AUTH_URL",
+        [DB, ("BETTER_AUTH_JWKS_URL", "https://keys.example.com/jwks")];
+    // How a function reports: a bad value lost logs or traces silently.
+    a_log_level_lambda_does_not_know: "docs", "AWS_LAMBDA_LOG_LEVEL must be one level",
+        [("AWS_LAMBDA_LOG_LEVEL", "verbose")];
+    per_target_log_directives: "health", "RUST_LOG must be one level",
+        [DB, ("RUST_LOG", "info,hyper=trace")];
+    a_log_format_lambda_does_not_know: "tasks-collection", "AWS_LAMBDA_LOG_FORMAT must be JSON or Text",
+        [DB, SECRET, ("AWS_LAMBDA_LOG_FORMAT", "yaml")];
+    an_xray_daemon_named_not_addressed: "tasks-item", "AWS_XRAY_DAEMON_ADDRESS must be an IP address and port",
+        [DB, SECRET, ("AWS_XRAY_DAEMON_ADDRESS", "xray.local:2000")];
+    // migrate reads how it reports only as a Lambda (the Runtime API's
+    // address set; it stops before it would call it).
+    migrate_as_a_lambda_with_a_bad_log_format: "migrate", "AWS_LAMBDA_LOG_FORMAT must be JSON or Text",
+        [("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9"), DB, ("AWS_LAMBDA_LOG_FORMAT", "yaml")];
 }
 
 /// Lambda's own values pass: its log levels in its spelling (`FATAL`
