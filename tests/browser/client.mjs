@@ -4,8 +4,8 @@
 // creates a task with an Idempotency-Key (and retries it), lists, toggles,
 // updates, keeps a second task and deletes the first; this checks what the
 // page shows, and the database. The API must answer CORS as API Gateway
-// does with the template's configuration (cargo xtask local-api with
-// LOCAL_API_CORS_ORIGINS set to the page's origin).
+// does with the template's configuration (the test kit's local API, with
+// the page's origin as FrontendUrl: tests/tests/it/browser.rs).
 //
 // Usage: node tests/browser/client.mjs <api-base-url> <compiled-client-dir>
 // Environment: BETTER_AUTH_FIXTURE (the fixture's addresses), TEST_DATABASE_URL.

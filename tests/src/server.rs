@@ -88,6 +88,43 @@ impl Functions {
     }
 }
 
+/// A local API of this test process's own, for the tools that need a URL
+/// without the Lambda emulator (schemathesis, the client's browser test):
+/// the task functions' settings for the test database and the Better Auth
+/// fixture (`BETTER_AUTH_URL`, and HS256 with the kit's secret, held to the
+/// fixture's issuer as well), behind [`serve`] on a free port, on a thread
+/// of its own, for the rest of the process. With `cors_origins` (a
+/// `FrontendUrl` value) it answers CORS as the template says. Its base URL,
+/// and the token settings, to mint with ([`crate::local_token`]).
+pub fn local_api(cors_origins: Option<&str>) -> (String, todo_shared::config::AuthConfig) {
+    let settings = [
+        ("DATABASE_URL", crate::database_url()),
+        ("DB_POOL_SIZE", "4".to_owned()),
+        ("BETTER_AUTH_SECRET", crate::SECRET.to_owned()),
+        ("BETTER_AUTH_URL", crate::BetterAuth::load().base),
+    ];
+    let config = TasksConfig::from_lookup(|name| {
+        settings
+            .iter()
+            .find(|(setting, _)| *setting == name)
+            .map(|(_, value)| value.clone())
+    })
+    .expect("the local API's settings");
+    let auth = config.auth.clone();
+    let cors = cors_origins.map(|origins| Arc::new(Cors::from_template(origins)));
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        crate::runtime().block_on(async move {
+            listener.set_nonblocking(true).unwrap();
+            let listener = TcpListener::from_std(listener).unwrap();
+            let functions = Arc::new(Functions::start(&config).await.expect("the local API"));
+            serve(listener, functions, cors).await
+        })
+    });
+    (base, auth)
+}
+
 /// The route whose pattern matches a request path, if any.
 pub fn route(path: &str) -> Option<&'static Route> {
     routes::ROUTES.iter().find(|route| route.matches(path))

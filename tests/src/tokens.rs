@@ -66,14 +66,20 @@ impl BetterAuth {
     /// The fixture `BETTER_AUTH_FIXTURE` names (the test command's), else
     /// the kit's own ([`crate::services::shared`]).
     pub fn load() -> Self {
-        let path = std::env::var("BETTER_AUTH_FIXTURE").unwrap_or_else(|_| {
-            let shared = crate::services::shared();
-            shared.better_auth.file.display().to_string()
-        });
+        let path = Self::file();
         let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
         let fixture: Value = serde_json::from_str(&text).expect("fixture JSON");
         let base = fixture["base"].as_str().expect("base").to_owned();
         BetterAuth { base, fixture }
+    }
+
+    /// The fixture's file: `BETTER_AUTH_FIXTURE` (the test command's), else
+    /// the kit's own.
+    pub fn file() -> String {
+        std::env::var("BETTER_AUTH_FIXTURE").unwrap_or_else(|_| {
+            let shared = crate::services::shared();
+            shared.better_auth.file.display().to_string()
+        })
     }
 
     /// `who` is `alice` or `bob` (same instance), `rotated` (a key published

@@ -9,7 +9,6 @@ use std::process::ExitCode;
 
 mod cold_start;
 mod dev_smoke;
-mod local_api;
 mod openapi;
 mod postgres;
 mod test;
@@ -20,7 +19,6 @@ const USAGE: &str = "usage: cargo xtask <command>
   token USER [TTL]               a local HS256 token (make token)
   dev-secret                     make dev's own BETTER_AUTH_SECRET (made once)
   openapi                        write clients/openapi.json (make openapi)
-  local-api HOST:PORT            the handlers behind a plain local HTTP server
   postgres start DATA PORT       make dev's PostgreSQL (made on first use), started
   postgres stop DATA             ... and stopped
   cold-start                     what reading the secrets adds to a cold start
@@ -37,7 +35,6 @@ fn main() -> ExitCode {
         "token" => token::run(rest),
         "dev-secret" => token::print_dev_secret(),
         "openapi" => openapi::run(rest),
-        "local-api" => local_api::run(rest),
         "postgres" => postgres::run(rest),
         "cold-start" => cold_start::run(),
         "test" => test::run(rest),

@@ -7,9 +7,10 @@
 //! stops after schemathesis.
 //!
 //! The checks themselves live in the test suites, so a plain `cargo test`
-//! runs them too; this runner gives them shared services, runs the suites
-//! that need a server in front (`cargo lambda watch`, PgBouncer, a browser)
-//! and the tools that are not Rust's (schemathesis, the browser tests).
+//! runs them too (the slow ones, `#[ignore]`d, with `--ignored`); this
+//! runner gives them shared services, runs the ignored suites (schemathesis,
+//! end to end through `cargo lambda watch`, the browser, the faults) and
+//! runs the end-to-end and concurrency suites again through PgBouncer.
 //! Every child gets the services' settings through `Command::envs`
 //! ([`Run::command`]); this process's own environment is never changed.
 
@@ -18,12 +19,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
 
-use todo_shared::config::AuthConfig;
 use todo_tests::pooler::{Pooler, PoolerSettings};
-use todo_tests::services::{Background, SecretsManager, Services, Watch, wait_until_answers};
-use todo_tests::{
-    E2eServers, free_port, healthy, local_token, outage_watch, pg_bin, root, runtime, secret_watch,
-};
+use todo_tests::services::{SecretsManager, Services, Watch};
+use todo_tests::{E2eServers, healthy, outage_watch, pg_bin, root, runtime, secret_watch};
 
 pub fn run(args: &[String]) -> ExitCode {
     let full = !args.iter().any(|arg| arg == "--conformance-only");
@@ -51,7 +49,7 @@ fn phases_of_the_run(phases: &mut Phases, full: bool) {
     }
 
     phases.step("schemathesis: the OpenAPI document against the handlers (local server)");
-    conformance(&run);
+    it_tests(&run, &["--ignored", "--nocapture", "conformance::"], &[]);
     if !full {
         return;
     }
@@ -59,8 +57,9 @@ fn phases_of_the_run(phases: &mut Phases, full: bool) {
     phases.step("cargo lambda watch with the router from Cargo.toml");
     let watches = Watches::start(&run);
 
-    phases
-        .step("end-to-end tests over HTTP (and the events/ fixtures through cargo lambda invoke)");
+    phases.step(
+        "end-to-end tests over HTTP, the events/ fixtures through cargo lambda invoke, /docs in Chromium",
+    );
     it_tests_or_log(
         &run,
         &["--ignored", "e2e::"],
@@ -73,17 +72,8 @@ fn phases_of_the_run(phases: &mut Phases, full: bool) {
     );
     pooled_pass(phases, &run, &watches.outage);
 
-    phases.step("the /docs page in headless Chromium, through cargo lambda watch, no other origin");
-    check(
-        run.command("node")
-            .arg(root().join("tests/browser/docs.mjs"))
-            .arg(watches.watch.base())
-            .arg(run.mint("docs-browser")),
-        "the /docs browser test",
-    );
-
     phases.step("the TypeScript client in headless Chromium, from another origin, CORS as the template says");
-    browser_client(&run);
+    it_tests(&run, &["--ignored", "--nocapture", "browser::"], &[]);
 
     phases.step("end to end under faults, straight and through the pooler: a frozen function, a soak with a model check, a pooler restart");
     // Each on a stack of its own (tests/src/stack.rs), one after the other:
@@ -156,17 +146,6 @@ impl Run {
             .env_remove("AWS_PROFILE")
             .env_remove("AWS_SESSION_TOKEN");
         command
-    }
-
-    /// A local HS256 token for `user`, as `make token` mints one.
-    fn mint(&self, user: &str) -> String {
-        let config = AuthConfig::from_lookup(|name| match name {
-            "BETTER_AUTH_SECRET" => Some(self.services.secret.clone()),
-            "BETTER_AUTH_URL" => Some(self.services.better_auth.base.clone()),
-            _ => None,
-        })
-        .expect("auth config");
-        local_token(&config, user, 3600).expect("a token")
     }
 }
 
@@ -245,101 +224,6 @@ impl Watches {
     }
 }
 
-/// schemathesis against the handlers behind the local server: every check
-/// and phase, 100 examples per operation, a fixed seed; once with a valid
-/// token (where a run of 401s fails it: tests/schemathesis.toml) and once
-/// with an invalid one, the two at once (one per core).
-fn conformance(run: &Run) {
-    let dir = run.target.join("schemathesis");
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let (api, base) = local_api(run, &dir.join("local-api.log"), None);
-    // The token first, on its own: a token that does not work would turn
-    // the valid-token pass into a run of 401s.
-    let token = run.mint(&todo_tests::unique_user("conformance"));
-    let status = ureq::get(&format!("{base}/api/tasks"))
-        .header("Authorization", &format!("Bearer {token}"))
-        .config()
-        .http_status_as_error(false)
-        .build()
-        .call()
-        .map(|reply| reply.status().as_u16());
-    assert_eq!(
-        status.ok(),
-        Some(200),
-        "the conformance token must be accepted"
-    );
-    let pass = |label: &str, token: &str, config: &[&str]| {
-        let log = dir.join(format!("{label}.log"));
-        let mut command = run.command("schemathesis");
-        command
-            .args(config)
-            .arg("run")
-            .arg(format!("{base}/openapi.json"))
-            .args(["-H", &format!("Authorization: Bearer {token}")])
-            .args([
-                "--checks",
-                "all",
-                "--max-examples",
-                "100",
-                "--seed",
-                "20261126",
-            ])
-            .args(["--report", "json", "--report-json-path"])
-            .arg(dir.join(format!("{label}.json")))
-            .current_dir(root());
-        (
-            label.to_owned(),
-            log.clone(),
-            Background::spawn("schemathesis", command, &log, false),
-        )
-    };
-    let config = root().join("tests/schemathesis.toml").display().to_string();
-    let runs = [
-        pass("valid", &token, &["--config-file", &config]),
-        pass("invalid", "not-a-jwt", &[]),
-    ];
-    let mut failed = Vec::new();
-    for (label, log, mut run) in runs {
-        let status = run.wait();
-        println!(
-            "\n--- schemathesis, {label} token ---\n{}",
-            std::fs::read_to_string(&log).unwrap_or_default()
-        );
-        if !status {
-            failed.push(label);
-        }
-    }
-    assert!(
-        failed.is_empty(),
-        "schemathesis failed with the {failed:?} token"
-    );
-    drop(api);
-}
-
-/// `cargo xtask local-api` on a free port, with the functions' settings
-/// for the services (and `cors_origins` as `LOCAL_API_CORS_ORIGINS`).
-fn local_api(run: &Run, log: &Path, cors_origins: Option<&str>) -> (Background, String) {
-    let port = free_port();
-    let mut command = run.command(run.target.join("debug/xtask"));
-    command
-        .args(["local-api", &format!("127.0.0.1:{port}")])
-        .env("DATABASE_URL", &run.services.api_url)
-        .env("DB_POOL_SIZE", "4")
-        .env("BETTER_AUTH_URL", &run.services.better_auth.base);
-    if let Some(origins) = cors_origins {
-        command.env("LOCAL_API_CORS_ORIGINS", origins);
-    }
-    let api = Background::spawn("the local API", command, log, false);
-    let base = format!("http://127.0.0.1:{port}");
-    assert!(
-        wait_until_answers(&format!("{base}/health"), Duration::from_secs(60)),
-        "the local API did not answer: {}",
-        std::fs::read_to_string(log).unwrap_or_default()
-    );
-    (api, base)
-}
-
 /// The concurrency and end-to-end suites again through PgBouncer in
 /// transaction mode (Neon's pooled endpoint), on a database of their own,
 /// migrated through the pooler as a user with only the pooled URLs would,
@@ -402,8 +286,8 @@ fn pooled_pass(phases: &mut Phases, run: &Run, outage: &Watch) {
     );
     healthy(&watch);
     // All but the JWKS outage test (its fixture's outage is single-use, and
-    // it is about the JWKS) and the 4,800 large responses (about the watch
-    // server, not the database; 15 s).
+    // it is about the JWKS), the 4,800 large responses (about the watch
+    // server, not the database; 15 s) and the /docs page.
     let mut env = E2eServers::of(&watch, xray_port, outage, &services.secret).env();
     env.push(pooled[0].clone());
     env.push(pooled[2].clone());
@@ -416,49 +300,12 @@ fn pooled_pass(phases: &mut Phases, run: &Run, outage: &Watch) {
             "e2e::jwks_outage",
             "--skip",
             "e2e::large_responses",
+            "--skip",
+            "e2e::the_docs_page",
         ],
         &env,
         &watch.log,
     );
-}
-
-/// The TypeScript client, compiled to JavaScript, in a page of another
-/// origin: the API on http://localhost:<port> answers CORS as API Gateway
-/// would with the template's CorsConfiguration and FrontendUrl = the page's
-/// origin (cargo lambda watch would allow anything).
-fn browser_client(run: &Run) {
-    let client_js = run.target.join("browser-client");
-    let _ = std::fs::remove_dir_all(&client_js);
-    let client = root().join("clients/typescript");
-    check(
-        Command::new(client.join("node_modules/.bin/tsc"))
-            .arg(client.join("src/index.ts"))
-            .arg("--outDir")
-            .arg(&client_js)
-            .args([
-                "--module",
-                "esnext",
-                "--target",
-                "es2022",
-                "--moduleResolution",
-                "bundler",
-                "--skipLibCheck",
-            ]),
-        "tsc",
-    );
-    let page_port = free_port();
-    let origin = format!("http://127.0.0.1:{page_port}");
-    let (api, base) = local_api(run, &run.target.join("cors-local-api.log"), Some(&origin));
-    check(
-        run.command("node")
-            .arg(root().join("tests/browser/client.mjs"))
-            .arg(base.replace("127.0.0.1", "localhost"))
-            .arg(&client_js)
-            .env("PAGE_PORT", page_port.to_string())
-            .env("PSQL", pg_bin().join("psql")),
-        "the client's browser test",
-    );
-    drop(api);
 }
 
 /// `cargo test --quiet ARGS` with the run's settings and `env`; a failure

@@ -882,3 +882,24 @@ fn migrate_through_cargo_lambda_invoke() {
     let answer = invoke(&servers, "migrate", &["--data-ascii", "{}"]);
     assert_eq!(answer["applied"], json!([]), "{answer}");
 }
+
+/// The `/docs` page of the watch server in headless Chromium
+/// (`tests/browser/docs.mjs`, Debian's `chromium` or `CHROMIUM`), with every
+/// request to another origin refused: every operation rendered, "Try it
+/// out" answered 200 with a token typed into the page, the token in no
+/// storage, no CSP violation, no console error.
+#[test]
+#[ignore = "needs `cargo lambda watch`; run by `make test`"]
+fn the_docs_page_in_chromium() {
+    let Some(servers) = e2e_servers("the_docs_page_in_chromium") else {
+        return;
+    };
+    todo_tests::services::npm_ci_once(&todo_tests::root().join("tests/browser"));
+    let tested = std::process::Command::new("node")
+        .arg(todo_tests::root().join("tests/browser/docs.mjs"))
+        .arg(&servers.base)
+        .arg(Api::new(&servers).token(&unique_user("docs-browser")))
+        .status()
+        .expect("node");
+    assert!(tested.success(), "the /docs browser test: {tested}");
+}

@@ -5,7 +5,9 @@
 
 mod auth;
 mod better_auth;
+mod browser;
 mod client;
+mod conformance;
 mod connections;
 mod contract;
 mod docs;
