@@ -53,16 +53,6 @@ const WARM_ROUNDS: usize = 6;
 /// throughput figure (`BENCH_MILLIS` is each one's total per figure).
 const THROUGHPUT_ROUNDS: usize = 6;
 
-/// The version of the PostgreSQL the run started (`18.6`).
-fn postgres_version() -> String {
-    let said = std::process::Command::new(todo_tests::pg_bin().join("postgres"))
-        .arg("--version")
-        .output()
-        .map(|out| String::from_utf8_lossy(&out.stdout).into_owned())
-        .unwrap_or_default();
-    said.rsplit(") ").next().unwrap_or("?").trim().to_owned()
-}
-
 pub struct Bench {
     pub settings: Settings,
     pub data: Data,
@@ -153,7 +143,7 @@ fn main() -> ExitCode {
             "settings": {"starts": bench.settings.starts, "requests": bench.settings.requests,
                          "seconds": bench.settings.seconds, "warm_rounds": WARM_ROUNDS,
                          "throughput_rounds": THROUGHPUT_ROUNDS,
-                         "postgres": postgres_version()},
+                         "postgres": todo_tests::postgres_version(&todo_tests::pg_bin())},
         });
         if phase("cold") {
             eprintln!("bench: cold starts, production-like");

@@ -78,15 +78,23 @@ fn machines_postgres() -> Option<PathBuf> {
         .map(|(_, bin)| bin)
 }
 
-/// `postgres --version`'s major version ("postgres (PostgreSQL) 18.1 ...").
-fn major_version(bin: &std::path::Path) -> Option<u32> {
+/// The version of the PostgreSQL whose programs are in `bin`, as
+/// `postgres --version` says it after its name ("postgres (PostgreSQL)
+/// 18.6" gives `18.6`; a distribution's suffix, such as "(Debian 17.2-1)",
+/// stays), if it runs.
+pub fn postgres_version(bin: &std::path::Path) -> Option<String> {
     let out = std::process::Command::new(bin.join("postgres"))
         .arg("--version")
         .output()
         .ok()?;
     let said = String::from_utf8_lossy(&out.stdout).into_owned();
-    let version = said.rsplit(") ").next()?;
-    version.split(['.', ' ']).next()?.trim().parse().ok()
+    Some(said.split_once(") ")?.1.trim().to_owned())
+}
+
+/// [`postgres_version`]'s major version.
+fn major_version(bin: &std::path::Path) -> Option<u32> {
+    let version = postgres_version(bin)?;
+    version.split(['.', ' ']).next()?.parse().ok()
 }
 
 /// The PostgreSQL that `scripts/requirements.txt` pins (PyPI's

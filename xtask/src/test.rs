@@ -102,7 +102,7 @@ impl Run {
         let scratch = std::env::temp_dir().join(todo_tests::unique_user("todo-api-test"));
         println!(
             "PostgreSQL: {}",
-            output(Command::new(pg_bin().join("postgres")).arg("--version")).trim()
+            todo_tests::postgres_version(&pg_bin()).expect("PostgreSQL's programs")
         );
         let services = Services::start(&scratch);
         let run = Run {
@@ -351,17 +351,6 @@ fn it_tests_or_log(run: &Run, args: &[&str], env: &[(&str, String)], log: &Path)
 fn check(command: &mut Command, what: &str) {
     let status = command.status().unwrap_or_else(|e| panic!("{what}: {e}"));
     assert!(status.success(), "{what} failed ({status})");
-}
-
-/// Runs `command` to its end; its standard output (a failure fails the run).
-fn output(command: &mut Command) -> String {
-    let ran = command.output().expect("a command");
-    assert!(
-        ran.status.success(),
-        "{command:?}: {}",
-        String::from_utf8_lossy(&ran.stderr)
-    );
-    String::from_utf8_lossy(&ran.stdout).into_owned()
 }
 
 /// A URL with its password hidden.

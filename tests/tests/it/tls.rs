@@ -52,18 +52,11 @@ async fn verified_tls_to_postgres_and_to_the_jwks() {
     };
 
     let db = Db::new(&config(&url)).unwrap();
-    let rows = db
-        .query(
-            &Statement::read(
-                "SELECT ssl, current_user::text FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
-            ),
-            &[],
-        )
-        .await
-        .expect("query over TLS");
-    let (ssl, user): (bool, String) = (rows[0].get(0), rows[0].get(1));
-    assert!(ssl, "the connection is encrypted");
-    assert_eq!(user, "tls_user");
+    assert_eq!(
+        encrypted_as(&db).await,
+        (true, "tls_user".to_owned()),
+        "the connection is encrypted, as tls_user"
+    );
     let reply = Reply::new(health::handle(&db, Event::fixture("health").request()).await);
     assert_eq!(reply.status, 200, "{}", reply.json);
 
@@ -203,25 +196,13 @@ async fn direct_tls(url: &str, config: &dyn Fn(&str) -> DbConfig) {
         let path = rest.split_once('/').unwrap().1;
         format!("{head}@localhost:{port}/{path}&hostaddr=127.0.0.1")
     };
-    let user = |db: &Db| {
-        let db = db.clone();
-        async move {
-            let rows = db
-                .query(
-                    &Statement::read(
-                        "SELECT ssl, current_user::text FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
-                    ),
-                    &[],
-                )
-                .await
-                .expect("a query over direct TLS");
-            (rows[0].get::<_, bool>(0), rows[0].get::<_, String>(1))
-        }
-    };
     let direct = Db::new(&config(&through(&format!("{url}&sslnegotiation=direct")))).unwrap();
-    assert_eq!(user(&direct).await, (true, "tls_user".to_owned()));
+    assert_eq!(encrypted_as(&direct).await, (true, "tls_user".to_owned()));
     let negotiated = Db::new(&config(&through(url))).unwrap();
-    assert_eq!(user(&negotiated).await, (true, "tls_user".to_owned()));
+    assert_eq!(
+        encrypted_as(&negotiated).await,
+        (true, "tls_user".to_owned())
+    );
     assert_eq!(
         *openings.lock().unwrap(),
         [0x16, 0x00],
@@ -234,4 +215,18 @@ async fn direct_tls(url: &str, config: &dyn Fn(&str) -> DbConfig) {
     .unwrap();
     let reply = Reply::new(health::handle(&wrong_host, Event::fixture("health").request()).await);
     assert_eq!(reply.status, 503, "{}", reply.json);
+}
+
+/// Whether `db`'s connection is encrypted, and as which role.
+async fn encrypted_as(db: &Db) -> (bool, String) {
+    let rows = db
+        .query(
+            &Statement::read(
+                "SELECT ssl, current_user::text FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+            ),
+            &[],
+        )
+        .await
+        .expect("a query over TLS");
+    (rows[0].get(0), rows[0].get(1))
 }
