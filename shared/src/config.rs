@@ -226,7 +226,7 @@ pub struct Reporting {
     /// `AWS_LAMBDA_LOG_FORMAT`: `JSON` (Lambda's JSON logging) or `Text`
     /// (the default).
     pub json_logs: bool,
-    /// `METRICS_NAMESPACE` ([`metrics_namespace`]).
+    /// `METRICS_NAMESPACE`: CloudWatch's rules, checked (`metrics_namespace`).
     pub metrics_namespace: String,
     /// `AWS_XRAY_DAEMON_ADDRESS` (Lambda sets it with active tracing):
     /// `host:port`, or `udp:host:port tcp:host:port`; the UDP address is

@@ -121,8 +121,9 @@ pub fn cold_start() -> bool {
     FIRST.swap(false, Ordering::Relaxed)
 }
 
-/// When the process began its Init (`crate::web::logging::init`, the first
-/// thing `main` does after the trust roots).
+/// When the process began its Init: the start of reading its settings
+/// (`crate::config::load`, `crate::config::Reporting::load`), the first
+/// thing `main` does after the trust roots.
 static STARTED: OnceLock<Instant> = OnceLock::new();
 
 /// Marks the start of Init, once.

@@ -13,7 +13,7 @@
 //! while the API functions connect as the login role of their own
 //! `DATABASE_URL`, which every run checks, creates or updates and makes the
 //! one member of this database's own group role: rows only, no DDL, no
-//! other database ([`roles`]). Where it connects: [`target`].
+//! other database (`roles.rs`). Where it connects: `target.rs`.
 
 mod roles;
 mod target;

@@ -76,11 +76,10 @@ impl Db {
     /// Builds the pool without connecting: the first request connects, so a
     /// cold start does not wait on the database and `/health` can report it.
     pub fn new(config: &DbConfig) -> Result<Self, UnusableUrl> {
-        let invalid = UnusableUrl;
         let url = config.url.expose_secret();
         let mut pg: tokio_postgres::Config = url
             .parse()
-            .map_err(|e| invalid(format!("is not a valid PostgreSQL URL ({e})")))?;
+            .map_err(|e| UnusableUrl(format!("is not a valid PostgreSQL URL ({e})")))?;
         // Direct TLS (libpq's `sslnegotiation=direct`, PostgreSQL 17+ and
         // Neon's proxy) starts the handshake at once instead of asking with
         // an SSLRequest first: a round trip less before every connection.
@@ -88,7 +87,7 @@ impl Db {
         // which could not insist on TLS.
         let direct = pg.get_ssl_negotiation() == SslNegotiation::Direct;
         if direct && (pg.get_ssl_mode() != SslMode::Require || !url.contains("sslmode")) {
-            return Err(invalid(
+            return Err(UnusableUrl(
                 "sets sslnegotiation=direct without sslmode=require: direct TLS cannot fall \
                  back to plaintext, so libpq refuses any weaker sslmode, and so does the API. \
                  Add sslmode=require (Neon: sslmode=require&channel_binding=require&\
@@ -99,7 +98,7 @@ impl Db {
         if let Some(host) = remote_host(&pg)
             && pg.get_ssl_mode() != SslMode::Require
         {
-            return Err(invalid(format!(
+            return Err(UnusableUrl(format!(
                 "reaches {host} without sslmode=require: a database that is not on this machine \
                  must be reached over TLS, or a password and every task could cross the network \
                  in the clear (libpq's default, prefer, falls back to plaintext). Add \
@@ -126,7 +125,7 @@ impl Db {
             Manager::from_config(pg, NoTls, manager_config)
         } else {
             let tls = crate::outside::tls::database_connector(direct).map_err(|e| {
-                invalid(format!(
+                UnusableUrl(format!(
                     "needs TLS, which could not be set up ({})",
                     Cause::new(e)
                 ))
@@ -149,7 +148,7 @@ impl Db {
                 }
             }))
             .build()
-            .map_err(|e| invalid(format!("could not build a pool ({e})")))?;
+            .map_err(|e| UnusableUrl(format!("could not build a pool ({e})")))?;
         Ok(Db {
             pool,
             timeout: config.timeout,

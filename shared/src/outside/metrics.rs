@@ -31,7 +31,7 @@ pub const DEFAULT_NAMESPACE: &str = "TodoApi";
 static NAMESPACE: OnceLock<String> = OnceLock::new();
 
 /// Sets the namespace once, at start-up ([`crate::web::logging::init`] does, from
-/// [`crate::config::metrics_namespace`]); later calls change nothing.
+/// [`crate::config::Reporting`]); later calls change nothing.
 pub fn set_namespace(namespace: String) {
     let _ = NAMESPACE.set(namespace);
 }
@@ -86,7 +86,7 @@ pub fn write<F: Serialize>(
     write_in(out, request, namespace(), now, line);
 }
 
-/// The document [`write`] appends (without a log line), in a namespace of
+/// The document [`write()`] appends (without a log line), in a namespace of
 /// the caller's.
 pub fn document_in(request: &Measured, namespace: &str, now: SystemTime) -> String {
     let mut out = Vec::new();

@@ -1,7 +1,7 @@
 //! The OpenAPI 3 document of the contract, generated from the handlers'
 //! `#[utoipa::path]` annotations and the types they send and receive.
 //!
-//! The annotations state each operation's own responses; [`CommonErrors`]
+//! The annotations state each operation's own responses; `CommonErrors`
 //! adds the error responses that follow from an operation's shape, so they
 //! cannot be forgotten on one route: 401 for every secured operation, 413
 //! where there is a body, 422 where there is input, 500 and 503 everywhere.

@@ -64,7 +64,7 @@ pub fn error(error: &ApiError, request_id: &str) -> Response<Body> {
 }
 
 /// Hands `cause` up with a response `dispatch` built itself for a failure
-/// (`/health`'s 503), so that [`serve`] logs it as it logs an error's.
+/// (`/health`'s 503), so that [`super::serve`] logs it as it logs an error's.
 pub fn failed_because(response: &mut Response<Body>, cause: Cause) {
     response.extensions_mut().insert(cause);
 }
