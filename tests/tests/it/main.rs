@@ -19,6 +19,7 @@ mod local_server;
 mod logs;
 mod metrics;
 mod migrations;
+mod pooled;
 mod properties;
 mod readme;
 mod round_trips;
