@@ -117,7 +117,7 @@ pub fn glue_cost(data: &Data, iterations: usize) -> Value {
 pub fn init_parts(settings: &Settings, iterations: usize) -> Value {
     use postgres_protocol::authentication::sasl::{ChannelBinding, ScramSha256};
     let iterations = iterations.clamp(10, 200);
-    let cpu = || crate::runtime::on_cpu(std::path::Path::new("/proc/thread-self"));
+    let cpu = || crate::stats::on_cpu(std::path::Path::new("/proc/thread-self"));
     let per = |total: Duration| total.as_secs_f64() * 1e6 / iterations as f64;
 
     let mut scram = Duration::ZERO;

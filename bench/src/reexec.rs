@@ -31,7 +31,7 @@ pub fn act_if_asked() -> Option<ExitCode> {
             // The CPU time this process has had so far, on the pipe the
             // parent gave as standard input, which `exec` closes: the
             // function's Init starts when the parent reads its end.
-            let cpu = crate::runtime::on_cpu(Path::new("/proc/thread-self")).as_nanos();
+            let cpu = crate::stats::on_cpu(Path::new("/proc/thread-self")).as_nanos();
             let told = io::stdin()
                 .as_fd()
                 .try_clone_to_owned()

@@ -21,7 +21,7 @@ use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::cgroup::Sandbox;
-use crate::reexec;
+use crate::{reexec, stats};
 
 /// How a function answered one invocation.
 pub struct Reply {
@@ -114,7 +114,7 @@ impl Instance {
         // The instance's own temporary directory, empty at start: a Lambda
         // sandbox's `/tmp`, so what a function caches there (the trust
         // roots' directory) is paid for by every cold start, as in AWS.
-        // Never reused and never removed during the run (scripts/bench.sh
+        // Never reused and never removed during the run (xtask/src/bench.rs
         // points TMPDIR at its scratch directory, removed at the end):
         // deleting a sandbox's files here, on ext4 with `discard`, slowed
         // the next cold start's own writes to /tmp from 4 ms to 40.
@@ -213,7 +213,7 @@ impl Instance {
             .into_iter()
             .flatten()
             .flatten()
-            .map(|task| on_cpu(&task.path()))
+            .map(|task| stats::on_cpu(&task.path()))
             .sum::<Duration>()
             .saturating_sub(self.cpu_before)
     }
@@ -236,14 +236,6 @@ impl Drop for Instance {
         self.events.take();
         let _ = TcpStream::connect(("127.0.0.1", self.port));
     }
-}
-
-/// How long the task (thread or process) at `/proc/...` `path` has run, by
-/// its `schedstat`; zero once it is gone.
-pub fn on_cpu(path: &Path) -> Duration {
-    let stat = std::fs::read_to_string(path.join("schedstat")).unwrap_or_default();
-    let nanos = stat.split_whitespace().next().and_then(|n| n.parse().ok());
-    Duration::from_nanos(nanos.unwrap_or(0))
 }
 
 /// One connection of the runtime client: requests until it closes.

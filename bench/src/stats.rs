@@ -1,10 +1,9 @@
 //! What a phase records: latency summaries, throughput blocks, CPU time.
 
+use std::path::Path;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-
-use crate::runtime;
 
 /// Throughput blocks of one target, added up.
 #[derive(Default)]
@@ -55,7 +54,7 @@ pub fn database_cpu() -> Duration {
         .filter(|p| {
             std::fs::read_to_string(p.path().join("comm")).is_ok_and(|c| c.trim() == "postgres")
         })
-        .map(|p| runtime::on_cpu(&p.path()))
+        .map(|p| on_cpu(&p.path()))
         .sum()
 }
 
@@ -98,4 +97,12 @@ pub fn summary(samples: &[Duration]) -> Value {
         "p99_ms": percentile(samples, 99.0),
         "max_ms": percentile(samples, 100.0),
     })
+}
+
+/// How long the task (thread or process) at `/proc/...` `path` has run, by
+/// its `schedstat`; zero once it is gone.
+pub fn on_cpu(path: &Path) -> Duration {
+    let stat = std::fs::read_to_string(path.join("schedstat")).unwrap_or_default();
+    let nanos = stat.split_whitespace().next().and_then(|n| n.parse().ok());
+    Duration::from_nanos(nanos.unwrap_or(0))
 }
