@@ -1,19 +1,23 @@
 # The two commands of the README (`make dev`, `make test-full`), the quick
-# inner loop, and the token helper.
+# inner loop, and the token helper. Each is a thin entry point: the work is
+# in `cargo xtask` (xtask/src/), the installers in scripts/install.sh.
 .PHONY: dev test test-full unit check deploy-check deploy conformance bench bench-smoke bench-cold-start token openapi
+
+# The pinned toolchain first (rustup installs it; scripts/install.sh links
+# a machine's own of that release where rustup may not download).
+XTASK = scripts/install.sh toolchain && cargo xtask
 
 ## make dev: run the whole API locally on http://localhost:9000
 dev:
-	@scripts/dev.sh
+	@$(XTASK) dev
 
 ## make test: check, build, unit, integration, schemathesis and end-to-end tests
 test:
-	@scripts/test.sh
+	@$(XTASK) test
 
 ## make test-full: make test, the offline deployment checks and make bench-smoke (what CI runs)
-# ARM64_PREBUILD=1: make test starts deploy-check's arm64 build meanwhile (scripts/test.sh).
 test-full:
-	@ARM64_PREBUILD=1 $(MAKE) -s test deploy-check bench-smoke
+	@$(XTASK) test-full
 
 ## make unit: the unit tests only (no services, no Node; seconds)
 # Not the docs function (its build runs npm) nor the test kit (its tests
@@ -23,11 +27,11 @@ unit:
 
 ## make check: cargo fmt --check and clippy with warnings as errors
 check:
-	@scripts/check.sh
+	@$(XTASK) check
 
 ## make deploy-check: cfn-lint, sam validate --lint, sam build, bootstrap checks
 deploy-check:
-	@scripts/deploy-check.sh
+	@$(XTASK) deploy-check
 
 ## make deploy [ENV=prod]: sam build, sam deploy, migrate, print the URLs (needs AWS credentials)
 deploy:
@@ -35,23 +39,23 @@ deploy:
 
 ## make conformance: only schemathesis, against the handlers behind a local server
 conformance:
-	@CONFORMANCE_ONLY=1 scripts/test.sh
+	@$(XTASK) test --conformance-only
 
 ## make bench: release builds against a floor function; writes BENCHMARKS.md and benchmarks.png
 bench:
-	@scripts/bench.sh
+	@$(XTASK) bench
 
 ## make bench-smoke: make bench in miniature on the debug build (CI keeps it working)
 bench-smoke:
-	@BENCH_SMOKE=1 scripts/bench.sh
+	@$(XTASK) bench --smoke
 
 ## make bench-cold-start: what reading secrets adds to a cold start (ratio)
 bench-cold-start:
-	@scripts/bench-cold-start.sh
+	@scripts/install.sh toolchain && cargo run --quiet --release -p xtask -- cold-start
 
 ## make openapi: write clients/openapi.json from the code, and the TypeScript client's types from it
 openapi:
-	@scripts/openapi.sh
+	@$(XTASK) openapi
 
 ## make token USER=alice: print a local HS256 token for that user id
 token:

@@ -289,7 +289,7 @@ def main():
     lines = [
         "# Benchmarks",
         "",
-        f"Written by `{args.command}` (scripts/bench.sh, bench/); do not edit by hand.",
+        f"Written by `{args.command}` (xtask/src/bench.rs, bench/); do not edit by hand.",
         "Every ratio compares two figures taken in the same run, alternating: absolute "
         "numbers move from machine to machine and run to run, ratios much less.",
         "",

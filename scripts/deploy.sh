@@ -5,8 +5,7 @@
 # an environment is `sam deploy --guided` (docs/deploy.md), which saves the
 # parameters this one reuses.
 set -euo pipefail
-source "$(dirname "$0")/common.sh"
-source "$(dirname "$0")/arm64.sh"
+source "$(dirname "$0")/install.sh"
 cd "$ROOT"
 export SAM_CLI_TELEMETRY=0
 
@@ -21,6 +20,7 @@ ensure_tools sam cargo-lambda
 ensure_rust_target aarch64-unknown-linux-gnu
 # SAM_CLI: the deploy check runs this script with a recording stand-in.
 sam() { "${SAM_CLI:-$VENV/bin/sam}" "$@"; }
+step() { printf '\n==> %s\n' "$*"; }
 
 step "sam build ($environment)"
 sam build --config-env "$environment"

@@ -1,13 +1,14 @@
 //! `make bench`: the functions' release binaries against a floor, driven
 //! through a minimal Lambda Runtime API ([`runtime`]), on a throwaway
-//! PostgreSQL. `scripts/bench.sh` builds everything, starts the database and
-//! Better Auth, runs this, and turns its JSON into `BENCHMARKS.md` and a chart.
+//! PostgreSQL. `cargo xtask bench` (xtask/src/bench.rs) builds everything,
+//! runs this, which starts the database and Better Auth, and turns its JSON
+//! into `BENCHMARKS.md` and the charts.
 //!
 //! Every figure is taken in the same run as the floor it is compared with
 //! (`src/bin/floor.rs`), alternating between the two, because these machines
 //! are noisy: ratios travel, absolute numbers do not.
 //!
-//! Settings come from `BENCH_*` variables (see `scripts/bench.sh`); the
+//! Settings come from `BENCH_*` variables (see xtask/src/bench.rs); the
 //! smoke mode of CI only makes every count small.
 
 mod admin;

@@ -46,3 +46,48 @@ pub fn run_tests_in_own_process(args: &[&str], env: &[(&str, String)]) -> String
         String::from_utf8_lossy(&ran.stderr)
     )
 }
+
+/// Where this process is root, runs `test` (as [`run_in_own_process`]
+/// does) as an ordinary user, and answers true once it has passed there;
+/// false where the caller runs the test's body itself: when this process
+/// is no root, or the machine allows no user namespace (some container
+/// runtimes; it says so, and the body runs as root).
+///
+/// The ordinary user is uid 1000 in a user namespace of its own
+/// (util-linux's `unshare`), with no privilege over the machine (apt-get,
+/// runuser and chown to another user fail; PostgreSQL sees a user, not
+/// root), yet owning the files root's run made, so the builds and tools
+/// already here serve it at the same paths, not built again.
+pub fn ran_as_ordinary_user(test: &str) -> bool {
+    const ORDINARY: [&str; 4] = ["--user", "--map-user=1000", "--map-group=1000", "--"];
+    if !crate::is_root() || std::env::var_os(CHILD).is_some() {
+        return false;
+    }
+    let namespaces = Command::new("unshare")
+        .args(ORDINARY)
+        .arg("true")
+        .status()
+        .is_ok_and(|status| status.success());
+    if !namespaces {
+        eprintln!("warning: no user namespace here (unshare --user failed): {test} runs as root");
+        return false;
+    }
+    let binary = std::env::current_exe().expect("this test binary");
+    let ran = Command::new("unshare")
+        .args(ORDINARY)
+        .arg(&binary)
+        .args([test, "--exact", "--include-ignored", "--nocapture"])
+        .env(CHILD, "1")
+        .output()
+        .unwrap_or_else(|e| panic!("run {} as an ordinary user: {e}", binary.display()));
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&ran.stdout),
+        String::from_utf8_lossy(&ran.stderr)
+    );
+    assert!(
+        said.contains("test result: ok. 1 passed"),
+        "{test}, as an ordinary user, failed:\n{said}"
+    );
+    true
+}

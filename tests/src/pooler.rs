@@ -3,7 +3,7 @@
 //!
 //! Debian's `pgbouncer` refuses to run as root, so as root it runs as the
 //! `postgres` user, like the servers it fronts. The test command installs it
-//! (`scripts/common.sh`: `ensure_pgbouncer`).
+//! (`scripts/install.sh pgbouncer`).
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

@@ -148,7 +148,7 @@ impl BetterAuthFixture {
 }
 
 /// `PATH` with the project's virtualenv first, where `make test` installs
-/// moto and cargo-lambda (`scripts/common.sh`): a plain `cargo test` finds
+/// moto and cargo-lambda (`scripts/install.sh`): a plain `cargo test` finds
 /// them as the test command does.
 pub fn tools_path() -> std::ffi::OsString {
     let venv = root().join(".local/venv/bin");

@@ -8,7 +8,7 @@
 //! medians and their ratio; the emulator is local, so real Secrets Manager
 //! adds its network round trips (and TLS) on top: see the README.
 //!
-//! Starts its own Secrets Manager (moto's server, on `PATH`).
+//! Starts its own Secrets Manager (moto's server, installed first).
 
 use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
@@ -53,6 +53,7 @@ pub fn run() -> ExitCode {
     if std::env::var_os(MEASURING).is_some() {
         return measure_here();
     }
+    crate::install::install(&["tools", "moto_server"]);
     let log = todo_tests::root().join("target/cold-start-moto.log");
     let secrets_manager = SecretsManager::start(&log, None);
     let measured = std::env::current_exe().and_then(|xtask| {

@@ -1,44 +1,77 @@
-//! `cargo xtask <tool>`: the project's developer tools, in the manner of
-//! rust-analyzer's xtask (the alias is in `.cargo/config.toml`). Each is a
-//! module; the test kit (`todo-tests`) is their library.
+//! `cargo xtask <command>`: the project's developer tools and the test
+//! runner, in the manner of rust-analyzer's xtask (the alias is in
+//! `.cargo/config.toml`; `make`'s targets call these). Each is a module;
+//! the test kit (`todo-tests`) is their library, and `scripts/install.sh`
+//! installs what Rust cannot.
 //!
 //! Each command is listed, with what it does, in [`USAGE`], which
 //! `cargo xtask` prints without one.
 
 use std::process::ExitCode;
 
+mod arm64;
+mod bench;
+mod check;
 mod cold_start;
-mod dev_smoke;
+mod command;
+mod deploy_check;
+mod dev;
+mod install;
+mod local;
 mod openapi;
+mod phases;
 mod postgres;
+mod summary;
 mod test;
 mod token;
 
 /// Every command.
 const USAGE: &str = "usage: cargo xtask <command>
+  test [--conformance-only]      everything but the deployment checks (make test, make conformance)
+  test-full                      test, deploy-check and bench --smoke (make test-full: what CI runs)
+  ci-summary LOG STATUS          each phase's duration and `N passed, N failed` from a run's output
+  check                          cargo fmt --check and clippy (make check)
+  deploy-check                   the deployment, checked offline (make deploy-check)
+  bench [--smoke]                the benchmark (make bench, make bench-smoke)
+  cold-start                     what reading the secrets adds to a cold start
+  dev                            the whole API locally on one port (make dev)
   token USER [TTL]               a local HS256 token (make token)
-  dev-secret                     make dev's own BETTER_AUTH_SECRET (made once)
   openapi                        write clients/openapi.json (make openapi)
   postgres start DATA PORT       make dev's PostgreSQL (made on first use), started
-  postgres stop DATA             ... and stopped
-  cold-start                     what reading the secrets adds to a cold start
-  test [--conformance-only]      make test's phases that need services
-  dev-smoke                      make dev's smoke check, as an ordinary user";
+  postgres stop DATA             ... and stopped";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let Some((tool, rest)) = args.split_first() else {
+    let Some((command, rest)) = args.split_first() else {
         eprintln!("{USAGE}");
         return ExitCode::FAILURE;
     };
-    match tool.as_str() {
+    let flag = |name: &str| rest.iter().any(|arg| arg == name);
+    match command.as_str() {
+        "test" => {
+            let scope = if flag("--conformance-only") {
+                test::Scope::ConformanceOnly
+            } else {
+                test::Scope::Full
+            };
+            phases::run("test", |phases| {
+                test::all(phases, scope);
+            })
+        }
+        "test-full" => phases::run("test-full", |phases| {
+            let arm64_build = test::all(phases, test::Scope::ThenDeployCheck);
+            deploy_check::all(phases, arm64_build);
+            bench::all(phases, true);
+        }),
+        "ci-summary" => summary::run(rest),
+        "check" => phases::run("check", |_| check::all()),
+        "deploy-check" => phases::run("deploy-check", |phases| deploy_check::all(phases, None)),
+        "bench" => phases::run("bench", |phases| bench::all(phases, flag("--smoke"))),
+        "cold-start" => cold_start::run(),
+        "dev" => phases::run("dev", |_| dev::all()),
         "token" => token::run(rest),
-        "dev-secret" => token::print_dev_secret(),
         "openapi" => openapi::run(rest),
         "postgres" => postgres::run(rest),
-        "cold-start" => cold_start::run(),
-        "test" => test::run(rest),
-        "dev-smoke" => dev_smoke::run(),
         _ => {
             eprintln!("{USAGE}");
             ExitCode::FAILURE

@@ -1,38 +1,22 @@
+//! `make dev`'s PostgreSQL, with the test kit's code: made on first use
+//! (its data kept in a folder of the developer's), started on loopback,
+//! the database `todo` made if missing; stopped when `make dev` ends.
 //! `cargo xtask postgres start DATA PORT` and `cargo xtask postgres stop
-//! DATA`: `make dev`'s PostgreSQL, with the test kit's code. `start` makes
-//! the cluster on first use (its data kept in DATA), starts it on
-//! 127.0.0.1:PORT, makes the database `todo` if missing, and leaves it
-//! running; `stop` stops it.
+//! DATA` do each by hand.
 
 use std::path::Path;
-use std::process::ExitCode;
+use std::process::{Command, ExitCode, Stdio};
 
 use todo_tests::ScratchServer;
 
 pub fn run(args: &[String]) -> ExitCode {
     match args {
-        [start, data, port] if start == "start" => {
+        [start_, data, port] if start_ == "start" => {
             let Ok(port) = port.parse() else {
                 eprintln!("PORT must be a port number: {port}");
                 return ExitCode::FAILURE;
             };
-            let server = ScratchServer::kept(Path::new(data), port);
-            let owner = format!("postgres://postgres@127.0.0.1:{port}/postgres");
-            todo_tests::runtime().block_on(async {
-                let client = todo_tests::pg_at(&owner).await;
-                let rows = client
-                    .query("SELECT 1 FROM pg_database WHERE datname = 'todo'", &[])
-                    .await
-                    .expect("the databases");
-                if rows.is_empty() {
-                    client
-                        .batch_execute("CREATE DATABASE todo")
-                        .await
-                        .expect("CREATE DATABASE todo");
-                }
-            });
-            // Left running: `make dev` stops it (`stop`) when it ends.
-            std::mem::forget(server);
+            start(Path::new(data), port);
             ExitCode::SUCCESS
         }
         [stop, data] if stop == "stop" => {
@@ -44,4 +28,49 @@ pub fn run(args: &[String]) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Starts the server whose data is in `data` (made on first use) on
+/// 127.0.0.1:`port`, with a database `todo`, and leaves it running.
+pub fn start(data: &Path, port: u16) {
+    let server = ScratchServer::kept(data, port);
+    let owner = format!("postgres://postgres@127.0.0.1:{port}/postgres");
+    todo_tests::runtime().block_on(async {
+        let client = todo_tests::pg_at(&owner).await;
+        let rows = client
+            .query("SELECT 1 FROM pg_database WHERE datname = 'todo'", &[])
+            .await
+            .expect("the databases");
+        if rows.is_empty() {
+            client
+                .batch_execute("CREATE DATABASE todo")
+                .await
+                .expect("CREATE DATABASE todo");
+        }
+    });
+    // Left running: stopped by `stop`, or by the watchdog below.
+    std::mem::forget(server);
+}
+
+/// Stops the server in `data` once this process has ended, however it
+/// ends: a watchdog waits for this process's end of a pipe to close. It
+/// stays in this process's group, so that whoever waits for the group
+/// (a terminal, make dev's smoke check) waits for the server to stop too,
+/// and ignores the Ctrl-C that ends the rest of the group.
+pub fn stop_when_this_process_ends(data: &Path) {
+    let xtask = std::env::current_exe().expect("this program");
+    let mut watchdog = Command::new("sh")
+        .arg("-c")
+        .arg(
+            "trap '' INT TERM HUP; cat >/dev/null; \"$0\" postgres stop \"$1\"; \
+             echo 'Stopped the local PostgreSQL.' >&2",
+        )
+        .arg(xtask)
+        .arg(data)
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("the local PostgreSQL's watchdog");
+    // Kept open for the life of the process: the watchdog reads until it closes.
+    std::mem::forget(watchdog.stdin.take());
+    std::mem::forget(watchdog);
 }

@@ -1,43 +1,137 @@
-//! `cargo xtask test`: the phases of `make test` that need services, run
-//! by `scripts/test.sh` once it has installed what Rust cannot (Debian's,
-//! PyPI's and npm's packages, PostgreSQL's programs) and built the
-//! workspace. The services are the test kit's (`todo_tests::services`): the
-//! same code the tests use to start a server of their own, stopped when
-//! this ends, passing or not. `--conformance-only` (`make conformance`)
-//! stops after schemathesis.
+//! `cargo xtask test` (`make test`): everything CI checks but the
+//! deployment, against real PostgreSQL and real functions. It runs the
+//! installers for what Rust cannot install (Debian's PgBouncer and Chromium,
+//! the pinned Python tools: `scripts/install.sh`; the npm packages) on
+//! threads of their own while it checks and builds, then starts the
+//! services with the test kit's code (`todo_tests::services`: the same code
+//! the tests use to start a server of their own, stopped when this ends,
+//! passing or not) and runs the suites on them, the `make dev` one last.
+//! `--conformance-only` (`make conformance`) runs only what schemathesis
+//! needs.
 //!
 //! The checks themselves live in the test suites, so a plain `cargo test`
 //! runs them too (the slow ones, `#[ignore]`d, with `--ignored`); this
-//! runner gives them shared services, runs the ignored suites (schemathesis,
-//! end to end through `cargo lambda watch`, the browser, the faults) and
-//! runs the end-to-end and concurrency suites again through PgBouncer.
-//! Every child gets the services' settings through `Command::envs`
-//! ([`Run::command`]); this process's own environment is never changed.
+//! runner gives them shared services and runs the ignored suites
+//! (schemathesis, end to end through `cargo lambda watch`, the same suites
+//! through PgBouncer, the browser, the faults). Every child gets the
+//! services' settings through `Command::envs` ([`Run::command`]); this
+//! process's own environment is never changed.
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode};
-use std::time::{Duration, Instant};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
 
-use todo_tests::pooler::{Pooler, PoolerSettings};
-use todo_tests::services::{SecretsManager, Services, Watch};
-use todo_tests::{E2eServers, healthy, outage_watch, pg_bin, root, runtime, secret_watch};
+use todo_tests::services::{SecretsManager, Services, Watch, npm_ci_once, tools_path};
+use todo_tests::{E2eServers, healthy, outage_watch, pg_bin, root, secret_watch};
 
-pub fn run(args: &[String]) -> ExitCode {
-    let full = !args.iter().any(|arg| arg == "--conformance-only");
-    let mut phases = Phases::default();
-    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        phases_of_the_run(&mut phases, full)
-    }));
-    phases.print();
-    match outcome {
-        Ok(()) => ExitCode::SUCCESS,
-        // The panic has said what failed.
-        Err(_) => ExitCode::FAILURE,
-    }
+use crate::arm64;
+use crate::command::check;
+use crate::install::{Pending, install};
+use crate::phases::Phases;
+
+/// How much of it to run.
+#[derive(Clone, Copy, PartialEq)]
+pub enum Scope {
+    /// `make conformance`: schemathesis alone.
+    ConformanceOnly,
+    /// `make test`.
+    Full,
+    /// `make test-full`: `make test`, and meanwhile what `make
+    /// deploy-check` needs next: its tools, and its arm64 build at the
+    /// lowest CPU priority, so that it takes only the CPU the tests leave
+    /// idle.
+    ThenDeployCheck,
 }
 
-fn phases_of_the_run(phases: &mut Phases, full: bool) {
+/// Every phase; for [`Scope::ThenDeployCheck`], the arm64 build under way.
+pub fn all(phases: &mut Phases, scope: Scope) -> Option<Pending<Option<Child>>> {
+    let full = scope != Scope::ConformanceOnly;
+    let (tools_ready, ready) = mpsc::channel();
+    // The Python tools one install after another (pip installs one at a
+    // time into the venv): this run's first, then deploy-check's.
+    let tools = Pending::start(move || {
+        install(&["tools", "moto_server", "schemathesis", "cargo-lambda"]);
+        let _ = tools_ready.send(());
+        (scope == Scope::ThenDeployCheck)
+            .then(|| {
+                let build = arm64_build_meanwhile();
+                install(&[
+                    "tools",
+                    "sam",
+                    "cfn-lint",
+                    "check-jsonschema",
+                    "zizmor",
+                    "checkov",
+                ]);
+                build
+            })
+            .flatten()
+    });
+    let packages = full.then(|| {
+        // Debian's one after the other (apt-get holds a lock); npm's.
+        let debian = Pending::start(|| {
+            install(&["pgbouncer"]);
+            install(&["chromium"]);
+        });
+        let npm = Pending::start(|| {
+            npm_ci_once(&root().join("clients/typescript"));
+            npm_ci_once(&root().join("tests/browser"));
+        });
+        (debian, npm)
+    });
+    if full {
+        phases.step("cargo fmt --check and clippy (make check)");
+        crate::check::all();
+    }
+
+    phases.step(
+        "build: the workspace's binaries and tests, once; the Better Auth fixture's packages",
+    );
+    // Everything later runs what this built (the functions under cargo
+    // lambda watch are rebuilt only where their own feature resolution differs).
+    check(
+        Command::new("cargo").args(["build", "--workspace", "--bins", "--quiet"]),
+        "cargo build",
+    );
+    check(
+        Command::new("cargo").args(["test", "--workspace", "--no-run", "--quiet"]),
+        "cargo test --no-run",
+    );
+    npm_ci_once(&root().join("tests/better-auth"));
+    if ready.recv().is_err() {
+        // The installer failed before the tools were in: its panic says why.
+        tools.wait();
+        unreachable!("the tools' installer ended without them");
+    }
+    if let Some((debian, npm)) = packages {
+        debian.wait();
+        npm.wait();
+    }
+
+    services(phases, full);
+    if !full {
+        return None;
+    }
+
+    Some(tools)
+}
+
+/// deploy-check's arm64 build (`arm64::build`), started at the lowest CPU
+/// priority, its output in target/arm64-build.log. deploy-check waits for
+/// it, then builds again, which finds everything up to date (or shows what
+/// failed).
+fn arm64_build_meanwhile() -> Option<Child> {
+    let log = std::fs::File::create(root().join("target/arm64-build.log")).ok()?;
+    arm64::build(&["nice", "-n", "19"])
+        .stdout(log.try_clone().ok()?)
+        .stderr(log)
+        .stdin(Stdio::null())
+        .spawn()
+        .ok()
+}
+
+fn services(phases: &mut Phases, full: bool) {
     phases
         .step("PostgreSQL (with TLS, for the Neon-style connection test), Better Auth, migrations");
     let mut run = Run::start();
@@ -66,11 +160,12 @@ fn phases_of_the_run(phases: &mut Phases, full: bool) {
         &watches.e2e_env(&run),
         &watches.watch.log,
     );
+    drop(watches);
 
     phases.step(
-        "PgBouncer in transaction mode in front of it (Neon's pooled endpoint); migrate through it",
+        "PgBouncer in transaction mode in front of it (Neon's pooled endpoint): migrate, the concurrency and end-to-end suites through it",
     );
-    pooled_pass(phases, &run, &watches.outage);
+    it_tests(&run, &["--ignored", "--nocapture", "pooled::"], &[]);
 
     phases.step("the TypeScript client in headless Chromium, from another origin, CORS as the template says");
     it_tests(&run, &["--ignored", "--nocapture", "browser::"], &[]);
@@ -83,6 +178,9 @@ fn phases_of_the_run(phases: &mut Phases, full: bool) {
         &["--ignored", "--test-threads=1", "--nocapture", "faults::"],
         &[],
     );
+
+    phases.step("make dev as an ordinary user: starts its own PostgreSQL, serves, stops on Ctrl-C, keeps tasks");
+    it_tests(&run, &["--ignored", "--nocapture", "make_dev::"], &[]);
 }
 
 /// What the phases share: the services, a Secrets Manager for the full
@@ -141,6 +239,7 @@ impl Run {
         let mut command = Command::new(program);
         command
             .envs(self.env())
+            .env("PATH", tools_path())
             .env_remove("JWT_ISSUER")
             .env_remove("JWT_AUDIENCE")
             .env_remove("AWS_PROFILE")
@@ -224,90 +323,6 @@ impl Watches {
     }
 }
 
-/// The concurrency and end-to-end suites again through PgBouncer in
-/// transaction mode (Neon's pooled endpoint), on a database of their own,
-/// migrated through the pooler as a user with only the pooled URLs would,
-/// with an API role of its own (migrate refuses one role for two
-/// databases: it would reach both databases' rows).
-fn pooled_pass(phases: &mut Phases, run: &Run, outage: &Watch) {
-    const API_ROLE: &str = "todo_api_pooled";
-    let services = &run.services;
-    let owner_password = todo_tests::services::random_secret(18);
-    let pooler = Pooler::start(
-        services.server.port,
-        &PoolerSettings {
-            pool_size: 8,
-            users: vec![
-                ("postgres".into(), owner_password.clone()),
-                (API_ROLE.into(), services.api_password.clone()),
-            ],
-        },
-    );
-    runtime().block_on(async {
-        todo_tests::pg_at(&services.owner_url)
-            .await
-            .batch_execute("CREATE DATABASE pooled")
-            .await
-            .expect("the pooled pass's database");
-    });
-    let pooled_admin_url = pooler.url("postgres", &owner_password, "pooled");
-    let pooled_url = pooler.url(API_ROLE, &services.api_password, "pooled");
-    check(
-        run.command(run.target.join("debug/migrate"))
-            .env("MIGRATE_DATABASE_URL", &pooled_admin_url)
-            .env("DATABASE_URL", &pooled_url),
-        "migrate through the pooler",
-    );
-    passed(&format!(
-        "migrate through the pooler: {}",
-        redacted(&pooled_url, &services.api_password)
-    ));
-    // The tests' own assertions read the rows straight from the server.
-    let direct = services
-        .api_url
-        .replace("/postgres?", "/pooled?")
-        .replace("//todo_api:", &format!("//{API_ROLE}:"));
-    let pooled = [
-        ("TEST_DATABASE_URL", pooled_url.clone()),
-        ("TEST_ADMIN_DATABASE_URL", pooled_admin_url.clone()),
-        ("TEST_DIRECT_DATABASE_URL", direct),
-    ];
-
-    phases.step("the concurrency suite in process, through the pooler");
-    it_tests(run, &["tasks::concurrent"], &pooled);
-
-    phases.step("end-to-end tests over HTTP, through the pooler");
-    let (watch, xray_port) = secret_watch(
-        &run.target.join("e2e-pooled-watch.log"),
-        (&pooled_url, &pooled_admin_url),
-        &services.secret,
-        &services.better_auth.base,
-        &run.secrets_manager.as_ref().expect("a Secrets Manager").env,
-    );
-    healthy(&watch);
-    // All but the JWKS outage test (its fixture's outage is single-use, and
-    // it is about the JWKS), the 4,800 large responses (about the watch
-    // server, not the database; 15 s) and the /docs page.
-    let mut env = E2eServers::of(&watch, xray_port, outage, &services.secret).env();
-    env.push(pooled[0].clone());
-    env.push(pooled[2].clone());
-    it_tests_or_log(
-        run,
-        &[
-            "--ignored",
-            "e2e::",
-            "--skip",
-            "e2e::jwks_outage",
-            "--skip",
-            "e2e::large_responses",
-            "--skip",
-            "e2e::the_docs_page",
-        ],
-        &env,
-        &watch.log,
-    );
-}
-
 /// `cargo test --quiet ARGS` with the run's settings and `env`; a failure
 /// fails the run.
 fn cargo_test(run: &Run, args: &[&str], env: &[(&str, String)]) {
@@ -346,56 +361,7 @@ fn it_tests_or_log(run: &Run, args: &[&str], env: &[(&str, String)], log: &Path)
     }
 }
 
-/// Runs `command` to its end, its output passed through; fails the run
-/// unless it succeeds.
-fn check(command: &mut Command, what: &str) {
-    let status = command.status().unwrap_or_else(|e| panic!("{what}: {e}"));
-    assert!(status.success(), "{what} failed ({status})");
-}
-
 /// A URL with its password hidden.
 fn redacted(url: &str, password: &str) -> String {
     url.replace(&format!(":{password}@"), ":***@")
-}
-
-/// One check of the runner's own passed, printed as the browser tests print
-/// theirs, which .ci/run counts (scripts/ci_summary.py).
-fn passed(what: &str) {
-    println!("ok   {what}");
-}
-
-/// Each phase's name and duration, printed at the end as the scripts print
-/// theirs (scripts/ci_summary.py reads the table).
-#[derive(Default)]
-struct Phases {
-    done: Vec<(String, Duration)>,
-    current: Option<(String, Instant)>,
-    started: Option<Instant>,
-}
-
-impl Phases {
-    fn step(&mut self, name: &str) {
-        self.end_current();
-        self.started.get_or_insert_with(Instant::now);
-        println!("\n==> {name}");
-        self.current = Some((name.to_owned(), Instant::now()));
-    }
-
-    fn end_current(&mut self) {
-        if let Some((name, started)) = self.current.take() {
-            self.done.push((name, started.elapsed()));
-        }
-    }
-
-    fn print(&mut self) {
-        self.end_current();
-        println!("\nPhases of xtask test (seconds):");
-        for (name, took) in &self.done {
-            println!("{:6}  {name}", took.as_secs());
-        }
-        let total = self
-            .started
-            .map_or(0, |started| started.elapsed().as_secs());
-        println!("{total:6}  total");
-    }
 }

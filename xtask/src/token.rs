@@ -5,24 +5,16 @@
 //! `iss`/`aud` when the configuration sets them (`JWT_ISSUER`,
 //! `JWT_AUDIENCE`, else `BETTER_AUTH_URL`), so the token passes exactly the
 //! checks the local API applies.
-//!
-//! `cargo xtask dev-secret` prints make dev's own secret.
 
-use std::collections::HashMap;
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use todo_shared::config::AuthConfig;
-use todo_tests::root;
+
+use crate::local::{Settings, dev_secret};
 
 pub fn run(args: &[String]) -> ExitCode {
-    let dotenv = dotenv();
-    let setting = |name: &str| {
-        std::env::var(name)
-            .ok()
-            .or_else(|| dotenv.get(name).cloned())
-            .filter(|value| !value.trim().is_empty())
-    };
+    let settings = Settings::read();
+    let setting = |name: &str| settings.get(name);
     let (user, ttl) = match args {
         [user] => (user, setting("TOKEN_TTL")),
         [user, ttl] => (user, Some(ttl.clone())),
@@ -70,56 +62,4 @@ pub fn run(args: &[String]) -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-/// `cargo xtask dev-secret`: prints [`dev_secret`] (`make dev` uses it
-/// when `BETTER_AUTH_SECRET` is set nowhere).
-pub fn print_dev_secret() -> ExitCode {
-    match dev_secret() {
-        Ok(secret) => {
-            println!("{secret}");
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("make dev's secret: {e}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-/// make dev's own secret: made once (36 random bytes, in hex) and kept in the
-/// ignored `.local/dev-secret`, readable by its owner alone.
-fn dev_secret() -> std::io::Result<String> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let file: PathBuf = root().join(".local/dev-secret");
-    if let Ok(secret) = std::fs::read_to_string(&file)
-        && !secret.trim().is_empty()
-    {
-        return Ok(secret.trim().to_owned());
-    }
-    std::fs::create_dir_all(root().join(".local"))?;
-    let secret = todo_tests::services::random_secret(36);
-    let mut out = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&file)?;
-    std::io::Write::write_all(&mut out, format!("{secret}\n").as_bytes())?;
-    Ok(secret)
-}
-
-/// The `NAME=value` lines of `.env` (comments and blank lines skipped,
-/// one pair of surrounding double quotes taken off), as `make dev` loads it.
-fn dotenv() -> HashMap<String, String> {
-    let text = std::fs::read_to_string(root().join(".env")).unwrap_or_default();
-    text.lines()
-        .filter(|line| !line.is_empty() && !line.starts_with('#'))
-        .filter_map(|line| line.split_once('='))
-        .map(|(name, value)| {
-            let value = value.strip_prefix('"').unwrap_or(value);
-            let value = value.strip_suffix('"').unwrap_or(value);
-            (name.to_owned(), value.to_owned())
-        })
-        .collect()
 }

@@ -465,7 +465,7 @@ fn await_log_line(log: &str, wanted: impl Fn(&Value) -> bool) -> Option<(Value, 
     None
 }
 
-/// The watch server's functions log at TRACE (test.sh), where
+/// The watch server's functions log at TRACE (`secret_watch`), where
 /// lambda_runtime would log each raw event, Authorization header and body
 /// included, were its level not held to INFO (`todo_shared::web::logging`).
 #[test]

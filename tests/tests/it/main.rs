@@ -17,6 +17,7 @@ mod faults;
 mod links;
 mod local_server;
 mod logs;
+mod make_dev;
 mod metrics;
 mod migrations;
 mod pooled;

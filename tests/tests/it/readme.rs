@@ -261,22 +261,56 @@ fn only_the_docs_function_needs_more_than_cargo_to_build() {
     assert_eq!(scripted, ["functions/docs"]);
 }
 
-/// The scripts install what Rust cannot and call cargo; the test kit
-/// starts the services (`todo_tests::services`, `ScratchServer`), for the
-/// tests, `make dev` and `make bench` alike: no script runs PostgreSQL's
-/// `initdb` or `pg_ctl`, and the test command's scripts stay short.
+/// scripts/ holds only the installers (and their pins), `make deploy`'s
+/// thin entry point, and the Python that draws the benchmark's charts and
+/// reads SAM's transform: the work is Rust's (`cargo xtask`), and the test
+/// kit starts the services (`todo_tests::services`, `ScratchServer`) for
+/// the tests, `make dev` and `make bench` alike, so no script runs
+/// PostgreSQL's `initdb` or `pg_ctl`.
 #[test]
-fn the_scripts_leave_the_services_to_the_test_kit() {
-    for entry in std::fs::read_dir(root().join("scripts")).unwrap() {
-        let path = entry.unwrap().path();
-        let text = std::fs::read_to_string(&path).unwrap_or_default();
+fn scripts_hold_only_installers_entry_points_and_the_reports_python() {
+    const ALLOWED: [&str; 7] = [
+        "install.sh",        // the installers
+        "requirements.txt",  // their pins
+        "openssl-perl",      // the vendored OpenSSL build's configuration
+        "deploy.sh",         // make deploy
+        "bench_report.py",   // the benchmark's report and charts
+        "bench_lambda.py",   // ... its Lambda pages
+        "check-template.py", // SAM's transform, read back
+    ];
+    let mut found: Vec<String> = std::fs::read_dir(root().join("scripts"))
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    found.sort();
+    let mut allowed = ALLOWED.map(str::to_owned).to_vec();
+    allowed.sort();
+    assert_eq!(found, allowed, "scripts/ holds something else");
+    for script in &found {
+        let text = read(&format!("scripts/{script}"));
         for program in ["initdb", "pg_ctl"] {
-            assert!(!text.contains(program), "{path:?} runs {program}");
+            assert!(!text.contains(program), "scripts/{script} runs {program}");
         }
     }
-    let lines = |script: &str| read(&format!("scripts/{script}")).lines().count();
-    let total = lines("test.sh") + lines("common.sh");
-    assert!(total < 300, "scripts/test.sh and common.sh: {total} lines");
+    let entry_point = read("scripts/deploy.sh").lines().count();
+    assert!(entry_point <= 40, "scripts/deploy.sh: {entry_point} lines");
+}
+
+/// Every `make` target is one line that calls `cargo xtask` or a script
+/// (`make unit`: cargo itself), so that the work has one home.
+#[test]
+fn every_make_target_is_a_thin_entry_point() {
+    let makefile = read("Makefile");
+    let mut recipes = makefile.lines().filter(|line| line.starts_with('\t'));
+    assert!(
+        recipes.all(|recipe| {
+            let recipe = recipe.trim_start_matches(['\t', '@']);
+            ["$(XTASK) ", "cargo ", "scripts/"]
+                .iter()
+                .any(|start| recipe.starts_with(start))
+        }),
+        "a make target that does more than call cargo xtask or a script"
+    );
 }
 
 /// A newcomer reads the README whole: what it is, the two commands, a

@@ -1,4 +1,19 @@
-# Helpers sourced by the other scripts. Bash only.
+#!/usr/bin/env bash
+# The installers: what Rust cannot install, each only when missing or when
+# its pin changed. `cargo xtask` runs them (xtask/src/install.rs); `make dev`
+# and `make deploy` source this file for their own.
+#
+#   scripts/install.sh toolchain          the Rust toolchain rust-toolchain.toml pins
+#   scripts/install.sh tools COMMAND...   the pinned Python tools providing each command
+#   scripts/install.sh python-modules     the report's Python modules (make bench)
+#   scripts/install.sh pgbouncer          Debian's PgBouncer (the pooled tests)
+#   scripts/install.sh chromium           Debian's Chromium (the browser tests)
+#   scripts/install.sh rust-target TARGET a rustup target's standard library
+#   scripts/install.sh qemu-arm64         qemu and arm64 glibc (the arm64 smoke run)
+#
+# Python's are pinned in scripts/requirements.txt and go into the project's
+# own virtualenv, .local/venv; Debian's need root (as anyone else, it says
+# what to run).
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 VENV="$ROOT/.local/venv"
@@ -21,7 +36,6 @@ ensure_pinned_toolchain() {
     done
     rustup toolchain install "$pinned"
 }
-ensure_pinned_toolchain
 
 # Loads .env (if any) into the environment, without overriding what is set.
 load_env() {
@@ -35,60 +49,6 @@ load_env() {
         done < "$ROOT/.env"
     fi
     return 0
-}
-
-# step NAME: starts a phase of a script (its name printed as a heading);
-# print_phases (from the script's EXIT trap) lists each phase's duration.
-phase_names=()
-phase_seconds=()
-phase_start=$SECONDS
-step() {
-    if [ ${#phase_names[@]} -gt 0 ]; then
-        phase_seconds+=($((SECONDS - phase_start)))
-    fi
-    phase_names+=("$*")
-    phase_start=$SECONDS
-    printf '\n==> %s\n' "$*"
-}
-print_phases() {
-    [ ${#phase_names[@]} -gt 0 ] || return 0
-    phase_seconds+=($((SECONDS - phase_start)))
-    printf '\nPhases of %s (seconds):\n' "$(basename "$0")"
-    local i
-    for i in "${!phase_names[@]}"; do
-        printf '%6d  %s\n' "${phase_seconds[$i]}" "${phase_names[$i]}"
-    done
-    printf '%6d  total\n' "$SECONDS"
-}
-
-# passed WHAT: one check of a script's own has passed, printed as the
-# browser tests print theirs, which .ci/run counts (scripts/ci_summary.py).
-passed() {
-    printf 'ok   %s\n' "$*"
-}
-
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-# as_ordinary_user COMMAND...: runs COMMAND as an ordinary user: as it is
-# when not root; as root, as uid 1000 in a user namespace of its own
-# (util-linux's unshare), with no privilege over the machine (apt-get,
-# runuser and chown to another user fail; PostgreSQL and PgBouncer see a user,
-# not root), yet owning the files root's run made, so the builds and tools
-# already here serve it at the same paths, not built again. Where the
-# machine allows no user namespace (some container runtimes), it says so
-# and runs COMMAND as root (AS_ROOT_FALLBACK=1 tells COMMAND).
-as_ordinary_user() {
-    local ordinary=(unshare --user --map-user=1000 --map-group=1000 --)
-    if [ "$(id -u)" != 0 ]; then
-        "$@"
-    elif "${ordinary[@]}" true 2>/dev/null; then
-        "${ordinary[@]}" "$@"
-    else
-        echo "warning: no user namespace here (unshare --user failed): $1 runs as root" >&2
-        AS_ROOT_FALLBACK=1 "$@"
-    fi
 }
 
 # ensure_tools COMMAND...: installs what provides each command into the
@@ -148,10 +108,6 @@ ensure_python_modules() {
     fi
 }
 
-ensure_cargo_lambda() {
-    ensure_tools cargo-lambda
-}
-
 # debian_install WHAT PACKAGE...: Debian's packages, for WHAT needs them, as
 # root, a few tries (mirrors fail now and then); not as root, says what to run.
 debian_install() {
@@ -170,11 +126,11 @@ debian_install() {
     return 1
 }
 
-# Debian's Chromium, for the browser test of /docs (tests/browser), unless
-# CHROMIUM names another Chromium-based browser (GitHub's runners have Chrome).
+# Debian's Chromium, for the browser tests (tests/browser), unless CHROMIUM
+# names another Chromium-based browser (GitHub's runners have Chrome).
 ensure_chromium() {
     [ -n "${CHROMIUM:-}" ] && [ -x "$CHROMIUM" ] && return 0
-    command -v chromium >/dev/null || debian_install "the browser test" chromium
+    command -v chromium >/dev/null || debian_install "the browser tests" chromium
 }
 
 # Debian's PgBouncer, for the tests through a pooler as Neon's pooled
@@ -184,27 +140,44 @@ ensure_pgbouncer() {
         || debian_install "the tests through Neon-style pooling" pgbouncer
 }
 
-# `npm ci` in DIR, only when its lockfile changed since the last install.
-npm_ci_once() { # DIR
-    local stamp=$1/node_modules/.installed-lock
-    if ! cmp -s "$1/package-lock.json" "$stamp"; then
-        npm ci --prefix "$1" --no-audit --no-fund --loglevel=error
-        cp "$1/package-lock.json" "$stamp"
+# ensure_rust_target TARGET: installs a rustup target's standard library once,
+# before anything builds for it. rustup's downloads are slow and sometimes
+# fail here, and concurrent installs of one target collide (cargo-lambda
+# would otherwise start one per build), so this one install retries.
+ensure_rust_target() {
+    local target=$1 attempt
+    rustup target list --installed | grep -qx "$target" && return 0
+    for attempt in 1 2 3 4 5; do
+        echo "Installing the Rust standard library for $target (attempt $attempt of 5) ..." >&2
+        timeout 900 rustup target add "$target" >&2 && return 0
+        sleep $((attempt * 10))
+    done
+    echo "Could not download the Rust standard library for $target from rustup's servers" \
+        "(5 attempts). Check the network and run 'rustup target add $target', then try again." >&2
+    return 1
+}
+
+# qemu's user-mode emulator and Debian's arm64 glibc, to run an arm64
+# `bootstrap` here (make bench-smoke).
+ensure_qemu_arm64() {
+    if ! command -v qemu-aarch64 >/dev/null || [ ! -e /usr/aarch64-linux-gnu/lib/ld-linux-aarch64.so.1 ]; then
+        debian_install "running the arm64 build" qemu-user libc6-arm64-cross
     fi
 }
 
-# wait_http URL SECONDS: until URL answers at all (any status), or fail.
-wait_http() {
-    local url=$1 deadline=$((SECONDS + $2))
-    until python3 - "$url" <<'PY' 2>/dev/null
-import sys, urllib.request, urllib.error
-try:
-    urllib.request.urlopen(sys.argv[1], timeout=5)
-except urllib.error.HTTPError:
-    pass
-PY
-    do
-        [ $SECONDS -ge $deadline ] && return 1
-        sleep 1
-    done
-}
+# Run (not sourced): one installer, named by the first argument.
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+    set -euo pipefail
+    what=${1:?"usage: scripts/install.sh toolchain|tools COMMAND...|python-modules|pgbouncer|chromium|rust-target TARGET|qemu-arm64"}
+    shift
+    case "$what" in
+        toolchain) ensure_pinned_toolchain ;;
+        tools) ensure_tools "$@" ;;
+        python-modules) ensure_python_modules ;;
+        pgbouncer) ensure_pgbouncer ;;
+        chromium) ensure_chromium ;;
+        rust-target) ensure_rust_target "$@" ;;
+        qemu-arm64) ensure_qemu_arm64 ;;
+        *) echo "scripts/install.sh: no installer named $what" >&2; exit 2 ;;
+    esac
+fi

@@ -1,45 +1,41 @@
-//! `cargo xtask dev-smoke`: the smoke check of `make dev` (the last step of
-//! `make test`). Started as a developer starts it, `make dev` brings its
-//! own PostgreSQL, serves a create on loopback alone, stops cleanly on
-//! Ctrl-C (PostgreSQL with it), listens elsewhere only when `DEV_ADDRESS`
-//! says so, and finds the task again after a restart. Run as an ordinary
-//! user: `make test` run by root runs it as one (`as_ordinary_user` in
-//! scripts/common.sh), since developers are not root.
+//! `make dev`, started as a developer starts it: it brings its own
+//! PostgreSQL, serves a create on loopback alone, stops cleanly on Ctrl-C
+//! (PostgreSQL with it), listens elsewhere only when `DEV_ADDRESS` says so,
+//! and finds the task again after a restart. As an ordinary user, since
+//! developers are not root: run by root, the test runs again as one
+//! (`todo_tests::ran_as_ordinary_user`). Ignored in a plain `cargo test`
+//! (it builds and starts the whole API); `make test` runs it.
 
 use std::fs::File;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitCode, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use todo_tests::services::wait_until_answers;
+use todo_tests::{free_port, give_to_postgres, is_root, ran_as_ordinary_user, root, unique_user};
 
 /// The signal Ctrl-C sends.
 const SIGINT: i32 = 2;
-use todo_tests::{free_port, give_to_postgres, is_root, root, unique_user};
 
-pub fn run() -> ExitCode {
+#[test]
+#[ignore = "starts make dev; run by `make test`"]
+fn make_dev_serves_on_loopback_stops_on_ctrl_c_and_keeps_its_tasks() {
+    if ran_as_ordinary_user(
+        "make_dev::make_dev_serves_on_loopback_stops_on_ctrl_c_and_keeps_its_tasks",
+    ) {
+        return;
+    }
     match smoke() {
-        Ok(who) => {
-            // Counted by .ci/run as the browser tests' lines are.
-            println!(
-                "ok   make dev as {who}: served on loopback alone (DEV_ADDRESS for another \
-                 address), stopped cleanly, kept the task across a restart"
-            );
-            ExitCode::SUCCESS
-        }
-        Err(problem) => {
-            eprintln!("dev-smoke: {problem}");
-            ExitCode::FAILURE
-        }
+        Ok(who) => println!(
+            "make dev as {who}: served on loopback alone (DEV_ADDRESS for another address), \
+             stopped cleanly, kept the task across a restart"
+        ),
+        Err(problem) => panic!("make dev: {problem}"),
     }
 }
 
 fn smoke() -> Result<String, String> {
-    let fallback = std::env::var("AS_ROOT_FALLBACK").is_ok_and(|v| v == "1");
-    if is_root() && !fallback {
-        return Err("runs as an ordinary user (scripts/common.sh's as_ordinary_user)".into());
-    }
     let data = Scratch::new()?;
     let (port, pg_port) = (free_port(), free_port());
     let log = root().join("target/make-dev.log");
@@ -166,8 +162,8 @@ impl Dev {
     }
 
     /// SIGINT to the whole group, as a terminal sends it; make's exit
-    /// status, once every process of the group has ended (dev.sh stops
-    /// PostgreSQL after make itself has gone).
+    /// status, once every process of the group has ended (make dev's
+    /// watchdog stops PostgreSQL after make itself has gone).
     fn interrupt(&mut self) -> std::io::Result<std::process::ExitStatus> {
         let mut child = self.0.take().ok_or(std::io::ErrorKind::NotFound)?;
         let group = format!("-{}", child.id());
