@@ -11,12 +11,13 @@ use crate::install::install;
 
 pub const TARGET: &str = "aarch64-unknown-linux-gnu";
 
-/// The functions for arm64, release, in one cargo build for the workspace,
-/// `prefix` (say, `nice -n 19`) before it. One process compiles every
-/// dependency once and links the five binaries side by side; every
-/// function resolves its dependencies' features exactly as this build
-/// does, so each of `sam build`'s per-function builds finds its binary up
-/// to date and only copies it. The arm64 target is installed first, once.
+/// The functions for arm64, release, in one cargo build, `prefix` (say,
+/// `nice -n 19`) before it. One process compiles every dependency once and
+/// links the five binaries side by side; every function resolves its
+/// dependencies' features exactly as this build does (the comment on
+/// `hyper` in shared/Cargo.toml), so each of `sam build`'s per-function
+/// builds finds its binary up to date and only copies it. The arm64
+/// target is installed first, once.
 pub fn build(prefix: &[&str]) -> Command {
     install(&["tools", "cargo-lambda"]);
     install(&["rust-target", TARGET]);
@@ -30,10 +31,23 @@ pub fn build(prefix: &[&str]) -> Command {
     if !prefix.is_empty() {
         command.arg("cargo");
     }
-    command.args(["lambda", "build", "--release", "--arm64", "--workspace"]);
-    command.args(["--exclude", "todo-tests"]);
+    command.args(["lambda", "build", "--release", "--arm64"]);
+    for package in FUNCTIONS {
+        command.args(["-p", package]);
+    }
     command
 }
+
+/// The packages deployed as functions, as `sam build` builds them: the
+/// arm64 build compiles these alone, not the tools and tests beside them
+/// in the workspace.
+pub const FUNCTIONS: [&str; 5] = [
+    "tasks-collection",
+    "tasks-item",
+    "health",
+    "docs",
+    "migrate",
+];
 
 /// The arm64 OpenSSL that cargo built in `target_dir` (openssl-sys's
 /// vendored build) is configured as `scripts/openssl-perl` says now, or is

@@ -109,7 +109,7 @@ pub fn all(phases: &mut Phases, prebuild: Option<Pending<Option<Child>>>) {
     phases.step("make deploy, with a stand-in for sam that records its calls");
     make_deploy_with_a_stand_in();
 
-    phases.step("the functions for arm64, release: one cargo build for the workspace");
+    phases.step("the functions for arm64, release: one cargo build for the five");
     if let Some(Some(mut prebuild)) = prebuild.map(Pending::wait) {
         // Its log is target/arm64-build.log; the build below shows what failed.
         let _ = prebuild.wait();

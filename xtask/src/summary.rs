@@ -77,7 +77,7 @@ fn cargo_result(line: &str) -> Option<(u64, u64)> {
     Some((passed.parse().ok()?, failed.parse().ok()?))
 }
 
-/// Schemathesis's `  861 generated, 861 passed` (`, 2 failed`).
+/// Schemathesis's `  861 generated, 861 passed` (`, 2 failed`, `, 12 skipped`).
 fn schemathesis(line: &str) -> Option<(u64, u64)> {
     let mut parts = line.trim_start().split(", ");
     parts
@@ -86,10 +86,10 @@ fn schemathesis(line: &str) -> Option<(u64, u64)> {
         .parse::<u64>()
         .ok()?;
     let passed = parts.next()?.strip_suffix(" passed")?.parse().ok()?;
-    let failed = match parts.next() {
-        Some(part) => part.split(' ').next()?.parse().ok()?,
-        None => 0,
-    };
+    // Then `N failed`, `N skipped`... of which only failures count.
+    let failed = parts
+        .filter_map(|part| part.strip_suffix(" failed")?.parse::<u64>().ok())
+        .sum();
     Some((passed, failed))
 }
 
@@ -139,6 +139,7 @@ test result: ok. 12 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out
 test result: \x1b[32mok\x1b[0m. 3 passed; 1 failed; 0 ignored
      861 generated, 860 passed, 1 failed
       40 generated, 40 passed
+  1057 generated, 1057 passed, 12 skipped
 ok   cfn-lint: clean
 not ok 3 - the browser
 test e2e::health_over_http ... ok
@@ -153,7 +154,7 @@ after the table
     #[test]
     fn counts_every_kind_of_result_and_keeps_the_phases_table() {
         let summary = Summary::of(LOG, true);
-        assert_eq!(summary.passed, 12 + 3 + 860 + 40 + 1);
+        assert_eq!(summary.passed, 12 + 3 + 860 + 40 + 1057 + 1);
         assert_eq!(summary.failed, 1 + 1 + 1);
         assert_eq!(
             summary.phases,

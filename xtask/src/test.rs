@@ -49,24 +49,27 @@ pub fn all(phases: &mut Phases, scope: Scope) -> Option<Pending<Option<Child>>> 
     let full = scope != Scope::ConformanceOnly;
     let (tools_ready, ready) = mpsc::channel();
     // The Python tools one install after another (pip installs one at a
-    // time into the venv): this run's first, then deploy-check's.
+    // time into the venv): cargo-lambda first, so that deploy-check's
+    // arm64 build starts as early as it can (it is the run's longest
+    // path), then this run's other tools, then deploy-check's.
     let tools = Pending::start(move || {
-        install(&["tools", "moto_server", "schemathesis", "cargo-lambda"]);
+        install(&["tools", "cargo-lambda"]);
+        let build = (scope == Scope::ThenDeployCheck)
+            .then(arm64_build_meanwhile)
+            .flatten();
+        install(&["tools", "moto_server", "schemathesis"]);
         let _ = tools_ready.send(());
-        (scope == Scope::ThenDeployCheck)
-            .then(|| {
-                let build = arm64_build_meanwhile();
-                install(&[
-                    "tools",
-                    "sam",
-                    "cfn-lint",
-                    "check-jsonschema",
-                    "zizmor",
-                    "checkov",
-                ]);
-                build
-            })
-            .flatten()
+        if scope == Scope::ThenDeployCheck {
+            install(&[
+                "tools",
+                "sam",
+                "cfn-lint",
+                "check-jsonschema",
+                "zizmor",
+                "checkov",
+            ]);
+        }
+        build
     });
     let packages = full.then(|| {
         // Debian's one after the other (apt-get holds a lock); npm's.
