@@ -305,7 +305,7 @@ def main():
         "on loopback with pg_stat_statements and a real Better Auth (its JWKS over HTTPS). "
         "Latency is from writing the event to having read the whole response. Functions log as "
         "in AWS (JSON, INFO) to a file. Every binary links OpenSSL as the deployed ones do: "
-        "vendored (built from source with scripts/openssl-perl's configuration) and static; "
+        "vendored (built from source with .cargo/openssl-perl's configuration) and static; "
         "the machine's own OpenSSL 3.0, as a shared library, parsed the floor's CA bundle four "
         "times slower.",
         "",

@@ -50,13 +50,13 @@ pub const FUNCTIONS: [&str; 5] = [
 ];
 
 /// The arm64 OpenSSL that cargo built in `target_dir` (openssl-sys's
-/// vendored build) is configured as `scripts/openssl-perl` says now, or is
+/// vendored build) is configured as `.cargo/openssl-perl` says now, or is
 /// cleaned so that the next build configures it again: cargo itself does
 /// not notice a change of that list.
 pub fn fresh_vendored_openssl(target_dir: &Path) {
     let options = output_of(
-        Command::new(root().join("scripts/openssl-perl")).arg("--options"),
-        "scripts/openssl-perl --options",
+        Command::new(root().join(".cargo/openssl-perl")).arg("--options"),
+        ".cargo/openssl-perl --options",
     );
     // no-sm2 -> OPENSSL_NO_SM2, as configuration.h names what is left out.
     let left_out: Vec<String> = options
@@ -80,7 +80,7 @@ pub fn fresh_vendored_openssl(target_dir: &Path) {
         .any(|header| left_out.iter().any(|name| !defines(&header, name)));
     if stale {
         eprintln!(
-            "the arm64 OpenSSL in {} predates scripts/openssl-perl's options: rebuilding it",
+            "the arm64 OpenSSL in {} predates .cargo/openssl-perl's options: rebuilding it",
             target_dir.display()
         );
         check(

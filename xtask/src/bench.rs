@@ -103,7 +103,7 @@ pub fn all(phases: &mut Phases, smoke: bool) {
         // The smoke run also starts the arm64 tasks-item that sam build made
         // (make deploy-check, before this in make test-full), under qemu,
         // against the TLS database and the HTTPS JWKS: the deployed
-        // binary's own OpenSSL (configured by scripts/openssl-perl) has to
+        // binary's own OpenSSL (configured by .cargo/openssl-perl) has to
         // serve a request.
         phases.step("the deployed arm64 tasks-item, under qemu");
         let bootstrap = root().join(".aws-sam/build/TasksItemFunction/bootstrap");
@@ -224,7 +224,7 @@ pub fn all(phases: &mut Phases, smoke: bool) {
 }
 
 /// A release build for x86_64 that links OpenSSL as the deployed binaries
-/// do: vendored (built from source, configured by scripts/openssl-perl) and
+/// do: vendored (built from source, configured by .cargo/openssl-perl) and
 /// static, not the machine's libssl that host builds use
 /// (.cargo/config.toml). The machine's (Debian's OpenSSL 3.0) parsed the
 /// floor's CA bundle in 40 ms where the deployed one takes about 10, and

@@ -269,10 +269,9 @@ fn only_the_docs_function_needs_more_than_cargo_to_build() {
 /// PostgreSQL's `initdb` or `pg_ctl`.
 #[test]
 fn scripts_hold_only_installers_entry_points_and_the_reports_python() {
-    const ALLOWED: [&str; 7] = [
+    const ALLOWED: [&str; 6] = [
         "install.sh",        // the installers
         "requirements.txt",  // their pins
-        "openssl-perl",      // the vendored OpenSSL build's configuration
         "deploy.sh",         // make deploy
         "bench_report.py",   // the benchmark's report and charts
         "bench_lambda.py",   // ... its Lambda pages
