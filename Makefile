@@ -35,7 +35,7 @@ deploy-check:
 
 ## make deploy [ENV=prod]: sam build, sam deploy, migrate, print the URLs (needs AWS credentials)
 deploy:
-	@scripts/deploy.sh
+	@$(XTASK) deploy
 
 ## make conformance: only schemathesis, against the handlers behind a local server
 conformance:

@@ -14,6 +14,7 @@ mod bench;
 mod check;
 mod cold_start;
 mod command;
+mod deploy;
 mod deploy_check;
 mod dev;
 mod install;
@@ -32,6 +33,7 @@ const USAGE: &str = "usage: cargo xtask <command>
   ci-summary LOG STATUS          each phase's duration and `N passed, N failed` from a run's output
   check                          cargo fmt --check and clippy (make check)
   deploy-check                   the deployment, checked offline (make deploy-check)
+  deploy                         sam build, sam deploy, migrate, the URLs (make deploy [ENV=prod])
   bench [--smoke]                the benchmark (make bench, make bench-smoke)
   cold-start                     what reading the secrets adds to a cold start
   dev                            the whole API locally on one port (make dev)
@@ -65,6 +67,7 @@ fn main() -> ExitCode {
         }),
         "ci-summary" => summary::run(rest),
         "check" => phases::run("check", |_| check::all()),
+        "deploy" => phases::run("deploy", deploy::all),
         "deploy-check" => phases::run("deploy-check", |phases| deploy_check::all(phases, None)),
         "bench" => phases::run("bench", |phases| bench::all(phases, flag("--smoke"))),
         "cold-start" => cold_start::run(),

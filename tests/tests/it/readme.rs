@@ -261,18 +261,16 @@ fn only_the_docs_function_needs_more_than_cargo_to_build() {
     assert_eq!(scripted, ["functions/docs"]);
 }
 
-/// scripts/ holds only the installers (and their pins), `make deploy`'s
-/// thin entry point, and the Python that draws the benchmark's charts and
-/// reads SAM's transform: the work is Rust's (`cargo xtask`), and the test
-/// kit starts the services (`todo_tests::services`, `ScratchServer`) for
-/// the tests, `make dev` and `make bench` alike, so no script runs
-/// PostgreSQL's `initdb` or `pg_ctl`.
+/// scripts/ holds only the installers (and their pins) and the Python that
+/// draws the benchmark's charts and reads SAM's transform: the work is
+/// Rust's (`cargo xtask`), and the test kit starts the services
+/// (`todo_tests::services`, `ScratchServer`) for the tests, `make dev` and
+/// `make bench` alike, so no script runs PostgreSQL's `initdb` or `pg_ctl`.
 #[test]
-fn scripts_hold_only_installers_entry_points_and_the_reports_python() {
-    const ALLOWED: [&str; 6] = [
+fn scripts_hold_only_the_installers_and_the_reports_python() {
+    const ALLOWED: [&str; 5] = [
         "install.sh",        // the installers
         "requirements.txt",  // their pins
-        "deploy.sh",         // make deploy
         "bench_report.py",   // the benchmark's report and charts
         "bench_lambda.py",   // ... its Lambda pages
         "check-template.py", // SAM's transform, read back
@@ -291,8 +289,6 @@ fn scripts_hold_only_installers_entry_points_and_the_reports_python() {
             assert!(!text.contains(program), "scripts/{script} runs {program}");
         }
     }
-    let entry_point = read("scripts/deploy.sh").lines().count();
-    assert!(entry_point <= 40, "scripts/deploy.sh: {entry_point} lines");
 }
 
 /// Every `make` target is one line that calls `cargo xtask` or a script
