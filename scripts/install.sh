@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The installers: what Rust cannot install, each only when missing or when
-# its pin changed. `cargo xtask` runs them (xtask/src/install.rs); `make dev`
-# and `make deploy` source this file for their own.
+# its pin changed. `cargo xtask` runs them (xtask/src/install.rs), and make
+# the toolchain's before anything (the Makefile's XTASK).
 #
 #   scripts/install.sh toolchain          the Rust toolchain rust-toolchain.toml pins
 #   scripts/install.sh tools COMMAND...   the pinned Python tools providing each command
@@ -37,23 +37,10 @@ ensure_pinned_toolchain() {
     rustup toolchain install "$pinned"
 }
 
-# Loads .env (if any) into the environment, without overriding what is set.
-load_env() {
-    if [ -f "$ROOT/.env" ]; then
-        while IFS= read -r line || [ -n "$line" ]; do
-            case "$line" in '' | '#'*) continue ;; esac
-            name=${line%%=*}
-            value=${line#*=}
-            value=${value%\"}; value=${value#\"}
-            [ -z "${!name+x}" ] && export "$name=$value"
-        done < "$ROOT/.env"
-    fi
-    return 0
-}
-
 # ensure_tools COMMAND...: installs what provides each command into the
 # project's own virtualenv (versions pinned in scripts/requirements.txt), and
-# puts the venv first on PATH (cargo-zigbuild finds Zig via `python3 -m ziglang`).
+# (cargo-zigbuild finds Zig via `python3 -m ziglang` there: xtask's children
+# get the venv first on PATH).
 # A tool whose pin changed since it was installed is installed again. A tool
 # pinned "in its own venv" (its dependencies' pins clash with another's)
 # gets a venv of its own under .local/tools, its command linked into the
@@ -89,7 +76,6 @@ ensure_tools() {
             grep -E "^# provides $tool\$" -A1 "$ROOT/scripts/requirements.txt" | tail -n1 > "$VENV/.pins/$tool"
         done
     fi
-    export PATH="$VENV/bin:$PATH"
 }
 
 # ensure_python_modules: the Python modules pinned in scripts/requirements.txt
@@ -165,19 +151,17 @@ ensure_qemu_arm64() {
     fi
 }
 
-# Run (not sourced): one installer, named by the first argument.
-if [ "${BASH_SOURCE[0]}" = "$0" ]; then
-    set -euo pipefail
-    what=${1:?"usage: scripts/install.sh toolchain|tools COMMAND...|python-modules|pgbouncer|chromium|rust-target TARGET|qemu-arm64"}
-    shift
-    case "$what" in
-        toolchain) ensure_pinned_toolchain ;;
-        tools) ensure_tools "$@" ;;
-        python-modules) ensure_python_modules ;;
-        pgbouncer) ensure_pgbouncer ;;
-        chromium) ensure_chromium ;;
-        rust-target) ensure_rust_target "$@" ;;
-        qemu-arm64) ensure_qemu_arm64 ;;
-        *) echo "scripts/install.sh: no installer named $what" >&2; exit 2 ;;
-    esac
-fi
+# One installer, named by the first argument.
+set -euo pipefail
+what=${1:?"usage: scripts/install.sh toolchain|tools COMMAND...|python-modules|pgbouncer|chromium|rust-target TARGET|qemu-arm64"}
+shift
+case "$what" in
+    toolchain) ensure_pinned_toolchain ;;
+    tools) ensure_tools "$@" ;;
+    python-modules) ensure_python_modules ;;
+    pgbouncer) ensure_pgbouncer ;;
+    chromium) ensure_chromium ;;
+    rust-target) ensure_rust_target "$@" ;;
+    qemu-arm64) ensure_qemu_arm64 ;;
+    *) echo "scripts/install.sh: no installer named $what" >&2; exit 2 ;;
+esac
