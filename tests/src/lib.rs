@@ -65,6 +65,20 @@ pub fn binary(name: &str) -> PathBuf {
     root().join("target/debug").join(name)
 }
 
+/// What `command` printed, once it has run to its end and succeeded;
+/// else a panic naming `what`, with everything it said.
+pub fn output_of(command: &mut std::process::Command, what: &str) -> String {
+    let output = command.output().unwrap_or_else(|e| panic!("{what}: {e}"));
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "{what} failed ({}):\n{stdout}{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
+
 /// A TCP port on 127.0.0.1 that nothing listens on now.
 pub fn free_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

@@ -347,15 +347,9 @@ impl ScratchServer {
     }
 
     fn run(&self, binary: &str, args: &[&str]) {
-        let output = self
-            .command(binary, args)
-            .output()
-            .unwrap_or_else(|e| panic!("{binary}: {e}"));
-        assert!(
-            output.status.success(),
-            "{binary} {args:?}: {}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
+        crate::output_of(
+            &mut self.command(binary, args),
+            &format!("{binary} {args:?}"),
         );
     }
 

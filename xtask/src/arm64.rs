@@ -4,9 +4,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use todo_tests::root;
+use todo_tests::{output_of, root};
 
-use crate::command::{check, output_of, tool};
+use crate::command::{check, tool};
 use crate::install::install;
 
 pub const TARGET: &str = "aarch64-unknown-linux-gnu";

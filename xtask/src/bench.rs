@@ -34,10 +34,10 @@ use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use todo_tests::root;
+use todo_tests::{output_of, root};
 
 use crate::arm64::{self, TARGET};
-use crate::command::{check, output_of, tool};
+use crate::command::{check, tool};
 use crate::install::{install, venv_bin};
 use crate::phases::{Phases, passed};
 

@@ -8,10 +8,10 @@
 
 use std::path::PathBuf;
 
-use todo_tests::root;
+use todo_tests::{output_of, root};
 
 use crate::arm64::TARGET;
-use crate::command::{check, output_of, tool};
+use crate::command::{check, tool};
 use crate::install::{install, venv_bin};
 use crate::phases::Phases;
 

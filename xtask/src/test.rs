@@ -113,11 +113,7 @@ pub fn all(phases: &mut Phases, scope: Scope) -> Option<Pending<Option<Child>>> 
     }
 
     services(phases, full);
-    if !full {
-        return None;
-    }
-
-    Some(tools)
+    full.then_some(tools)
 }
 
 /// deploy-check's arm64 build (`arm64::build`), started at the lowest CPU

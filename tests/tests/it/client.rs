@@ -12,17 +12,13 @@ fn the_typescript_client_is_current_and_type_checks() {
     npm_ci_once(&client);
     let schema =
         std::env::temp_dir().join(format!("todo-client-schema-{}.d.ts", std::process::id()));
-    let generated = std::process::Command::new(client.join("node_modules/.bin/openapi-typescript"))
-        .arg(root().join(todo_tests::OPENAPI_FILE))
-        .arg("--output")
-        .arg(&schema)
-        .current_dir(&client)
-        .output()
-        .expect("openapi-typescript");
-    assert!(
-        generated.status.success(),
-        "openapi-typescript: {}",
-        String::from_utf8_lossy(&generated.stderr)
+    todo_tests::output_of(
+        std::process::Command::new(client.join("node_modules/.bin/openapi-typescript"))
+            .arg(root().join(todo_tests::OPENAPI_FILE))
+            .arg("--output")
+            .arg(&schema)
+            .current_dir(&client),
+        "openapi-typescript",
     );
     let fresh = std::fs::read_to_string(&schema).unwrap();
     std::fs::remove_file(&schema).unwrap();
@@ -30,16 +26,11 @@ fn the_typescript_client_is_current_and_type_checks() {
         fresh == std::fs::read_to_string(client.join("src/schema.d.ts")).unwrap(),
         "clients/typescript/src/schema.d.ts is stale: run make openapi and commit it"
     );
-    let checked = std::process::Command::new("npm")
-        .arg("--prefix")
-        .arg(&client)
-        .args(["run", "--silent", "check"])
-        .output()
-        .expect("npm");
-    assert!(
-        checked.status.success(),
-        "the client or its example does not type-check:\n{}{}",
-        String::from_utf8_lossy(&checked.stdout),
-        String::from_utf8_lossy(&checked.stderr)
+    todo_tests::output_of(
+        std::process::Command::new("npm")
+            .arg("--prefix")
+            .arg(&client)
+            .args(["run", "--silent", "check"]),
+        "type-checking the client and its example (npm run check)",
     );
 }

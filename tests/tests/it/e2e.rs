@@ -811,26 +811,19 @@ fn the_database_call_is_an_xray_subsegment() {
 /// server; its answer, as JSON.
 fn invoke(servers: &E2eServers, function: &str, data: &[&str]) -> Value {
     let port = servers.base.rsplit(':').next().expect("a port");
-    let ran = std::process::Command::new("cargo")
-        .args([
-            "lambda",
-            "invoke",
-            function,
-            "--invoke-address",
-            "127.0.0.1",
-        ])
-        .args(["--invoke-port", port])
-        .args(data)
-        .env("PATH", todo_tests::services::tools_path())
-        .current_dir(todo_tests::root())
-        .output()
-        .expect("cargo lambda invoke");
-    let said = String::from_utf8_lossy(&ran.stdout).into_owned();
-    assert!(
-        ran.status.success(),
-        "cargo lambda invoke {function}: {said}{}",
-        String::from_utf8_lossy(&ran.stderr)
-    );
+    let mut ran = std::process::Command::new("cargo");
+    ran.args([
+        "lambda",
+        "invoke",
+        function,
+        "--invoke-address",
+        "127.0.0.1",
+    ])
+    .args(["--invoke-port", port])
+    .args(data)
+    .env("PATH", todo_tests::services::tools_path())
+    .current_dir(todo_tests::root());
+    let said = todo_tests::output_of(&mut ran, &format!("cargo lambda invoke {function}"));
     serde_json::from_str(&said).unwrap_or_else(|_| panic!("{function}: {said}"))
 }
 

@@ -14,8 +14,8 @@
 use todo_tests::pooler::{Pooler, PoolerSettings};
 use todo_tests::services::{env_for_a_child, random_secret, shared_secrets_manager};
 use todo_tests::{
-    admin_database_url, binary, database_url, drop_database, run_tests_in_own_process, runtime,
-    scratch_database, secrets_manager_of_this_process,
+    admin_database_url, binary, database_url, drop_database, output_of, run_tests_in_own_process,
+    runtime, scratch_database, secrets_manager_of_this_process,
 };
 
 #[test]
@@ -25,15 +25,11 @@ fn the_concurrency_and_end_to_end_suites_through_pgbouncer() {
     let (admin, database) = runtime.block_on(scratch_database("pooled"));
     let through = ThroughThePooler::start(&database);
 
-    let migrated = std::process::Command::new(binary("migrate"))
-        .env("MIGRATE_DATABASE_URL", &through.owner_url)
-        .env("DATABASE_URL", &through.api_url)
-        .output()
-        .expect("run migrate");
-    assert!(
-        migrated.status.success(),
-        "migrate through the pooler failed: {}",
-        String::from_utf8_lossy(&migrated.stderr)
+    output_of(
+        std::process::Command::new(binary("migrate"))
+            .env("MIGRATE_DATABASE_URL", &through.owner_url)
+            .env("DATABASE_URL", &through.api_url),
+        "migrate through the pooler",
     );
 
     let env = through.env();

@@ -401,13 +401,7 @@ fn the_tools_and_the_unit_tests_build_without_node() {
         "-p",
         "todo-bench",
     ]);
-    let tree = tree.output().expect("cargo tree");
-    assert!(
-        tree.status.success(),
-        "{}",
-        String::from_utf8_lossy(&tree.stderr)
-    );
-    let packages = String::from_utf8_lossy(&tree.stdout);
+    let packages = todo_tests::output_of(&mut tree, "cargo tree");
     assert!(packages.contains("todo-tests v"), "{packages}");
     assert!(
         !packages.lines().any(|line| line.starts_with("docs v")),
