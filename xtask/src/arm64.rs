@@ -210,3 +210,16 @@ fn dotted(version: &[u32]) -> String {
         .collect::<Vec<_>>()
         .join(".")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// This test's own binary is an x86-64 one: not what Lambda runs.
+    #[test]
+    fn a_binary_for_another_machine_is_not_deployable() {
+        let this = std::env::current_exe().expect("this test binary");
+        let problem = deployable(&this).expect_err("an x86-64 binary");
+        assert!(problem.contains("not AArch64"), "{problem}");
+    }
+}

@@ -39,7 +39,10 @@ impl Settings {
 /// The `NAME=value` lines of `.env` (comments and blank lines skipped, one
 /// pair of surrounding double quotes taken off).
 fn dotenv() -> HashMap<String, String> {
-    let text = std::fs::read_to_string(root().join(".env")).unwrap_or_default();
+    parse(&std::fs::read_to_string(root().join(".env")).unwrap_or_default())
+}
+
+fn parse(text: &str) -> HashMap<String, String> {
     text.lines()
         .filter(|line| !line.is_empty() && !line.starts_with('#'))
         .filter_map(|line| line.split_once('='))
@@ -72,4 +75,26 @@ pub fn dev_secret() -> std::io::Result<String> {
         .open(&file)?;
     std::io::Write::write_all(&mut out, format!("{secret}\n").as_bytes())?;
     Ok(secret)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dotenv_lines_are_names_and_values_quotes_taken_off() {
+        let parsed = parse(
+            "# a comment\n\nDATABASE_URL=postgres://u@h/db?sslmode=require\n\
+             BETTER_AUTH_URL=\"http://localhost:3000\"\nEMPTY=\nnot a setting\n",
+        );
+        let expected: HashMap<String, String> = [
+            ("DATABASE_URL", "postgres://u@h/db?sslmode=require"),
+            ("BETTER_AUTH_URL", "http://localhost:3000"),
+            ("EMPTY", ""),
+        ]
+        .into_iter()
+        .map(|(name, value)| (name.to_owned(), value.to_owned()))
+        .collect();
+        assert_eq!(parsed, expected);
+    }
 }
