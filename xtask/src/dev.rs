@@ -13,6 +13,8 @@
 
 use std::path::PathBuf;
 use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 use todo_tests::root;
 
@@ -70,8 +72,15 @@ pub fn all() {
     let address = settings
         .get("DEV_ADDRESS")
         .unwrap_or_else(|| "127.0.0.1".into());
-    // Its end (Ctrl-C reaches the whole group) is this one's; the local
-    // PostgreSQL's watchdog stops the server after.
+    // Ctrl-C reaches the whole group: the watch server stops on it, and this
+    // waits for it to end instead of ending at once. make waits for this
+    // process; a child that dies of the very signal make is handling can be
+    // reaped twice, and make then stops with "wait: No child processes" and
+    // status 2 (1 Ctrl-C in 5 here). The local PostgreSQL's watchdog stops
+    // the server after this ends.
+    let interrupted = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGINT, interrupted)
+        .expect("a handler for Ctrl-C");
     let _ = tool("cargo")
         .args([
             "lambda",
