@@ -147,11 +147,17 @@ impl BetterAuthFixture {
     }
 }
 
+/// The project's virtualenv's commands, where `scripts/install.sh` puts
+/// the Python tools.
+pub fn venv_bin() -> PathBuf {
+    root().join(".local/venv/bin")
+}
+
 /// `PATH` with the project's virtualenv first, where `make test` installs
 /// moto and cargo-lambda (`scripts/install.sh`): a plain `cargo test` finds
 /// them as the test command does.
 pub fn tools_path() -> std::ffi::OsString {
-    let venv = root().join(".local/venv/bin");
+    let venv = venv_bin();
     let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::join_paths(std::iter::once(venv).chain(std::env::split_paths(&path))).expect("PATH")
 }
@@ -455,17 +461,35 @@ pub fn env_for_a_child() -> Vec<(&'static str, String)> {
     }
 }
 
-/// Runs `script` once this process has ended, however it ends.
+/// Runs `script` once this process has ended, however it ends: a watchdog
+/// waits for this process's end of a pipe to close. Not in this process's
+/// group: a Ctrl-C must not stop it before it cleans up.
 pub fn stop_when_this_process_ends(script: &str) {
-    let mut command = Command::new("sh");
-    command
-        .args(["-c", &format!("cat >/dev/null; {script}")])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    // Not in this process's group: a Ctrl-C must not stop it before it cleans up.
+    let mut command = watchdog(&format!("cat >/dev/null; {script}"));
+    command.stdout(Stdio::null()).stderr(Stdio::null());
     std::os::unix::process::CommandExt::process_group(&mut command, 0);
-    let mut watchdog = command.spawn().expect("the services' watchdog");
+    keep_until_this_process_ends(command);
+}
+
+/// [`stop_when_this_process_ends`], the watchdog in this process's group,
+/// ignoring the Ctrl-C that ends the rest of it: whoever waits for the
+/// group (a terminal, make) waits for `script` to finish too.
+pub fn stop_when_this_group_ends(script: &str) {
+    // Ignoring them from the start: a Ctrl-C may come while it waits.
+    keep_until_this_process_ends(watchdog(&format!(
+        "trap '' INT TERM HUP; cat >/dev/null; {script}"
+    )));
+}
+
+/// `sh` running `script`, which waits for its standard input to close.
+fn watchdog(script: &str) -> Command {
+    let mut command = Command::new("sh");
+    command.args(["-c", script]).stdin(Stdio::piped());
+    command
+}
+
+fn keep_until_this_process_ends(mut command: Command) {
+    let mut watchdog = command.spawn().expect("a watchdog");
     // Kept open for the life of the process: the watchdog reads until it closes.
     std::mem::forget(watchdog.stdin.take());
     std::mem::forget(watchdog);

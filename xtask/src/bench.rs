@@ -34,11 +34,12 @@ use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use todo_tests::services::venv_bin;
 use todo_tests::{output_of, root};
 
 use crate::arm64::{self, TARGET};
 use crate::command::{check, tool};
-use crate::install::{install, venv_bin};
+use crate::install::install;
 use crate::phases::{Phases, passed};
 
 const FUNCTIONS: [&str; 4] = ["tasks-collection", "tasks-item", "health", "docs"];

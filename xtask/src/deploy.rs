@@ -8,11 +8,12 @@
 
 use std::path::PathBuf;
 
+use todo_tests::services::venv_bin;
 use todo_tests::{output_of, root};
 
 use crate::arm64::TARGET;
 use crate::command::{check, tool};
-use crate::install::{install, venv_bin};
+use crate::install::install;
 use crate::phases::Phases;
 
 pub fn all(phases: &mut Phases) {

@@ -12,10 +12,11 @@
 use std::process::{Child, Command};
 
 use todo_tests::root;
+use todo_tests::services::venv_bin;
 
 use crate::arm64;
 use crate::command::{check, tool};
-use crate::install::{Pending, install, venv_bin};
+use crate::install::{Pending, install};
 use crate::phases::{Phases, passed};
 
 const TOOLS: [&str; 6] = [

@@ -3,7 +3,6 @@
 //! `target/install/<name>.log`, shown when it fails; and in the background
 //! while other work goes on ([`Pending`]).
 
-use std::path::PathBuf;
 use std::process::Command;
 use std::thread::JoinHandle;
 
@@ -25,11 +24,6 @@ pub fn install(args: &[&str]) {
         let said = std::fs::read_to_string(&log).unwrap_or_default();
         panic!("scripts/install.sh {} failed:\n{said}", args.join(" "));
     }
-}
-
-/// The project's virtualenv's commands, where [`install`] puts the tools.
-pub fn venv_bin() -> PathBuf {
-    root().join(".local/venv/bin")
 }
 
 /// Work under way on a thread of its own (installers, mostly), waited for

@@ -73,7 +73,7 @@ fn main() -> ExitCode {
         "cold-start" => cold_start::run(),
         "dev" => phases::run("dev", |_| dev::all()),
         "token" => token::run(rest),
-        "openapi" => openapi::run(rest),
+        "openapi" if rest.is_empty() => phases::run("openapi", |_| openapi::all()),
         "postgres" => postgres::run(rest),
         _ => {
             eprintln!("{USAGE}");

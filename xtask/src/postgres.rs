@@ -5,7 +5,7 @@
 //! DATA` do each by hand.
 
 use std::path::Path;
-use std::process::{Command, ExitCode, Stdio};
+use std::process::ExitCode;
 
 use todo_tests::ScratchServer;
 
@@ -53,24 +53,18 @@ pub fn start(data: &Path, port: u16) {
 }
 
 /// Stops the server in `data` once this process has ended, however it
-/// ends: a watchdog waits for this process's end of a pipe to close. It
-/// stays in this process's group, so that whoever waits for the group
-/// (a terminal, make dev's smoke check) waits for the server to stop too,
-/// and ignores the Ctrl-C that ends the rest of the group.
+/// ends, and before its process group is gone (`make dev`'s smoke check
+/// waits for the group).
 pub fn stop_when_this_process_ends(data: &Path) {
     let xtask = std::env::current_exe().expect("this program");
-    let mut watchdog = Command::new("sh")
-        .arg("-c")
-        .arg(
-            "trap '' INT TERM HUP; cat >/dev/null; \"$0\" postgres stop \"$1\"; \
-             echo 'Stopped the local PostgreSQL.' >&2",
-        )
-        .arg(xtask)
-        .arg(data)
-        .stdin(Stdio::piped())
-        .spawn()
-        .expect("the local PostgreSQL's watchdog");
-    // Kept open for the life of the process: the watchdog reads until it closes.
-    std::mem::forget(watchdog.stdin.take());
-    std::mem::forget(watchdog);
+    todo_tests::services::stop_when_this_group_ends(&format!(
+        "{} postgres stop {}; echo 'Stopped the local PostgreSQL.' >&2",
+        quoted(&xtask),
+        quoted(data)
+    ));
+}
+
+/// `path` as one word for `sh`, whatever it holds.
+fn quoted(path: &Path) -> String {
+    format!("'{}'", path.display().to_string().replace('\'', r"'\''"))
 }
